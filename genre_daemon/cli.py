@@ -1,0 +1,180 @@
+"""The ``genre-daemon`` command line: thin sub-commands over the library.
+
+Heavy modules (torch, matplotlib) are imported inside the commands that need them, so
+``--help`` and light commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .errors import GenreDaemonError
+
+log = logging.getLogger("genre_daemon")
+
+
+def default_model_dir() -> Path:
+    """The shipped model: ``$GENRE_DAEMON_MODEL``, the checkout's ``models/default``, or the
+    copy installed under ``<prefix>/share/genre-daemon``."""
+    env = os.environ.get("GENRE_DAEMON_MODEL")
+    if env:
+        return Path(env)
+    candidates = [
+        Path(__file__).resolve().parent.parent / "models" / "default",
+        Path(sys.prefix) / "share" / "genre-daemon" / "models" / "default",
+    ]
+    for c in candidates:
+        if (c / "model.json").is_file():
+            return c
+    return candidates[0]
+
+
+def _progress(stream: TextIO) -> Any:
+    from tqdm import tqdm
+
+    def factory(total: int, desc: str) -> Any:
+        return tqdm(total=total, desc=desc, file=stream, disable=None, leave=False, dynamic_ncols=True)
+
+    return factory
+
+
+def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
+    from .pipeline import Classifier, Prediction
+
+    classifier = Classifier.from_dir(args.model or default_model_dir())
+    failed = 0
+    rows: list[tuple[str, str, str]] = []
+    for result in classifier.classify_many(args.files):
+        if isinstance(result, Prediction):
+            if args.json:
+                print(json.dumps(result.to_json(), ensure_ascii=False), file=out, flush=True)
+            else:
+                top = sorted(result.scores.items(), key=lambda kv: -kv[1])[1:3]
+                also = ", ".join(f"{g} {p:.2f}" for g, p in top)
+                rows.append((result.path, f"{result.genre} {result.confidence:.2f}", also))
+        else:
+            failed += 1
+            if args.json:
+                print(json.dumps({"path": result.path, "error": result.reason}, ensure_ascii=False), file=out, flush=True)
+            else:
+                rows.append((result.path, "ERROR", result.reason))
+    if not args.json:
+        _print_table(("file", "genre", "runners-up / reason"), rows, out)
+    return 1 if failed else 0
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    widths[-1] = 0
+    for r in [header, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
+
+
+def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
+    from .trainer import train_from_folder
+
+    result = train_from_folder(
+        data_dir=args.data,
+        out_dir=args.out,
+        seed=args.seed,
+        epochs=args.epochs,
+        window_frames=args.window,
+        augment=[a for a in args.augment.split(",") if a],
+        arch_overrides={k: v for k, v in {
+            "hidden": args.hidden, "lstm_layers": args.layers, "conv_channels": args.conv_channels,
+            "bidirectional": args.bidirectional, "attention": args.attention,
+        }.items() if v is not None},
+        val_fraction=args.val_fraction,
+        threads=args.threads,
+        progress=_progress(sys.stderr),
+    )
+    print(json.dumps(result, indent=2), file=out)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    from .trainer import evaluate_folder
+
+    result = evaluate_folder(args.data, args.model or default_model_dir(), progress=_progress(sys.stderr))
+    if args.plot:
+        from .metrics import plot_confusion
+
+        plot_confusion(result, args.plot)
+    if args.json:
+        print(json.dumps(result), file=out)
+    else:
+        print(f"accuracy {result['accuracy']:.4f} on {result['n']} files", file=out)
+        rows = [(g, f"{m['precision']:.3f}", f"{m['recall']:.3f}", str(m["n"])) for g, m in result["per_genre"].items()]
+        _print_table(("genre", "precision", "recall", "n"), rows, out)
+        for path, reason in result.get("failures", []):
+            print(f"failed: {path}: {reason}", file=out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genre-daemon", description="Sort music into genre folders by its sound.")
+    parser.add_argument("--version", action="version", version=f"genre-daemon {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("classify", help="print the genre of audio files (moves nothing)")
+    p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("train", help="train a model from a folder with one sub-folder per genre")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--window", type=int, default=None, help="window length in frames (hop 512 at 22050 Hz)")
+    p.add_argument("--augment", default="sr16k,sr11k,mp3",
+                   help="comma-separated audio augmentations: sr16k, sr11k, mp3 (empty: none)")
+    p.add_argument("--hidden", type=int, default=None, help="LSTM hidden size")
+    p.add_argument("--layers", type=int, default=None, help="LSTM layers")
+    p.add_argument("--conv-channels", type=int, default=None, help="conv front-end channels (0: none)")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--val-fraction", type=float, default=None, help="held-out clips for early stopping")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy of a model on a folder with one sub-folder per genre")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR")
+    p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="PNG", help="draw the confusion matrix to this PNG file")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args, sys.stdout))
+    except GenreDaemonError as exc:
+        print(f"genre-daemon: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"genre-daemon: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

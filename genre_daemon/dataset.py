@@ -1,0 +1,132 @@
+"""Labelled audio folders -> :class:`~genre_daemon.training.Clip` objects, with augmentation.
+
+A data folder holds one sub-folder per genre. Each file is decoded once; augmented copies are
+made in the audio domain (band-limiting as from a 16 kHz or 11 kHz source, a 128 kbps MP3
+round trip) and their features kept next to the clean ones, so training can crop from any.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import audio
+from .errors import AudioDecodeError
+from .features import FeatureParams, extract
+from .training import Clip
+
+log = logging.getLogger(__name__)
+
+TRAIN_SECONDS = 60.0  # at most this much of one training file is used, from its middle
+AUGMENTATIONS = ("sr16k", "sr11k", "mp3")
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    path: Path
+    genre: str
+
+
+def scan_labelled(data_dir: str | os.PathLike[str], extensions: Sequence[str] = audio.SUPPORTED_EXTENSIONS) -> tuple[list[str], list[LabelledFile]]:
+    """Genres (sorted sub-folder names) and the audio files in them. Symlinks are not followed."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    exts = {e.lower().lstrip(".") for e in extensions}
+    files: list[LabelledFile] = []
+    genres: list[str] = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "_"))):
+        found = sorted(
+            f for f in sub.rglob("*")
+            if f.is_file() and not f.is_symlink() and f.suffix.lower().lstrip(".") in exts and not f.name.startswith(".")
+        )
+        if found:
+            genres.append(sub.name)
+            files += [LabelledFile(f, sub.name) for f in found]
+    if not genres:
+        raise FileNotFoundError(f"{root}: no genre sub-folders with audio files")
+    return genres, files
+
+
+def _band_limit(y: np.ndarray, sr: int, band_sr: int) -> np.ndarray:
+    import soxr
+
+    low = soxr.resample(y, sr, band_sr, quality="HQ")
+    return soxr.resample(low, band_sr, sr, quality="HQ").astype(np.float32)[: len(y)]
+
+
+def _mp3_round_trip(y: np.ndarray, sr: int, bitrate: str = "128k") -> np.ndarray | None:
+    """Encode to MP3 and decode back through the real ffmpeg; None where ffmpeg is missing."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="genre-daemon-aug-") as tmp:
+        mp3 = os.path.join(tmp, "a.mp3")
+        pcm = np.clip(y, -1.0, 1.0).astype("<f4").tobytes()
+        subprocess.run(
+            [ffmpeg, "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", "-",
+             "-b:a", bitrate, mp3],
+            input=pcm, check=True, timeout=120, capture_output=True,
+        )
+        out = audio.load(mp3, sr=sr, min_seconds=0.0, max_seconds=TRAIN_SECONDS + 5)
+    return out[: len(y)]
+
+
+def augmented_signals(y: np.ndarray, sr: int, augment: Sequence[str]) -> list[np.ndarray]:
+    """The clean signal followed by one augmented copy per name in ``augment``."""
+    out = [y]
+    for name in augment:
+        if name == "sr16k":
+            out.append(_band_limit(y, sr, 16000))
+        elif name == "sr11k":
+            out.append(_band_limit(y, sr, 11025))
+        elif name == "mp3":
+            z = _mp3_round_trip(y, sr)
+            if z is not None and len(z) >= len(y) // 2:
+                out.append(z)
+        else:
+            raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
+    return out
+
+
+def load_training_audio(path: str | os.PathLike[str], sr: int, min_seconds: float) -> np.ndarray:
+    """At most :data:`TRAIN_SECONDS` from the middle of a file."""
+    info = audio.probe(path)
+    offset = max(0.0, (info.duration - TRAIN_SECONDS) / 2)
+    return audio.load(path, offset=offset, duration=TRAIN_SECONDS if info.duration > TRAIN_SECONDS else None,
+                      sr=sr, min_seconds=min_seconds)
+
+
+def build_clips(
+    files: Sequence[LabelledFile],
+    genres: Sequence[str],
+    params: FeatureParams,
+    augment: Sequence[str] = (),
+    min_seconds: float = 1.0,
+    progress: Callable[[int, str], object] | None = None,
+) -> tuple[list[Clip], list[tuple[Path, str]]]:
+    """Features (clean and augmented) of every file; undecodable files come back as failures."""
+    clips: list[Clip] = []
+    failures: list[tuple[Path, str]] = []
+    bar = progress(len(files), "features") if progress else None
+    for f in files:
+        try:
+            y = load_training_audio(f.path, params.sample_rate, min_seconds)
+            variants = [extract(v, params) for v in augmented_signals(y, params.sample_rate, augment)]
+            clips.append(Clip(str(f.path), genres.index(f.genre), variants))
+        except (AudioDecodeError, subprocess.SubprocessError) as exc:
+            log.warning("skipping %s: %s", f.path, exc)
+            failures.append((f.path, str(exc)))
+        if bar is not None:
+            bar.update(1)  # type: ignore[attr-defined]
+    if bar is not None:
+        bar.close()  # type: ignore[attr-defined]
+    return clips, failures

@@ -1,0 +1,250 @@
+"""The genre network and the model directory format.
+
+A model is a directory holding ``weights.safetensors`` (tensors only, never a pickle) and
+``model.json`` (architecture, ordered genres, feature parameters, normalisation statistics,
+window length, training summary, metrics, version, created-at). See DESIGN.md, "Model file".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ModelError
+from .features import FeatureParams
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.safetensors"
+META_FILE = "model.json"
+REHEARSAL_FILE = "rehearsal.safetensors"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Hyper-parameters of :class:`GenreNet`; stored verbatim in ``model.json``."""
+
+    n_features: int = 33
+    n_classes: int = 10
+    conv_channels: int = 64  # 0: no convolutional front end
+    conv_layers: int = 2
+    conv_kernel: int = 5
+    pool: int = 2  # temporal downsampling after the front end
+    hidden: int = 128
+    lstm_layers: int = 1
+    bidirectional: bool = True
+    attention: bool = True  # False: mean over time
+    dropout: float = 0.2
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Architecture":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ModelError(f"unknown architecture keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class AttentionPool(nn.Module):
+    """Weighted mean over time, the weights learnt: lets salient frames count more."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.score = nn.Sequential(nn.Linear(dim, dim // 2), nn.Tanh(), nn.Linear(dim // 2, 1))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(self.score(h), dim=1)  # (B, T, 1)
+        return (w * h).sum(dim=1)
+
+
+class GenreNet(nn.Module):
+    """Conv front end -> (Bi)LSTM -> pooling over time -> genre logits.
+
+    Input: normalised features ``(batch, frames, n_features)``. The normalisation statistics
+    live in buffers so a model directory is complete by itself.
+    """
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
+        self.register_buffer("feat_mean", torch.zeros(arch.n_features))
+        self.register_buffer("feat_std", torch.ones(arch.n_features))
+        layers: list[nn.Module] = []
+        channels = arch.n_features
+        for _ in range(arch.conv_layers if arch.conv_channels else 0):
+            layers += [
+                nn.Conv1d(channels, arch.conv_channels, arch.conv_kernel, padding=arch.conv_kernel // 2),
+                nn.BatchNorm1d(arch.conv_channels),
+                nn.ReLU(),
+            ]
+            channels = arch.conv_channels
+        if arch.pool > 1:
+            layers.append(nn.AvgPool1d(arch.pool))
+        self.front = nn.Sequential(*layers)
+        self.lstm = nn.LSTM(
+            channels,
+            arch.hidden,
+            num_layers=arch.lstm_layers,
+            batch_first=True,
+            bidirectional=arch.bidirectional,
+            dropout=arch.dropout if arch.lstm_layers > 1 else 0.0,
+        )
+        out_dim = arch.hidden * (2 if arch.bidirectional else 1)
+        self.pool = AttentionPool(out_dim) if arch.attention else None
+        self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(out_dim, arch.n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.feat_mean) / self.feat_std
+        x = self.front(x.transpose(1, 2)).transpose(1, 2)
+        h, _ = self.lstm(x)
+        pooled = self.pool(h) if self.pool is not None else h.mean(dim=1)
+        return self.head(pooled)
+
+
+@dataclass
+class GenreModel:
+    """A trained network together with everything needed to use it on raw audio."""
+
+    net: GenreNet
+    genres: list[str]
+    feature_params: FeatureParams
+    window_frames: int
+    version: str = "unversioned"
+    created: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def window_seconds(self) -> float:
+        fp = self.feature_params
+        return (self.window_frames - 1) * fp.hop_length / fp.sample_rate
+
+    def set_normalisation(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.net.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.net.feat_std.copy_(torch.as_tensor(np.maximum(std, 1e-6), dtype=torch.float32))
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "created": self.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "architecture": asdict(self.net.arch),
+            "genres": list(self.genres),
+            "features": self.feature_params.to_dict(),
+            "window_frames": self.window_frames,
+            "normalisation": {
+                "mean": [float(v) for v in self.net.feat_mean],
+                "std": [float(v) for v in self.net.feat_std],
+            },
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+
+def save_model(model: GenreModel, directory: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``directory`` (created); each file appears whole or not at all."""
+    from safetensors.torch import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = model.metadata()
+    model.created = meta["created"]
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.net.state_dict().items()}
+    _atomic_write(out / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
+    text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
+    _atomic_write(out / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    return out
+
+
+def load_model(directory: str | os.PathLike[str]) -> GenreModel:
+    """Read a model directory. Refuses anything but a safetensors weights file: never unpickles."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    src = Path(directory)
+    meta_path, weights_path = src / META_FILE, src / WEIGHTS_FILE
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise ModelError(f"{src}: not a model directory (needs {META_FILE} and {WEIGHTS_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_path}: unreadable model metadata: {exc}") from exc
+    _check_safetensors_header(weights_path)
+    try:
+        arch = Architecture.from_dict(meta["architecture"])
+        genres = [str(g) for g in meta["genres"]]
+        params = FeatureParams.from_dict(meta["features"])
+        window_frames = int(meta["window_frames"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{meta_path}: malformed model metadata: {exc!r}") from exc
+    if len(genres) != arch.n_classes or len(set(genres)) != len(genres):
+        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs, or duplicates")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{weights_path}: not a valid safetensors file: {exc}") from exc
+    net = GenreNet(arch)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{weights_path}: weights do not fit the architecture in {META_FILE}: {exc}") from exc
+    net.eval()
+    return GenreModel(
+        net=net,
+        genres=genres,
+        feature_params=params,
+        window_frames=window_frames,
+        version=str(meta.get("version", "unversioned")),
+        created=str(meta.get("created", "")),
+        training=dict(meta.get("training", {})),
+        metrics=dict(meta.get("metrics", {})),
+    )
+
+
+def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """``model.json`` of a model directory, without loading any weights."""
+    path = Path(directory) / META_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable model metadata: {exc}") from exc
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """Refuse a weights file that is not safetensors (a pickle, a zip) before any parser sees it."""
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    if len(head) < 9:
+        raise ModelError(f"{path}: too short to be a safetensors file")
+    header_len = int.from_bytes(head[:8], "little")
+    size = path.stat().st_size
+    if head[8:9] != b"{" or not 2 <= header_len <= min(size - 8, 100 * 2**20):
+        raise ModelError(f"{path}: not a safetensors file (refusing to load it; pickles are never loaded)")
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def parameter_count(net: nn.Module) -> int:
+    return int(sum(math.prod(p.shape) for p in net.parameters()))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up genre-daemon on a fresh Debian/Ubuntu machine (or reuse what is there):
+# system packages (ffmpeg, libsndfile, libsystemd headers), a virtualenv in .venv, torch 2.13.0
+# (CPU build) and the package itself with its extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+[ -e /usr/include/systemd/sd-daemon.h ] || need+=(libsystemd-dev)
+ldconfig -p 2>/dev/null | grep -q libsndfile || need+=(libsndfile1)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${need[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "setup: please install: ${need[*]}" >&2
+  fi
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>/dev/null || true
+# Exactly 2.13.0: an open range would pull the newest CUDA build (gigabytes) from PyPI.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+extras="test"
+if [ "$(uname -s)" = "Linux" ]; then extras="test,systemd"; fi
+.venv/bin/python -m pip install -q -e ".[$extras]"
+echo "setup: ready (.venv/bin/genre-daemon)" >&2

@@ -1,0 +1,121 @@
+"""train -> evaluate -> classify on a tiny synthetic set, through the real command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genre_daemon.cli import main
+from genre_daemon.model import load_model, read_metadata
+
+SR = 22050
+
+
+def _synthetic_genre(kind: str, seed: int, seconds: float = 4.0) -> np.ndarray:
+    """Three easily told apart 'genres': low drones, high beeps, noise bursts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    if kind == "drone":
+        f = rng.uniform(80, 160)
+        y = np.sin(2 * np.pi * f * t) + 0.5 * np.sin(2 * np.pi * 1.5 * f * t)
+    elif kind == "beeps":
+        f = rng.uniform(2000, 4000)
+        y = np.sin(2 * np.pi * f * t) * (np.sin(2 * np.pi * rng.uniform(3, 6) * t) > 0)
+    else:
+        y = rng.standard_normal(len(t)) * (np.sin(2 * np.pi * rng.uniform(1, 2) * t) > 0.3)
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    for g, kind in enumerate(["drone", "beeps", "noise"]):
+        (root / kind).mkdir()
+        for i in range(6):
+            sf.write(root / kind / f"{kind}{i}.wav", _synthetic_genre(kind, 100 * g + i), SR)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(synth_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "m"
+    code = main(["train", "--data", str(synth_data), "--out", str(out), "--epochs", "12", "--window", "43",
+                 "--hidden", "16", "--conv-channels", "8", "--augment", "sr11k", "--seed", "1", "--threads", "1"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_complete_model_directory(trained: Path) -> None:
+    meta = read_metadata(trained)
+    assert meta["genres"] == ["beeps", "drone", "noise"]
+    assert meta["window_frames"] == 43
+    assert meta["training"]["data"]["clips"] == 18
+    assert meta["training"]["data"]["augment"] == ["sr11k"]
+    assert "validation" in meta["metrics"]
+    assert len(meta["normalisation"]["mean"]) == 33
+    assert meta["version"].startswith("m-")
+
+
+def test_train_is_reproducible_with_seed(synth_data: Path, trained: Path, tmp_path: Path) -> None:
+    again = tmp_path / "m"
+    assert main(["train", "--data", str(synth_data), "--out", str(again), "--epochs", "12", "--window", "43",
+                 "--hidden", "16", "--conv-channels", "8", "--augment", "sr11k", "--seed", "1", "--threads", "1"]) == 0
+    assert read_metadata(again)["version"].split("-")[1] == read_metadata(trained)["version"].split("-")[1]
+
+
+def test_evaluate_json_and_plot(trained: Path, synth_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    png = tmp_path / "cm.png"
+    assert main(["evaluate", "--data", str(synth_data), "--model", str(trained), "--json", "--plot", str(png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"accuracy", "n", "per_genre", "confusion", "genres"}
+    assert result["n"] == 18
+    assert np.asarray(result["confusion"]).sum() == 18
+    assert set(result["per_genre"]["drone"]) == {"precision", "recall", "n"}
+    assert result["accuracy"] >= 0.9, result  # three trivially separable classes
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_classify_json_and_exit_status(trained: Path, synth_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = synth_data / "drone" / "drone0.wav"
+    assert main(["classify", "--model", str(trained), "--json", str(good)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["path"] == str(good)
+    assert row["genre"] == "drone"
+    assert set(row["scores"]) == {"beeps", "drone", "noise"}
+    assert abs(sum(row["scores"].values()) - 1) < 1e-3
+    assert row["model"] == load_model(trained).version
+
+    bad = tmp_path / "broken.mp3"
+    bad.write_text("not audio")
+    assert main(["classify", "--model", str(trained), "--json", str(good), str(bad)]) == 1
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[0]["genre"] == "drone"
+    assert lines[1]["path"] == str(bad) and "error" in lines[1] and lines[1]["error"]
+
+
+def test_classify_table_names_each_file(trained: Path, synth_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(synth_data / "noise" / "noise1.wav"), str(synth_data / "beeps" / "beeps2.wav")]
+    assert main(["classify", "--model", str(trained), *files]) == 0
+    out = capsys.readouterr().out
+    assert "noise1.wav" in out and "beeps2.wav" in out
+    assert not out.lstrip().startswith("{")
+
+
+def test_console_script_runs_as_a_subprocess(trained: Path, synth_data: Path) -> None:
+    exe = Path(sys.executable).with_name("genre-daemon")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "genre_daemon.cli"]
+    out = subprocess.run([*cmd, "classify", "--model", str(trained), "--json", str(synth_data / "beeps" / "beeps0.wav")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["genre"] == "beeps"
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path, synth_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classify", "--model", str(tmp_path / "nope"), str(synth_data / "beeps" / "beeps0.wav")]) == 2
+    assert "not a model directory" in capsys.readouterr().err
