@@ -26,8 +26,8 @@ from genre_daemon.model import Architecture  # noqa: E402
 from genre_daemon.trainer import cross_validate  # noqa: E402
 from genre_daemon.training import TrainConfig  # noqa: E402
 
-AUGMENT = ["sr16k", "sr11k", "mp3"]
-TEST_VARIANTS = {"clean": 0, "mp3_128k": 3, "resampled_16k": 1}
+AUGMENT = ["sr16k", "mp3"]  # what `train` uses by default
+TEST_VARIANTS = {"clean": 0, "mp3_128k": 2, "resampled_16k": 1}
 
 
 def main() -> int:
@@ -37,23 +37,26 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="write the full result here")
+    ap.add_argument("--arch", type=json.loads, default={}, help='architecture overrides, JSON: \'{"hidden": 64}\'')
+    ap.add_argument("--train", type=json.loads, default={}, help="TrainConfig overrides, JSON")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     args = ap.parse_args()
     if not args.data.is_dir():
         print(f"{args.data}: absent; pass --data DIR with one sub-folder per genre", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     params = FeatureParams()
-    cfg = replace(TrainConfig(), seed=args.seed)
+    cfg = replace(TrainConfig(), seed=args.seed, threads=args.threads, **args.train)
     genres, files = scan_labelled(args.data)
     min_seconds = (cfg.window_frames - 1) * params.hop_length / params.sample_rate
-    clips, failures = build_clips(files, genres, params, AUGMENT, min_seconds)
+    clips, failures = build_clips(files, genres, params, AUGMENT, min_seconds, cfg.noise_floor_db)
     if failures:
         print(f"{len(failures)} files failed to decode: {failures[:3]}", file=sys.stderr)
     if any(len(c.variants) != len(AUGMENT) + 1 for c in clips):
         print("ffmpeg missing: the mp3 variant could not be made", file=sys.stderr)
         return 2
     print(f"{len(clips)} clips, {len(genres)} genres, features in {time.perf_counter() - t0:.0f} s", flush=True)
-    arch = Architecture(n_features=params.n_features, n_classes=len(genres))
+    arch = Architecture(n_features=params.n_features, n_classes=len(genres), **args.arch)
     results = cross_validate(clips, genres, arch, cfg, params, k=args.folds, test_variants=TEST_VARIANTS,
                              log=lambda s: print(s, flush=True))
     clean = results["clean"]["accuracy"]

@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--window", type=int, default=None, help="window length in frames (hop 512 at 22050 Hz)")
-    p.add_argument("--augment", default="sr16k,sr11k,mp3",
+    p.add_argument("--augment", default="sr16k,mp3",
                    help="comma-separated audio augmentations: sr16k, sr11k, mp3 (empty: none)")
     p.add_argument("--hidden", type=int, default=None, help="LSTM hidden size")
     p.add_argument("--layers", type=int, default=None, help="LSTM layers")

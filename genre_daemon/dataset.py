@@ -20,7 +20,7 @@ import numpy as np
 
 from . import audio
 from .errors import AudioDecodeError
-from .features import FeatureParams, extract
+from .features import FeatureParams, add_noise_floor, extract
 from .training import Clip
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _mp3_round_trip(y: np.ndarray, sr: int, bitrate: str = "128k") -> np.ndarray
         pcm = np.clip(y, -1.0, 1.0).astype("<f4").tobytes()
         subprocess.run(
             [ffmpeg, "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", "-",
-             "-b:a", bitrate, mp3],
+             "-ar", "44100", "-b:a", bitrate, mp3],  # as a real MP3 is; MPEG-2 at 22 kHz decodes badly
             input=pcm, check=True, timeout=120, capture_output=True,
         )
         out = audio.load(mp3, sr=sr, min_seconds=0.0, max_seconds=TRAIN_SECONDS + 5)
@@ -111,6 +111,7 @@ def build_clips(
     params: FeatureParams,
     augment: Sequence[str] = (),
     min_seconds: float = 1.0,
+    noise_floor_db: float | None = None,
     progress: Callable[[int, str], object] | None = None,
 ) -> tuple[list[Clip], list[tuple[Path, str]]]:
     """Features (clean and augmented) of every file; undecodable files come back as failures."""
@@ -120,7 +121,8 @@ def build_clips(
     for f in files:
         try:
             y = load_training_audio(f.path, params.sample_rate, min_seconds)
-            variants = [extract(v, params) for v in augmented_signals(y, params.sample_rate, augment)]
+            variants = [extract(add_noise_floor(v, noise_floor_db), params)
+                        for v in augmented_signals(y, params.sample_rate, augment)]
             clips.append(Clip(str(f.path), genres.index(f.genre), variants))
         except (AudioDecodeError, subprocess.SubprocessError) as exc:
             log.warning("skipping %s: %s", f.path, exc)

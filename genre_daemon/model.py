@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .errors import ModelError
-from .features import FeatureParams
+from .features import FeatureParams, add_noise_floor, extract
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
@@ -43,6 +43,7 @@ class Architecture:
     lstm_layers: int = 1
     bidirectional: bool = True
     attention: bool = True  # False: mean over time
+    stats_pool: bool = True  # also feed mean, std and mean |delta| of the window's features to the head
     dropout: float = 0.2
 
     @classmethod
@@ -66,8 +67,16 @@ class AttentionPool(nn.Module):
         return (w * h).sum(dim=1)
 
 
+def window_statistics(x: torch.Tensor) -> torch.Tensor:
+    """Mean, standard deviation and mean absolute frame-to-frame change of each feature over a
+    window: ``(B, T, F) -> (B, 3F)``. Summary statistics that the LSTM alone learns poorly from
+    a hundred clips (see README, "Model choices")."""
+    delta = (x[:, 1:] - x[:, :-1]).abs().mean(dim=1)
+    return torch.cat([x.mean(dim=1), x.std(dim=1), delta], dim=1)
+
+
 class GenreNet(nn.Module):
-    """Conv front end -> (Bi)LSTM -> pooling over time -> genre logits.
+    """Conv front end -> (Bi)LSTM -> pooling over time [+ window statistics] -> genre logits.
 
     Input: normalised features ``(batch, frames, n_features)``. The normalisation statistics
     live in buffers so a model directory is complete by itself.
@@ -100,13 +109,15 @@ class GenreNet(nn.Module):
         )
         out_dim = arch.hidden * (2 if arch.bidirectional else 1)
         self.pool = AttentionPool(out_dim) if arch.attention else None
-        self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(out_dim, arch.n_classes))
+        head_in = out_dim + (3 * arch.n_features if arch.stats_pool else 0)
+        self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(head_in, arch.n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.feat_mean) / self.feat_std
-        x = self.front(x.transpose(1, 2)).transpose(1, 2)
-        h, _ = self.lstm(x)
+        h, _ = self.lstm(self.front(x.transpose(1, 2)).transpose(1, 2))
         pooled = self.pool(h) if self.pool is not None else h.mean(dim=1)
+        if self.arch.stats_pool:
+            pooled = torch.cat([pooled, window_statistics(x)], dim=1)
         return self.head(pooled)
 
 
@@ -118,6 +129,7 @@ class GenreModel:
     genres: list[str]
     feature_params: FeatureParams
     window_frames: int
+    noise_floor_db: float | None = None  # see features.add_noise_floor
     version: str = "unversioned"
     created: str = ""
     training: dict[str, Any] = field(default_factory=dict)
@@ -127,6 +139,10 @@ class GenreModel:
     def window_seconds(self) -> float:
         fp = self.feature_params
         return (self.window_frames - 1) * fp.hop_length / fp.sample_rate
+
+    def features(self, y: np.ndarray) -> np.ndarray:
+        """The model's input features of a signal: noise floor (if any), then the 33 features."""
+        return extract(add_noise_floor(y, self.noise_floor_db), self.feature_params)
 
     def set_normalisation(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.net.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -141,6 +157,7 @@ class GenreModel:
             "genres": list(self.genres),
             "features": self.feature_params.to_dict(),
             "window_frames": self.window_frames,
+            "noise_floor_db": self.noise_floor_db,
             "normalisation": {
                 "mean": [float(v) for v in self.net.feat_mean],
                 "std": [float(v) for v in self.net.feat_std],
@@ -184,6 +201,8 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         genres = [str(g) for g in meta["genres"]]
         params = FeatureParams.from_dict(meta["features"])
         window_frames = int(meta["window_frames"])
+        noise_floor = meta.get("noise_floor_db")
+        noise_floor_db = None if noise_floor is None else float(noise_floor)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: malformed model metadata: {exc!r}") from exc
     if len(genres) != arch.n_classes or len(set(genres)) != len(genres):
@@ -203,6 +222,7 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         genres=genres,
         feature_params=params,
         window_frames=window_frames,
+        noise_floor_db=noise_floor_db,
         version=str(meta.get("version", "unversioned")),
         created=str(meta.get("created", "")),
         training=dict(meta.get("training", {})),

@@ -17,7 +17,6 @@ import torch
 
 from . import audio
 from .errors import AudioDecodeError
-from .features import extract
 from .model import GenreModel, load_model
 from .training import clip_windows
 
@@ -110,7 +109,7 @@ class Classifier:
             )
             if len(y) < params.n_fft:
                 continue
-            chunks.append(clip_windows(extract(y, params), model.window_frames, span.windows))
+            chunks.append(clip_windows(model.features(y), model.window_frames, span.windows))
         if not chunks:
             raise AudioDecodeError(path, f"no decodable audio of at least {min_seconds:.1f} s")
         return np.concatenate(chunks)

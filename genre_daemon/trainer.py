@@ -82,7 +82,7 @@ def train_from_folder(
     if len(genres) < 2:
         raise AudioDecodeError(data_dir, "training needs at least two genre folders with audio")
     min_seconds = (cfg.window_frames - 1) * params.hop_length / params.sample_rate
-    clips, failures = build_clips(files, genres, params, augment, min_seconds, progress)
+    clips, failures = build_clips(files, genres, params, augment, min_seconds, cfg.noise_floor_db, progress)
     arch = Architecture(n_features=params.n_features, n_classes=len(genres), **(arch_overrides or {}))
     model, metrics = train_clips(clips, genres, arch, cfg, params, progress=progress)
     counts = np.bincount([c.label for c in clips], minlength=len(genres))

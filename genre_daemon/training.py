@@ -29,17 +29,18 @@ class TrainConfig:
     """Training hyper-parameters; stored in ``model.json`` under ``training``."""
 
     window_frames: int = 130  # ~3 s at hop 512 / 22050 Hz
-    epochs: int = 60
-    crops_per_clip: int = 8  # random windows drawn from each training clip per epoch
+    epochs: int = 40
+    crops_per_clip: int = 32  # random windows drawn from each training clip per epoch
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
-    patience: int = 12  # epochs without a better validation loss before stopping
+    patience: int = 10  # epochs without a better validation loss before stopping
     val_fraction: float = 0.15
     eval_windows: int = 12  # windows spread over a clip at evaluation
     balance: bool = True  # sample genres equally, whatever their clip counts
     gain_db: float = 6.0  # random gain (+-) applied in the feature domain
+    noise_floor_db: float | None = -40.0  # features.add_noise_floor, at training and inference
     seed: int = 0
     threads: int = 0  # 0: torch's default
 
@@ -68,6 +69,8 @@ class History:
 
 def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Split clip indices into (train, held-out) with ``fraction`` of every class held out."""
+    if fraction <= 0:
+        return list(range(len(labels))), []
     rng = np.random.default_rng(seed)
     train: list[int] = []
     held: list[int] = []
@@ -179,7 +182,8 @@ def fit(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     net = GenreNet(arch)
-    model = GenreModel(net=net, genres=list(genres), feature_params=params, window_frames=cfg.window_frames)
+    model = GenreModel(net=net, genres=list(genres), feature_params=params, window_frames=cfg.window_frames,
+                       noise_floor_db=cfg.noise_floor_db)
     mean, std = normalisation_stats(train)
     model.set_normalisation(mean, std)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

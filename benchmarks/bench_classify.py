@@ -1,0 +1,161 @@
+"""Speed and memory of ``classify`` against references measured in the same run.
+
+    python benchmarks/bench_classify.py [--data ../shared/data/gtzan] [--files 6] [--work DIR]
+
+1. Steady-state cost per file on real 4-minute MP3s (eight shared clips of one genre joined,
+   44.1 kHz stereo, 192 kbps, as a downloaded song would be): genre-daemon's whole ``classify``
+   (decode + features + model) against the report's pipeline doing only feature extraction
+   (``librosa.load`` then ``mfcc``, ``spectral_centroid``, ``chroma_stft``,
+   ``spectral_contrast``). Both are warmed up first (librosa's numba JIT is not counted).
+2. Cold start: one-file ``genre-daemon classify`` in a new process against a bare
+   ``python -c "import torch"`` (median of several runs each).
+3. Memory: peak resident size of ``genre-daemon classify`` on a 60-minute file (MP3 and WAV).
+
+Prints each figure and its ratio to the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, timeout=600)
+
+
+def make_long_mp3s(data: Path, work: Path, count: int) -> list[Path]:
+    """``count`` 4-minute 44.1 kHz stereo MP3s, each eight clips of one genre joined."""
+    out = []
+    genres = sorted(p for p in data.iterdir() if p.is_dir())
+    for i in range(count):
+        genre = genres[i % len(genres)]
+        clips = sorted(genre.glob("*.flac"))[(i // len(genres)) * 8:][:8]
+        target = work / f"long_{i:02d}_{genre.name}.mp3"
+        if not target.exists():
+            listing = work / f"list_{i}.txt"
+            listing.write_text("".join(f"file '{c.resolve()}'\n" for c in clips))
+            _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-ar", "44100", "-ac", "2",
+                    "-b:a", "192k", str(target))
+        out.append(target)
+    return out
+
+
+def reference_features(path: Path) -> None:
+    """The report's pipeline: load, then four librosa feature calls, each with its own STFT."""
+    import librosa
+
+    y, sr = librosa.load(str(path))
+    librosa.feature.mfcc(y=y, sr=sr, n_mfcc=13, hop_length=512)
+    librosa.feature.spectral_centroid(y=y, sr=sr, hop_length=512)
+    librosa.feature.chroma_stft(y=y, sr=sr, hop_length=512)
+    librosa.feature.spectral_contrast(y=y, sr=sr, hop_length=512)
+
+
+def per_file_seconds(fn, files: list[Path], repeats: int = 1) -> float:  # type: ignore[no-untyped-def]
+    fn(files[0])  # warm-up: JIT, caches, lazy imports
+    times = []
+    for _ in range(repeats):
+        for f in files:
+            t0 = time.perf_counter()
+            fn(f)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cli() -> list[str]:
+    exe = Path(sys.executable).with_name("genre-daemon")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "genre_daemon.cli"]
+
+
+def wall(cmd: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_rss_mb(cmd: list[str]) -> float:
+    """Peak resident set of one child process, from wait4's rusage."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "gtzan")
+    ap.add_argument("--files", type=int, default=6)
+    ap.add_argument("--runs", type=int, default=5, help="cold-start runs of each command")
+    ap.add_argument("--work", type=Path, default=None, help="keep generated audio here")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,cold,memory")
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        print(f"{args.data}: absent; pass --data DIR", file=sys.stderr)
+        return 2
+    if not shutil.which("ffmpeg"):
+        print("ffmpeg is needed to make the MP3s", file=sys.stderr)
+        return 2
+    skip = set(filter(None, args.skip.split(",")))
+    work = args.work or Path(tempfile.mkdtemp(prefix="genre-daemon-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    files = make_long_mp3s(args.data, work, args.files)
+
+    from genre_daemon.cli import default_model_dir
+    from genre_daemon.pipeline import Classifier
+
+    model_dir = default_model_dir()
+    if "speed" not in skip:
+        classifier = Classifier.from_dir(model_dir)
+        ours = per_file_seconds(classifier.classify, files)
+        ref = per_file_seconds(reference_features, files)
+        print(f"steady state, {len(files)} x 4-min MP3 (44.1 kHz stereo 192k), median per file:")
+        print(f"  report pipeline (librosa.load + 4 feature calls): {ref * 1000:8.0f} ms")
+        print(f"  genre-daemon classify (decode+features+model):    {ours * 1000:8.0f} ms")
+        print(f"  speed-up: {ref / ours:.1f}x  (target >= 4x)")
+
+    if "cold" not in skip:
+        torch_s = wall([sys.executable, "-c", "import torch"], args.runs)
+        cold_s = wall([*cli(), "classify", "--model", str(model_dir), str(files[0])], args.runs)
+        print(f"cold start, median of {args.runs}:")
+        print(f"  python -c 'import torch':       {torch_s:6.2f} s")
+        print(f"  genre-daemon classify one file: {cold_s:6.2f} s")
+        print(f"  ratio: {cold_s / torch_s:.2f}x  (target <= 2.5x)")
+
+    if "memory" not in skip:
+        hour_mp3 = work / "hour.mp3"
+        hour_wav = work / "hour.wav"
+        if not hour_mp3.exists():
+            listing = work / "hour.txt"
+            listing.write_text("".join(f"file '{f.resolve()}'\n" for f in files[:1]) * 15)
+            _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(hour_mp3))
+        if not hour_wav.exists():
+            _ffmpeg("-i", str(hour_mp3), "-ar", "44100", "-ac", "2", str(hour_wav))
+        base = peak_rss_mb([sys.executable, "-c", "import torch"])
+        print("peak resident memory of classify on a 60-minute file:")
+        print(f"  python -c 'import torch' (reference): {base:6.0f} MB")
+        for f in (hour_mp3, hour_wav):
+            rss = peak_rss_mb([*cli(), "classify", "--model", str(model_dir), str(f)])
+            print(f"  {f.suffix[1:]:4s} ({f.stat().st_size / 2**20:.0f} MB file): {rss:6.0f} MB  (target < 500 MB)")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
