@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -119,6 +120,109 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .config import load_settings
+
+    return load_settings(args.config)
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from .service import Daemon
+
+    return Daemon(_settings(args)).run()
+
+
+def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
+    from .config import default_config_path, describe, load_settings
+
+    settings = load_settings(args.path)
+    print(f"{settings.source or args.path or default_config_path()}: OK", file=out)
+    print(describe(settings), file=out)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from .journal import Journal
+    from .service import read_status
+
+    settings = _settings(args)
+    running = read_status(settings)
+    counts: dict[str, int] = {}
+    if settings.journal_path.exists():
+        with Journal(settings.journal_path) as journal:
+            counts = journal.counts()
+    result = {
+        "running": running is not None,
+        "pid": running["pid"] if running else None,
+        "uptime": round(time.time() - running["started"], 1) if running else None,
+        "queue_depth": running["queue_depth"] if running else 0,
+        "model_version": running["model_version"] if running else None,
+        "last_file": running.get("last_file") if running else None,
+        "counts": counts,
+    }
+    if args.json:
+        print(json.dumps(result), file=out)
+        return 0
+    if running:
+        print(f"running: pid {result['pid']}, up {_duration(result['uptime'])}, model {result['model_version']}, "
+              f"queue {result['queue_depth']}", file=out)
+    else:
+        print("not running", file=out)
+    print("  ".join(f"{k} {v}" for k, v in counts.items()) or "journal empty", file=out)
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 86400}d {s % 86400 // 3600}h {s % 3600 // 60}m {s % 60}s".lstrip("0d ").lstrip("0h ") or "0s"
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from .journal import Journal
+
+    settings = _settings(args)
+    if not settings.journal_path.exists():
+        return 0
+    with Journal(settings.journal_path) as journal:
+        moves = journal.history(args.limit)
+    for m in moves:
+        record = {"id": m.id, "time": m.time, "source": m.source, "destination": m.destination, "kind": m.kind,
+                  "genre": m.genre, "confidence": m.confidence, "scores": m.scores, "model": m.model_version,
+                  "reason": m.reason, "undone": m.undone}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False), file=out)
+        else:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.time))
+            what = f"{m.genre} {m.confidence:.2f}" if m.confidence is not None else (m.reason or m.kind)
+            flag = " (undone)" if m.undone else ""
+            print(f"{m.id:6d}  {when}  {m.kind:10s} {what}  {m.source} -> {m.destination}{flag}", file=out)
+    return 0
+
+
+def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
+    from .journal import Journal
+    from .undo import moves_to_undo, undo_move
+
+    settings = _settings(args)
+    if not settings.journal_path.exists():
+        print("nothing to undo: the journal is empty", file=sys.stderr)
+        return 1
+    failed = 0
+    with Journal(settings.journal_path) as journal:
+        moves = moves_to_undo(journal, args.id, args.last)
+        if not moves:
+            print(f"no such move: {args.id}" if args.id is not None else "nothing to undo", file=sys.stderr)
+            return 1
+        for m in moves:
+            result = undo_move(journal, m)
+            if result.error:
+                failed += 1
+                print(f"cannot undo {m.id}: {result.error}", file=sys.stderr)
+            else:
+                print(f"{m.destination} -> {result.restored}", file=out)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genre-daemon", description="Sort music into genre folders by its sound.")
     parser.add_argument("--version", action="version", version=f"genre-daemon {__version__}")
@@ -154,6 +258,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", metavar="PNG", help="draw the confusion matrix to this PNG file")
     p.set_defaults(func=cmd_evaluate)
+
+    config_help = "config file (default: $GENRE_DAEMON_CONFIG, then ~/.config/genre-daemon/config.yaml)"
+    p = sub.add_parser("run", help="the daemon, in the foreground: watch the inbox, sort into the library")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a config file and show the resolved settings")
+    p.add_argument("path", nargs="?", type=Path, help=config_help)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("status", help="counts per state, queue depth, model, the running daemon's pid and uptime")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("history", help="what the daemon moved, newest first")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--json", action="store_true", help="one JSON object per move")
+    p.add_argument("--limit", type=int, default=None)
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("undo", help="put moved files back where they came from")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("id", nargs="?", type=int, help="a move id from `history` (default: the last move)")
+    p.add_argument("--last", type=int, metavar="N", help="undo the last N moves")
+    p.set_defaults(func=cmd_undo)
     return parser
 
 

@@ -1,0 +1,455 @@
+"""The daemon: wires watcher, journal, pipeline and mover; owns threads, signals and recovery.
+
+Threads: the watchdog observer and the watcher's settle thread hand complete files to
+:meth:`Daemon.offer`, which records them in the journal and puts their id on a bounded queue;
+``workers`` worker threads classify and move; the main thread only dispatches signals, restarts
+a dead observer, rescans and writes the status file. Signal handlers only queue the signal
+(gunicorn's pattern); the main loop acts on it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import mover
+from .config import Settings, load_settings
+from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError
+from .journal import FileIdentity, FileRow, Journal, State, content_hash
+from .pipeline import Classifier, Prediction
+from .watcher import InboxWatcher
+
+log = logging.getLogger("genre_daemon.service")
+
+QUEUE_SIZE = 256  # the journal, not memory, holds any backlog beyond this
+STATUS_FILE = "daemon.json"
+LOCK_FILE = "daemon.lock"
+RETRY_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def resolve_model_dir(settings: Settings) -> Path:
+    """``model:`` from the config; else the newest promoted model in ``state_dir``; else the
+    shipped default."""
+    if settings.model is not None:
+        return settings.model
+    current = settings.state_dir / "models" / "current"
+    if (current / "model.json").is_file():
+        return current
+    from .cli import default_model_dir
+
+    return default_model_dir()
+
+
+def status_path(settings: Settings) -> Path:
+    return settings.state_dir / STATUS_FILE
+
+
+def read_status(settings: Settings) -> dict[str, Any] | None:
+    """The running daemon's status file, or None when no daemon is running for this state_dir."""
+    try:
+        data = json.loads(status_path(settings).read_text(encoding="utf-8"))
+        os.kill(int(data["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return data
+
+
+@dataclass
+class _Counters:
+    placed: int = 0
+    review: int = 0
+    quarantined: int = 0
+    last_file: str = ""
+    last_progress: float = 0.0
+
+
+class Daemon:
+    """``genre-daemon run``: everything between an inbox and a sorted library."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.journal: Journal | None = None
+        self.classifier: Classifier | None = None
+        self.watcher: InboxWatcher | None = None
+        self.queue: queue.Queue[int] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._workers: list[threading.Thread] = []
+        self._lock_fd: int | None = None
+        self.started = time.time()
+        self.counters = _Counters(last_progress=time.monotonic())
+        self._last_rescan = 0.0
+        self._last_status = 0.0
+
+    # ----------------------------------------------------------------- life cycle
+    def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, stop. Returns the exit status."""
+        self._install_signal_handlers()
+        try:
+            self.start()
+        except GenreDaemonError as exc:
+            log.error("cannot start: %s", exc)
+            self.close()
+            return 2
+        try:
+            self._main_loop()
+        finally:
+            self.shutdown()
+        return 0
+
+    def start(self) -> None:
+        s = self.settings
+        for folder in (s.inbox, s.library, s.review_dir, s.quarantine_dir, s.state_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(s.state_dir, 0o700)
+        self._take_lock()
+        self.journal = Journal(s.journal_path)
+        model_dir = resolve_model_dir(s)
+        self.classifier = Classifier.from_dir(model_dir)
+        log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), self.classifier.version,
+                 model_dir, s.inbox, s.library)
+        self._recover()
+        for i in range(s.workers):
+            t = threading.Thread(target=self._work_loop, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._workers.append(t)
+        self.watcher = self._make_watcher(s)
+        self.watcher.start()
+        self._last_rescan = time.monotonic()
+        self._write_status()
+
+    def _make_watcher(self, s: Settings) -> InboxWatcher:
+        excluded = [p for p in (s.quarantine_dir, s.review_dir, s.library, s.state_dir) if _inside(p, s.inbox)]
+        return InboxWatcher(s.inbox, s.extensions, s.settle_seconds, self.offer, excluded=excluded, polling=s.polling)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def shutdown(self, timeout: float = 8.0) -> None:
+        """Stop taking files, let each worker finish the file in hand, leave the rest queued in
+        the journal for the next start."""
+        self._stop.set()
+        if self.watcher is not None:
+            self.watcher.stop()
+        deadline = time.monotonic() + timeout
+        for t in self._workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.close()
+        log.info("genre-daemon stopped")
+
+    def close(self) -> None:
+        try:
+            status_path(self.settings).unlink()
+        except OSError:
+            pass
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _take_lock(self) -> None:
+        path = self.settings.state_dir / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise GenreDaemonError(f"another genre-daemon is running on {self.settings.state_dir} ({path} is locked)")
+        self._lock_fd = fd
+
+    # ----------------------------------------------------------------- signals and the main loop
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (*STOP_SIGNALS, signal.SIGHUP):
+            signal.signal(sig, lambda signum, frame: self._signals.put(signum))
+
+    def _main_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sig = self._signals.get(timeout=0.5)
+            except queue.Empty:
+                sig = None
+            if sig in STOP_SIGNALS:
+                log.info("received %s: stopping", signal.Signals(sig).name)
+                break
+            if sig == signal.SIGHUP:
+                self.reload()
+            self.tick()
+
+    def tick(self) -> None:
+        """Periodic duties: restart a dead observer, rescan, status file."""
+        now = time.monotonic()
+        if self.watcher is not None and self.watcher.ensure_running():
+            log.warning("watcher restarted (inbox %s)", self.settings.inbox)
+        if now - self._last_rescan >= self.settings.rescan_interval:
+            self._last_rescan = now
+            if self.watcher is not None:
+                self.watcher.rescan()
+            self._requeue_waiting()
+        if now - self._last_status >= 1.0:
+            self._last_status = now
+            self._write_status()
+
+    def reload(self) -> None:
+        """SIGHUP: read the config again; keep the old one if the new one is bad."""
+        source = self.settings.source
+        try:
+            new = load_settings(source)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            return
+        old, self.settings = self.settings, new
+        watch_keys = ("inbox", "extensions", "settle_seconds", "polling", "quarantine_dir", "review_dir")
+        if any(getattr(old, k) != getattr(new, k) for k in watch_keys) and self.watcher is not None:
+            for folder in (new.inbox, new.library, new.review_dir, new.quarantine_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            self.watcher.stop()
+            self.watcher = self._make_watcher(new)
+            self.watcher.start()
+        if resolve_model_dir(old) != resolve_model_dir(new):
+            self.classifier = Classifier.from_dir(resolve_model_dir(new))
+        log.info("configuration reloaded from %s", source)
+
+    # ----------------------------------------------------------------- intake
+    def offer(self, path: Path) -> bool:
+        """A complete file in the inbox (from the watcher's thread). False: cannot take it now."""
+        journal = self.journal
+        if journal is None or self._stop.is_set():
+            return False
+        try:
+            identity = FileIdentity.of(path)
+        except FileNotFoundError:
+            return True
+        row, new = journal.observe(path, identity, hasher=content_hash)
+        if not new:
+            return True
+        return self._enqueue(row)
+
+    def _enqueue(self, row: FileRow) -> bool:
+        assert self.journal is not None
+        with self._lock:
+            if row.id in self._queued:
+                return True
+            try:
+                self.queue.put_nowait(row.id)
+            except queue.Full:
+                return False
+            self._queued.add(row.id)
+        if row.state == State.SEEN:
+            self.journal.set_state(row.id, State.SETTLING)
+            row = self.journal.set_state(row.id, State.QUEUED)
+        elif row.state == State.SETTLING:
+            self.journal.set_state(row.id, State.QUEUED)
+        return True
+
+    def _requeue_waiting(self) -> None:
+        """Rows the journal holds as waiting but the queue does not (backlog, retries)."""
+        assert self.journal is not None
+        for row in self.journal.recoverable():
+            if row.state in (State.SEEN, State.SETTLING, State.QUEUED) and row.id not in self._queued:
+                if not self._enqueue(row):
+                    break
+
+    # ----------------------------------------------------------------- recovery
+    def _recover(self) -> None:
+        """Resume whatever a crash interrupted: a move half done, a file left classifying."""
+        assert self.journal is not None
+        for row in self.journal.recoverable():
+            if row.state == State.CLASSIFYING and row.destination:
+                settled = mover.settle(Path(row.path), Path(row.destination), size=row.identity.size,
+                                       mtime_ns=row.identity.mtime_ns)
+                if settled.state == "moved" and settled.destination is not None:
+                    if settled.destination == Path(row.destination):
+                        self.journal.finish_pending(row.id)  # the outcome was recorded before the move
+                        self._ensure_reason_file(settled.destination)
+                        log.info("%s -> %s (completed after a restart)", Path(row.path).name, settled.destination)
+                    else:
+                        self._finish_recovered(row, settled.destination)
+                    continue
+                if settled.state == "missing":
+                    self.journal.set_state(row.id, State.GONE, reason="vanished during an interrupted move")
+                    continue
+            if not os.path.lexists(row.path):
+                self.journal.set_state(row.id, State.GONE, reason="no longer in the inbox")
+                continue
+            if row.state == State.CLASSIFYING:
+                self.journal.set_state(row.id, State.QUEUED)
+                row = self.journal.get(row.id) or row
+            self._enqueue(row)
+
+    def _finish_recovered(self, row: FileRow, dest: Path) -> None:
+        assert self.journal is not None
+        in_review = _inside(dest, self.settings.review_dir)
+        in_quarantine = _inside(dest, self.settings.quarantine_dir)
+        state = State.QUARANTINED if in_quarantine else State.REVIEW if in_review else State.MOVED
+        if in_quarantine:
+            self._ensure_reason_file(dest)
+        self.journal.finish(row.id, state, source=row.path, destination=str(dest),
+                            genre=None if (in_review or in_quarantine) else dest.parent.name,
+                            confidence=None, scores={}, model_version=None,
+                            reason="completed after a restart" if not in_quarantine else "undecodable")
+        log.info("%s -> %s (completed after a restart)", Path(row.path).name, dest)
+
+    def _ensure_reason_file(self, dest: Path) -> None:
+        """A quarantine interrupted after the move has no reason file yet: write one."""
+        if not _inside(dest, self.settings.quarantine_dir):
+            return
+        reason_file = dest.with_name(dest.name + mover.REASON_SUFFIX)
+        if not reason_file.exists():
+            row = self.journal.by_path(str(dest)) if self.journal else None
+            reason = (row.reason if row else None) or "could not be decoded"
+            reason_file.write_text(f"{reason}\n(reason written after a restart)\n", encoding="utf-8")
+
+    # ----------------------------------------------------------------- work
+    def _work_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                file_id = self.queue.get(timeout=0.25)
+            except queue.Empty:
+                continue
+            try:
+                if not self._stop.is_set():
+                    self.process(file_id)
+            except Exception:  # a bug must not kill the worker: log it, keep the file where it is
+                log.exception("internal error on journal row %s; file left in place", file_id)
+            finally:
+                with self._lock:
+                    self._queued.discard(file_id)
+                self.counters.last_progress = time.monotonic()
+
+    def process(self, file_id: int) -> None:
+        """Classify one queued file and put it where it belongs."""
+        journal, classifier, s = self.journal, self.classifier, self.settings
+        assert journal is not None and classifier is not None
+        row = journal.get(file_id)
+        if row is None or row.state != State.QUEUED:
+            return
+        path = Path(row.path)
+        try:
+            identity = FileIdentity.of(path)
+        except FileNotFoundError:
+            journal.set_state(file_id, State.GONE, reason="removed from the inbox before it was classified")
+            log.info("%s: gone before it was classified", path.name)
+            return
+        if identity != row.identity:
+            journal.set_state(file_id, State.GONE, reason="changed while queued; taken again as a new file")
+            if self.watcher is not None:
+                self.watcher.track(path)
+            return
+        journal.set_state(file_id, State.CLASSIFYING)
+        self.counters.last_file = path.name
+        try:
+            prediction = classifier.classify(path)
+        except AudioDecodeError as exc:
+            self._quarantine(row, exc.reason)
+            return
+        self._place(row, prediction)
+
+    def _place(self, row: FileRow, pred: Prediction) -> None:
+        journal, s = self.journal, self.settings
+        assert journal is not None
+        path = Path(row.path)
+        dest = mover.destination(path, pred.genre, pred.confidence, library=s.library, review_dir=s.review_dir,
+                                 min_confidence=s.min_confidence)
+        to_review = _inside(dest, s.review_dir)
+        journal.begin_move(row.id, str(dest), state=State.REVIEW if to_review else State.MOVED, genre=pred.genre,
+                           confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version)
+        try:
+            result = mover.move(path, dest, s.on_conflict, root=s.review_dir if to_review else s.library)
+        except MoveError as exc:
+            self._move_failed(row, exc)
+            return
+        if result.skipped:
+            journal.set_state(row.id, State.GONE, reason=f"left in the inbox: {dest} exists (on_conflict: skip)")
+            log.info("%s -> skipped: %s exists (on_conflict: skip)", path.name, dest)
+            return
+        assert result.destination is not None
+        state = State.REVIEW if to_review else State.MOVED
+        journal.finish(row.id, state, source=str(path), destination=str(result.destination), genre=pred.genre,
+                       confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version)
+        if to_review:
+            self.counters.review += 1
+            log.info("%s -> review (%s %.2f < %.2f)", path.name, pred.genre, pred.confidence, s.min_confidence)
+        else:
+            self.counters.placed += 1
+            log.info("%s -> %s (%.2f)", path.name, pred.genre, pred.confidence)
+
+    def _quarantine(self, row: FileRow, reason: str) -> None:
+        journal, s = self.journal, self.settings
+        assert journal is not None
+        path = Path(row.path)
+        journal.begin_move(row.id, str(mover.quarantine_destination(path, s.quarantine_dir)),
+                           state=State.QUARANTINED, reason=reason)
+        try:
+            final = mover.quarantine(path, s.quarantine_dir, reason)
+        except MoveError as exc:
+            self._move_failed(row, exc)
+            return
+        journal.finish(row.id, State.QUARANTINED, source=str(path), destination=str(final), genre=None,
+                       confidence=None, scores={}, model_version=None, reason=reason)
+        self.counters.quarantined += 1
+        log.warning("%s -> quarantine: %s", path.name, reason)
+
+    def _move_failed(self, row: FileRow, exc: MoveError) -> None:
+        """The source is intact. Disk full and the like: back to the queue for the next rescan.
+        Anything else: leave the file in the inbox, recorded, not retried until it changes."""
+        assert self.journal is not None
+        code = getattr(exc, "errno", None) or getattr(exc.__cause__, "errno", None)
+        if code in RETRY_ERRNOS:
+            self.journal.set_state(row.id, State.QUEUED, reason=str(exc))
+            log.warning("%s: %s; left in the inbox, retried at the next rescan", Path(row.path).name, exc)
+        else:
+            self.journal.set_state(row.id, State.GONE, reason=f"left in the inbox: {exc}")
+            log.error("%s: %s; left in the inbox", Path(row.path).name, exc)
+
+    # ----------------------------------------------------------------- status
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "started": self.started,
+            "uptime": round(time.time() - self.started, 1),
+            "queue_depth": self.queue.qsize(),
+            "pending": self.watcher.pending() if self.watcher is not None else 0,
+            "model_version": self.classifier.version if self.classifier is not None else None,
+            "last_file": self.counters.last_file,
+            "placed": self.counters.placed,
+            "review": self.counters.review,
+            "quarantined": self.counters.quarantined,
+            "inbox": str(self.settings.inbox),
+            "updated": time.time(),
+        }
+
+    def _write_status(self) -> None:
+        path = status_path(self.settings)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.status(), fh)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("cannot write %s: %s", path, exc)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(os.path.abspath(path)).relative_to(os.path.abspath(folder))
+        return True
+    except ValueError:
+        return False
