@@ -293,3 +293,34 @@ def test_real_music_is_sorted_by_genre(tree: Tree) -> None:
     wait_for(lambda: len(tree.placed()) == 3, 60, "three real clips")
     assert sorted((p.parent.name, p.name) for p in tree.placed()) == sorted((c.parent.name, c.name) for c in clips)
     tree.stop()
+
+
+def test_sighup_reloads_the_config(tree: Tree) -> None:
+    tree.start()
+    tone(tree.inbox / "before.wav")
+    wait_for(tree.placed, 30, "the first file")
+    assert not (tree.review / "before.wav").exists()
+    tree.settings["min_confidence"] = 1.0  # from now on everything goes to review
+    tree.write_config()
+    tree.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "configuration reloaded" in tree.log.read_text(), 20, "the reload")
+    tone(tree.inbox / "after.wav", freq=660)
+    wait_for(lambda: (tree.review / "after.wav").exists(), 30, "the second file in review")
+    tree.settings["min_confidence"] = "high"  # a bad config is refused, the running one kept
+    tree.write_config()
+    tree.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload refused" in tree.log.read_text(), 20, "the refusal")
+    assert tree.proc.poll() is None
+    assert tree.stop() == 0
+
+
+def test_check_config_and_status_without_a_daemon(tree: Tree) -> None:
+    out = subprocess.run([sys.executable, "-m", "genre_daemon.cli", "check-config", str(tree.config)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "OK" in out.stdout and str(tree.inbox) in out.stdout
+    status = json.loads(tree.cli("status", "--json").stdout)
+    assert status["running"] is False and status["pid"] is None
+    tree.config.write_text(tree.config.read_text() + "workerz: 2\n")
+    bad = subprocess.run([sys.executable, "-m", "genre_daemon.cli", "check-config", str(tree.config)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "workerz" in bad.stderr and "workers" in bad.stderr
