@@ -111,6 +111,7 @@ def latency(data: Path, work: Path) -> None:
             target = tree.inbox / f"drop {i}.flac"
             (tree.root / "x.flac").rename(target)
             times.append(wait_until(lambda: len(tree.placed()) == i + 1, 60))
+            print(f"  drop {i}: {times[-1]:.2f} s", flush=True)
             time.sleep(1.0)  # idle again before the next drop
         times.sort()
         print(f"latency, 30 s clip into an idle daemon (settle_seconds {tree.settle}), 5 drops: "

@@ -39,7 +39,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -616,9 +616,13 @@ class Journal:
             )
             return self._require(c, file_id)
 
-    def set_state(self, file_id: int, state: State, *, reason: str | None = None) -> FileRow:
+    def set_state(
+        self, file_id: int, state: State, *, reason: str | None = None, via: Sequence[State] = ()
+    ) -> FileRow:
         """Move a row along the state machine (:data:`TRANSITIONS`); ``reason`` says why (it
-        replaces the previous one). Entering ``classifying`` counts an attempt; leaving it for a
+        replaces the previous one). ``via`` names intermediate states passed through in the same
+        transaction (each step validated): one commit, one fsync, on the daemon's hot path.
+        Entering ``classifying`` counts an attempt; leaving it for a
         non-placed state drops any planned move. The placed states (moved, review, quarantined)
         are reached only through :meth:`finish`, which also writes the move row. A held row can
         only vanish (``gone``)."""
@@ -629,8 +633,11 @@ class Journal:
                 raise TransitionError(
                     file_id, row.path, row.state, state, "use Journal.finish(), which records the move"
                 )
-            if not can_transition(row.state, state):
-                raise TransitionError(file_id, row.path, row.state, state)
+            current = row.state
+            for step in [*map(State, via), state]:
+                if not can_transition(current, step):
+                    raise TransitionError(file_id, row.path, current, step)
+                current = step
             if row.held and state not in (State.SEEN, State.GONE):
                 raise TransitionError(
                     file_id, row.path, row.state, state,

@@ -114,6 +114,14 @@ class Classifier:
             raise AudioDecodeError(path, f"no decodable audio of at least {min_seconds:.1f} s")
         return np.concatenate(chunks)
 
+    def warm_up(self) -> None:
+        """Build the feature filterbanks and run one forward pass now, so that the first real
+        file does not pay for them (a long-running daemon calls this once at start)."""
+        rng = np.random.default_rng(0)
+        seconds = self.model.window_seconds + 0.1
+        y = (0.1 * rng.standard_normal(int(seconds * self.model.feature_params.sample_rate))).astype(np.float32)
+        self.scores(clip_windows(self.model.features(y), self.model.window_frames, self.max_windows))
+
     def scores(self, windows: np.ndarray) -> np.ndarray:
         """Mean window probability per genre (one batched forward pass)."""
         with torch.inference_mode():

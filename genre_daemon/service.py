@@ -119,6 +119,7 @@ class Daemon:
         self.journal = Journal(s.journal_path)
         model_dir = resolve_model_dir(s)
         self.classifier = Classifier.from_dir(model_dir)
+        self.classifier.warm_up()
         log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), self.classifier.version,
                  model_dir, s.inbox, s.library)
         self._recover()
@@ -242,20 +243,21 @@ class Daemon:
         return self._enqueue(row)
 
     def _enqueue(self, row: FileRow) -> bool:
+        """Record the file as queued, then queue it. A full queue leaves it queued in the
+        journal (the backlog lives there, not in memory) and says so to the caller."""
         assert self.journal is not None
         with self._lock:
             if row.id in self._queued:
                 return True
+            if row.state == State.SEEN:
+                row = self.journal.set_state(row.id, State.QUEUED, via=[State.SETTLING])
+            elif row.state == State.SETTLING:
+                row = self.journal.set_state(row.id, State.QUEUED)
             try:
                 self.queue.put_nowait(row.id)
             except queue.Full:
                 return False
             self._queued.add(row.id)
-        if row.state == State.SEEN:
-            self.journal.set_state(row.id, State.SETTLING)
-            row = self.journal.set_state(row.id, State.QUEUED)
-        elif row.state == State.SETTLING:
-            self.journal.set_state(row.id, State.QUEUED)
         return True
 
     def _requeue_waiting(self) -> None:

@@ -899,3 +899,17 @@ def test_sigkill_mid_write_leaves_a_consistent_resumable_journal(db: Path) -> No
             done |= {int(Path(r.path).stem) for r in j.in_states(*PLACED)}
             assert len(j.history()) == len(done)
     assert placed_rows_without_one_move(db) == []
+
+
+def test_set_state_via_passes_each_step_in_one_transaction(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as j:
+        f = tmp_path / "a.mp3"
+        f.write_bytes(b"x")
+        row, _ = j.observe(f, FileIdentity.of(f))
+        row = j.set_state(row.id, State.QUEUED, via=[State.SETTLING])
+        assert row.state is State.QUEUED
+        with pytest.raises(TransitionError):
+            j.set_state(row.id, State.MOVED, via=[State.CLASSIFYING])  # placed states need finish()
+        with pytest.raises(TransitionError):
+            j.set_state(row.id, State.CLASSIFYING, via=[State.SEEN])  # seen -> classifying skips steps
+        assert j.get(row.id).state is State.QUEUED  # a refused path changes nothing
