@@ -337,7 +337,7 @@ class Daemon:
 
     def process(self, file_id: int) -> None:
         """Classify one queued file and put it where it belongs."""
-        journal, classifier, s = self.journal, self.classifier, self.settings
+        journal, classifier = self.journal, self.classifier
         assert journal is not None and classifier is not None
         row = journal.get(file_id)
         if row is None or row.state != State.QUEUED:
