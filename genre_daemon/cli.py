@@ -284,16 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", nargs="?", type=int, help="a move id from `history` (default: the last move)")
     p.add_argument("--last", type=int, metavar="N", help="undo the last N moves")
     p.set_defaults(func=cmd_undo)
+
+    from .units import add_service_parser
+
+    add_service_parser(sub, config_help)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s" if args.verbose else "%(message)s",
-        stream=sys.stderr,
-    )
+    from .logs import setup_logging
+
+    setup_logging(args.verbose)
     try:
         return int(args.func(args, sys.stdout))
     except GenreDaemonError as exc:

@@ -26,6 +26,8 @@ from . import mover
 from .config import Settings, load_settings
 from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError
 from .journal import FileIdentity, FileRow, Journal, State, content_hash
+from .logs import file_fields
+from .notify import Notifier, WatchdogGate, format_status
 from .pipeline import Classifier, Prediction
 from .watcher import InboxWatcher
 
@@ -36,6 +38,7 @@ STATUS_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
 RETRY_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, stop the watchdog pings
 
 
 def resolve_model_dir(settings: Settings) -> Path:
@@ -77,8 +80,12 @@ class _Counters:
 class Daemon:
     """``genre-daemon run``: everything between an inbox and a sorted library."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
         self.settings = settings
+        self.notifier = notifier or Notifier()
+        self.gate = WatchdogGate(stall_after=STALL_SECONDS)
+        self._last_ping = 0.0
+        self._wedged_logged = False
         self.journal: Journal | None = None
         self.classifier: Classifier | None = None
         self.watcher: InboxWatcher | None = None
@@ -104,9 +111,11 @@ class Daemon:
             log.error("cannot start: %s", exc)
             self.close()
             return 2
+        self.notifier.ready(self._status_line())
         try:
             self._main_loop()
         finally:
+            self.notifier.stopping()
             self.shutdown()
         return 0
 
@@ -182,8 +191,9 @@ class Daemon:
 
     def _main_loop(self) -> None:
         while not self._stop.is_set():
+            interval = self.notifier.watchdog_interval or 0.5
             try:
-                sig = self._signals.get(timeout=0.5)
+                sig = self._signals.get(timeout=min(0.5, interval / 2))
             except queue.Empty:
                 sig = None
             if sig in STOP_SIGNALS:
@@ -194,8 +204,19 @@ class Daemon:
             self.tick()
 
     def tick(self) -> None:
-        """Periodic duties: restart a dead observer, rescan, status file."""
+        """Periodic duties: watchdog ping, restart a dead observer, rescan, status file."""
         now = time.monotonic()
+        interval = self.notifier.watchdog_interval
+        if interval is not None and now - self._last_ping >= interval:
+            # Only while work makes progress: a wedged worker stops the pings, and systemd
+            # restarts the service after WatchdogSec.
+            if self.gate.healthy():
+                self.notifier.watchdog()
+                self._last_ping = now
+            elif not self._wedged_logged:
+                self._wedged_logged = True
+                log.error("worker(s) %s stuck on one file for over %.0f s: watchdog pings stopped",
+                          ", ".join(self.gate.stalled()), STALL_SECONDS)
         if self.watcher is not None and self.watcher.ensure_running():
             log.warning("watcher restarted (inbox %s)", self.settings.inbox)
         if now - self._last_rescan >= self.settings.rescan_interval:
@@ -206,9 +227,17 @@ class Daemon:
         if now - self._last_status >= 1.0:
             self._last_status = now
             self._write_status()
+            self.notifier.status(self._status_line())
 
     def reload(self) -> None:
         """SIGHUP: read the config again; keep the old one if the new one is bad."""
+        self.notifier.reloading()
+        try:
+            self._reload()
+        finally:
+            self.notifier.ready(self._status_line())
+
+    def _reload(self) -> None:
         source = self.settings.source
         try:
             new = load_settings(source)
@@ -325,12 +354,15 @@ class Daemon:
                 file_id = self.queue.get(timeout=0.25)
             except queue.Empty:
                 continue
+            worker = threading.current_thread().name
+            self.gate.busy(worker)
             try:
                 if not self._stop.is_set():
                     self.process(file_id)
             except Exception:  # a bug must not kill the worker: log it, keep the file where it is
                 log.exception("internal error on journal row %s; file left in place", file_id)
             finally:
+                self.gate.idle(worker)
                 with self._lock:
                     self._queued.discard(file_id)
                 self.counters.last_progress = time.monotonic()
@@ -387,10 +419,12 @@ class Daemon:
                        confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version)
         if to_review:
             self.counters.review += 1
-            log.info("%s -> review (%s %.2f < %.2f)", path.name, pred.genre, pred.confidence, s.min_confidence)
+            log.info("%s -> review (%s %.2f < %.2f)", path.name, pred.genre, pred.confidence, s.min_confidence,
+                     extra=file_fields(str(path), None, pred.confidence))
         else:
             self.counters.placed += 1
-            log.info("%s -> %s (%.2f)", path.name, pred.genre, pred.confidence)
+            log.info("%s -> %s (%.2f)", path.name, pred.genre, pred.confidence,
+                     extra=file_fields(str(path), pred.genre, pred.confidence))
 
     def _quarantine(self, row: FileRow, reason: str) -> None:
         journal, s = self.journal, self.settings
@@ -406,7 +440,7 @@ class Daemon:
         journal.finish(row.id, State.QUARANTINED, source=str(path), destination=str(final), genre=None,
                        confidence=None, scores={}, model_version=None, reason=reason)
         self.counters.quarantined += 1
-        log.warning("%s -> quarantine: %s", path.name, reason)
+        log.warning("%s -> quarantine: %s", path.name, reason, extra=file_fields(str(path)))
 
     def _move_failed(self, row: FileRow, exc: MoveError) -> None:
         """The source is intact. Disk full and the like: back to the queue for the next rescan.
@@ -436,6 +470,11 @@ class Daemon:
             "inbox": str(self.settings.inbox),
             "updated": time.time(),
         }
+
+    def _status_line(self) -> str:
+        """STATUS= for systemd: queue depth, last file, model version."""
+        return format_status(self.queue.qsize(), self.counters.last_file or None,
+                             self.classifier.version if self.classifier is not None else None)
 
     def _write_status(self) -> None:
         path = status_path(self.settings)
