@@ -159,6 +159,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         "model_version": running["model_version"] if running else None,
         "last_file": running.get("last_file") if running else None,
         "counts": counts,
+        "new_labels": running.get("new_labels") if running else None,
+        "retrain": _retrain_progress(settings),
     }
     if args.json:
         print(json.dumps(result), file=out)
@@ -169,6 +171,24 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     else:
         print("not running", file=out)
     print("  ".join(f"{k} {v}" for k, v in counts.items()) or "journal empty", file=out)
+    r = result["retrain"]
+    if r:
+        step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")
+        print(f"retrain: {r.get('state')}: {step}".rstrip(), file=out)
+    return 0
+
+
+def _retrain_progress(settings: Any) -> dict[str, Any] | None:
+    from .retrain import read_progress
+
+    return read_progress(settings)
+
+
+def cmd_retrain(args: argparse.Namespace, out: TextIO) -> int:
+    from .retrain import run
+
+    summary = run(_settings(args))
+    print(json.dumps(summary, indent=2), file=out)
     return 0
 
 
@@ -285,9 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last", type=int, metavar="N", help="undo the last N moves")
     p.set_defaults(func=cmd_undo)
 
+    p = sub.add_parser("retrain", help="retrain now from your labels, with the same gate as the automatic retrain")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(func=cmd_retrain)
+
     from .units import add_service_parser
+    from .versions import add_model_parser
 
     add_service_parser(sub, config_help)
+    add_model_parser(sub, config_help)
     return parser
 
 

@@ -20,7 +20,9 @@ import numpy as np
 
 from . import audio
 from .errors import AudioDecodeError
+from .featcache import FeatureCache, recipe_key, round_trip
 from .features import FeatureParams, add_noise_floor, extract
+from .journal import content_hash
 from .training import Clip
 
 log = logging.getLogger(__name__)
@@ -113,16 +115,30 @@ def build_clips(
     min_seconds: float = 1.0,
     noise_floor_db: float | None = None,
     progress: Callable[[int, str], object] | None = None,
+    cache: FeatureCache | None = None,
 ) -> tuple[list[Clip], list[tuple[Path, str]]]:
-    """Features (clean and augmented) of every file; undecodable files come back as failures."""
+    """Features (clean and augmented) of every file; undecodable files come back as failures.
+
+    With a ``cache``, a file whose content was seen before under the same recipe is not decoded
+    again; a miss is decoded and stored, and comes back exactly as a later hit will.
+    """
     clips: list[Clip] = []
     failures: list[tuple[Path, str]] = []
+    recipe = recipe_key(params, augment, noise_floor_db) if cache is not None else ""
     bar = progress(len(files), "features") if progress else None
     for f in files:
         try:
-            y = load_training_audio(f.path, params.sample_rate, min_seconds)
-            variants = [extract(add_noise_floor(v, noise_floor_db), params)
-                        for v in augmented_signals(y, params.sample_rate, augment)]
+            key = _content_hash(f.path) if cache is not None else ""
+            variants = cache.get(key, recipe) if cache is not None else None
+            if variants is None:
+                y = load_training_audio(f.path, params.sample_rate, min_seconds)
+                variants = [extract(add_noise_floor(v, noise_floor_db), params)
+                            for v in augmented_signals(y, params.sample_rate, augment)]
+                if cache is not None:
+                    variants = round_trip(variants)
+                    _cache_put(cache, key, recipe, variants, f.path)
+            elif variants[0].shape[0] < 1 + int(min_seconds * params.sample_rate) // params.hop_length:  # as a decode would
+                raise AudioDecodeError(f.path, f"shorter than {min_seconds:.2f} s")
             clips.append(Clip(str(f.path), genres.index(f.genre), variants))
         except (AudioDecodeError, subprocess.SubprocessError) as exc:
             log.warning("skipping %s: %s", f.path, exc)
@@ -132,3 +148,18 @@ def build_clips(
     if bar is not None:
         bar.close()  # type: ignore[attr-defined]
     return clips, failures
+
+
+def _content_hash(path: Path) -> str:
+    try:
+        return content_hash(path)
+    except OSError as exc:
+        raise AudioDecodeError(path, f"cannot read it: {exc.strerror or exc}") from exc
+
+
+def _cache_put(cache: FeatureCache, key: str, recipe: str, variants: list[np.ndarray], path: Path) -> None:
+    """Store in the cache; a full disk or a read-only cache costs a decode next time, nothing more."""
+    try:
+        cache.put(key, recipe, variants)
+    except OSError as exc:
+        log.warning("feature cache: cannot store %s: %s", path, exc)

@@ -56,6 +56,7 @@ __all__ = [
     "FileIdentity",
     "FileRow",
     "MoveRow",
+    "Placement",
     "JournalError",
     "TransitionError",
     "Journal",
@@ -175,6 +176,20 @@ class MoveRow:
     kind: str  # "genre" | "review" | "quarantine"
     reason: str | None  # why, for quarantine
     undone: bool
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A file the daemon put somewhere and nobody undid: a move row with the identity (and
+    content hash, if known) of the file it moved. Label detection compares the disk with these."""
+
+    move_id: int
+    file_id: int
+    kind: str  # "genre" | "review" | "quarantine"
+    genre: str | None
+    destination: str
+    identity: FileIdentity
+    content_hash: str | None
 
 
 def content_hash(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
@@ -866,6 +881,30 @@ class Journal:
                 for r in c.execute(
                     f"SELECT * FROM moves {where}ORDER BY id DESC LIMIT ?",
                     (-1 if limit is None else limit,),
+                )
+            ]
+
+    def placements(self, kinds: Sequence[str] = ("genre", "review")) -> list[Placement]:
+        """Every move not undone whose kind is in ``kinds``, oldest first, with the identity of
+        the file it moved: one light query (no scores), since label detection reads them all at
+        every rescan."""
+        if not kinds:
+            return []
+        with self._read("list placed files") as c:
+            return [
+                Placement(
+                    move_id=r["move_id"], file_id=r["file_id"], kind=r["kind"], genre=r["genre"],
+                    destination=os.fsdecode(r["destination"]),
+                    identity=FileIdentity(_u64(r["dev"]), _u64(r["ino"]), r["size"], r["mtime_ns"]),
+                    content_hash=r["content_hash"],
+                )
+                for r in c.execute(
+                    "SELECT m.id AS move_id, m.file_id, m.kind, m.genre, m.destination, f.dev, "
+                    "f.ino, f.size, f.mtime_ns, f.content_hash FROM moves m "
+                    "JOIN files f ON f.id = m.file_id "
+                    f"WHERE m.undone = 0 AND m.kind IN ({', '.join('?' * len(kinds))}) "
+                    "ORDER BY m.id",
+                    list(kinds),
                 )
             ]
 

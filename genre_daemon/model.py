@@ -258,11 +258,11 @@ def _atomic_write(path: Path, write: Any) -> None:
     """Write through a temporary file in the same folder, fsync, then rename into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o644 & ~umask)  # mkstemp makes 0600: a service account must be able to read a model
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o644 & ~umask)  # mkstemp (and safetensors) make 0600: a service account reads models
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

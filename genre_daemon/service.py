@@ -46,9 +46,11 @@ def resolve_model_dir(settings: Settings) -> Path:
     shipped default."""
     if settings.model is not None:
         return settings.model
-    current = settings.state_dir / "models" / "current"
-    if (current / "model.json").is_file():
-        return current
+    from .versions import ModelStore
+
+    active = ModelStore(settings.state_dir / "models").active_dir()
+    if active is not None:
+        return active
     from .cli import default_model_dir
 
     return default_model_dir()
@@ -86,6 +88,13 @@ class Daemon:
         self.gate = WatchdogGate(stall_after=STALL_SECONDS)
         self._last_ping = 0.0
         self._wedged_logged = False
+        self._model_dir: Path | None = None
+        self._trainer: Any = None  # the retrain child process, while one runs
+        self._new_labels = 0
+        self._label_scan: threading.Thread | None = None
+        from .labels import HashCache
+
+        self._hashes = HashCache()
         self.journal: Journal | None = None
         self.classifier: Classifier | None = None
         self.watcher: InboxWatcher | None = None
@@ -126,9 +135,13 @@ class Daemon:
         os.chmod(s.state_dir, 0o700)
         self._take_lock()
         self.journal = Journal(s.journal_path)
+        from .versions import ModelStore
+
+        ModelStore(s.state_dir / "models").clean()  # candidates a killed trainer left behind
         model_dir = resolve_model_dir(s)
         self.classifier = Classifier.from_dir(model_dir)
         self.classifier.warm_up()
+        self._model_dir = model_dir.resolve()
         log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), self.classifier.version,
                  model_dir, s.inbox, s.library)
         self._recover()
@@ -152,6 +165,7 @@ class Daemon:
         """Stop taking files, let each worker finish the file in hand, leave the rest queued in
         the journal for the next start."""
         self._stop.set()
+        self.close_trainer()
         if self.watcher is not None:
             self.watcher.stop()
         deadline = time.monotonic() + timeout
@@ -219,11 +233,17 @@ class Daemon:
                           ", ".join(self.gate.stalled()), STALL_SECONDS)
         if self.watcher is not None and self.watcher.ensure_running():
             log.warning("watcher restarted (inbox %s)", self.settings.inbox)
+        self._check_model()
+        self._check_trainer()
         if now - self._last_rescan >= self.settings.rescan_interval:
             self._last_rescan = now
             if self.watcher is not None:
                 self.watcher.rescan()
             self._requeue_waiting()
+            if self._label_scan is None or not self._label_scan.is_alive():
+                # A big library takes seconds to walk: not on the main loop.
+                self._label_scan = threading.Thread(target=self._maybe_retrain, name="labels", daemon=True)
+                self._label_scan.start()
         if now - self._last_status >= 1.0:
             self._last_status = now
             self._write_status()
@@ -255,6 +275,89 @@ class Daemon:
         if resolve_model_dir(old) != resolve_model_dir(new):
             self.classifier = Classifier.from_dir(resolve_model_dir(new))
         log.info("configuration reloaded from %s", source)
+
+    # ----------------------------------------------------------------- learning
+    def _check_model(self) -> None:
+        """Pick up a promotion or a rollback (the pointer in state_dir/models) without a restart."""
+        try:
+            current = resolve_model_dir(self.settings).resolve()
+        except OSError:
+            return
+        if current == self._model_dir:
+            return
+        try:
+            classifier = Classifier.from_dir(current)
+            classifier.warm_up()
+        except GenreDaemonError as exc:
+            log.error("model %s not loaded, keeping %s: %s", current, self._model_dir, exc)
+            self._model_dir = current  # do not retry every tick; a new switch is noticed again
+            return
+        old = self.classifier.version if self.classifier is not None else None
+        self.classifier, self._model_dir = classifier, current
+        log.info("model switched: %s -> %s", old, classifier.version)
+        threading.Thread(target=self._reclassify_review, name="review", daemon=True).start()
+
+    def _maybe_retrain(self) -> None:
+        """At a rescan: count the new labels; start the trainer when a retrain is due."""
+        from . import retrain
+        from .labels import new_labels, scan_labels
+
+        s = self.settings
+        if not s.retrain.enabled or self._trainer is not None or self.journal is None or self.classifier is None:
+            return
+        try:
+            labels = scan_labels(s, self.journal, hasher=self._hashes)
+            used = set(self.classifier.model.training.get("label_hashes", []))
+            self._new_labels = len(new_labels(labels, used, hasher=self._hashes))
+        except OSError as exc:
+            log.warning("cannot scan the library for labels: %s", exc)
+            return
+        last = retrain.read_progress(s) or {}
+        if retrain.due(self._new_labels, last.get("finished"), time.time(), s):
+            log.info("%d new labels: retraining in the background", self._new_labels)
+            self._trainer = retrain.spawn(s.source)
+
+    def _check_trainer(self) -> None:
+        if self._trainer is None or self._trainer.poll() is None:
+            return
+        from . import retrain
+
+        code, self._trainer = self._trainer.returncode, None
+        progress = retrain.read_progress(self.settings) or {}
+        if code != 0 and progress.get("state") == "running":
+            retrain.write_progress(self.settings, state="failed", finished=time.time(),
+                                   reason=f"trainer exited with status {code}")
+        log.info("retrain finished (status %s): %s", code, progress.get("reason", progress.get("state")))
+
+    def _reclassify_review(self) -> None:
+        """After a model switch: files in review that the new model is sure of move on."""
+        s, journal = self.settings, self.journal
+        if journal is None or not s.review_dir.is_dir():
+            return
+        for path in sorted(p for p in s.review_dir.iterdir() if p.is_file() and not p.is_symlink()
+                           and p.suffix.lower().lstrip(".") in s.extensions and not p.name.startswith(".")):
+            classifier = self.classifier
+            if self._stop.is_set() or classifier is None:
+                return
+            try:
+                pred = classifier.classify(path)
+            except AudioDecodeError:
+                continue
+            if pred.confidence < s.min_confidence:
+                continue
+            row, _ = journal.observe(path, FileIdentity.of(path))
+            if row.state not in (State.SEEN, State.SETTLING):
+                continue
+            journal.set_state(row.id, State.CLASSIFYING, via=[State.SETTLING, State.QUEUED])
+            self._place(journal.get(row.id) or row, pred)
+
+    def close_trainer(self) -> None:
+        if self._trainer is not None and self._trainer.poll() is None:
+            self._trainer.terminate()
+            try:
+                self._trainer.wait(5)
+            except Exception:
+                self._trainer.kill()
 
     # ----------------------------------------------------------------- intake
     def offer(self, path: Path) -> bool:
@@ -416,7 +519,8 @@ class Daemon:
         assert result.destination is not None
         state = State.REVIEW if to_review else State.MOVED
         journal.finish(row.id, state, source=str(path), destination=str(result.destination), genre=pred.genre,
-                       confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version)
+                       confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version,
+                       content_hash=self._hash(result.destination))
         if to_review:
             self.counters.review += 1
             log.info("%s -> review (%s %.2f < %.2f)", path.name, pred.genre, pred.confidence, s.min_confidence,
@@ -425,6 +529,14 @@ class Daemon:
             self.counters.placed += 1
             log.info("%s -> %s (%.2f)", path.name, pred.genre, pred.confidence,
                      extra=file_fields(str(path), pred.genre, pred.confidence))
+
+    def _hash(self, path: Path) -> str | None:
+        """Content hash of a placed file (still in the page cache): lets a later correction be
+        recognised even after the user copies it across filesystems."""
+        try:
+            return self._hashes(path)
+        except OSError:
+            return None
 
     def _quarantine(self, row: FileRow, reason: str) -> None:
         journal, s = self.journal, self.settings
@@ -468,6 +580,8 @@ class Daemon:
             "review": self.counters.review,
             "quarantined": self.counters.quarantined,
             "inbox": str(self.settings.inbox),
+            "new_labels": self._new_labels,
+            "retraining": self._trainer is not None,
             "updated": time.time(),
         }
 

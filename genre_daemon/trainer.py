@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import rehearsal
 from .dataset import build_clips, scan_labelled
 from .errors import AudioDecodeError
+from .featcache import FeatureCache
 from .features import FeatureParams
 from .metrics import report
 from .model import Architecture, GenreModel, save_model
@@ -72,8 +74,10 @@ def train_from_folder(
     val_fraction: float | None = None,
     threads: int = 0,
     progress: Progress = None,
+    cache: FeatureCache | None = None,
 ) -> dict[str, Any]:
-    """``genre-daemon train``: decode, augment, train, write the model directory."""
+    """``genre-daemon train``: decode (or read from ``cache``), augment, train, write the model
+    directory with its rehearsal set (a sample of the training features, see :mod:`rehearsal`)."""
     params = FeatureParams()
     cfg = TrainConfig(seed=seed, threads=threads)
     cfg = replace(cfg, **{k: v for k, v in {"epochs": epochs, "window_frames": window_frames,
@@ -82,7 +86,7 @@ def train_from_folder(
     if len(genres) < 2:
         raise AudioDecodeError(data_dir, "training needs at least two genre folders with audio")
     min_seconds = (cfg.window_frames - 1) * params.hop_length / params.sample_rate
-    clips, failures = build_clips(files, genres, params, augment, min_seconds, cfg.noise_floor_db, progress)
+    clips, failures = build_clips(files, genres, params, augment, min_seconds, cfg.noise_floor_db, progress, cache)
     arch = Architecture(n_features=params.n_features, n_classes=len(genres), **(arch_overrides or {}))
     model, metrics = train_clips(clips, genres, arch, cfg, params, progress=progress)
     counts = np.bincount([c.label for c in clips], minlength=len(genres))
@@ -96,6 +100,7 @@ def train_from_folder(
     model.version = f"{Path(out_dir).name}-{weights_digest(model)}"
     model.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     save_model(model, out_dir)
+    rehearsal.save(rehearsal.sample(clips, genres, cfg.window_frames, seed=seed), Path(out_dir))
     return {"model": os.fspath(out_dir), "version": model.version, "clips": len(clips),
             "failed": [f"{p}: {r}" for p, r in failures], "metrics": metrics}
 

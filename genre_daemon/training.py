@@ -167,6 +167,26 @@ def _sample_batch(
     return np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64)
 
 
+def _copy_weights(source: GenreModel, net: GenreNet, genres: list[str]) -> None:
+    """Every tensor of ``source`` into ``net``; the output layer row by row, by genre name."""
+    src = source.net.state_dict()
+    dst = net.state_dict()
+    head = [k for k in dst if k.startswith("head.")]
+    with torch.no_grad():
+        for name, tensor in dst.items():
+            if name in head:
+                continue
+            if name in src and src[name].shape == tensor.shape:
+                tensor.copy_(src[name])
+        for name in head:
+            if name not in src or src[name].shape[1:] != dst[name].shape[1:]:
+                continue
+            for j, genre in enumerate(genres):
+                if genre in source.genres:
+                    dst[name][j] = src[name][source.genres.index(genre)]
+    net.load_state_dict(dst)
+
+
 def _validation(net: GenreNet, val: Sequence[Clip], windows: Sequence[np.ndarray]) -> tuple[float, float]:
     """Window-level cross-entropy over every variant, and song-level accuracy over every variant.
 
@@ -192,8 +212,12 @@ def fit(
     cfg: TrainConfig,
     params: FeatureParams,
     progress: ProgressFactory | None = None,
+    warm_start: GenreModel | None = None,
 ) -> tuple[GenreModel, History]:
-    """Train a model on ``train``; early-stop on ``val`` (or run all epochs when it is empty)."""
+    """Train a model on ``train``; early-stop on ``val`` (or run all epochs when it is empty).
+
+    ``warm_start``: begin from that model's weights and normalisation (a retrain); the output
+    rows of genres it knows are kept, a new genre's row starts fresh."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     if cfg.threads:
@@ -201,8 +225,11 @@ def fit(
     net = GenreNet(arch)
     model = GenreModel(net=net, genres=list(genres), feature_params=params, window_frames=cfg.window_frames,
                        noise_floor_db=cfg.noise_floor_db)
-    mean, std = normalisation_stats(train)
-    model.set_normalisation(mean, std)
+    if warm_start is not None:
+        _copy_weights(warm_start, net, list(genres))
+    else:
+        mean, std = normalisation_stats(train)
+        model.set_normalisation(mean, std)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
