@@ -44,6 +44,7 @@ def progress_path(settings: Settings) -> Path:
 def write_progress(settings: Settings, **fields: Any) -> None:
     """Atomically replace ``retrain.json`` (read by ``status`` and the daemon)."""
     path = progress_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {"pid": os.getpid(), "updated": time.time(), **fields}
     fd, tmp = tempfile.mkstemp(prefix=".retrain.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

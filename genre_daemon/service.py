@@ -303,7 +303,7 @@ class Daemon:
         from .labels import new_labels, scan_labels
 
         s = self.settings
-        if not s.retrain.enabled or self._trainer is not None or self.journal is None or self.classifier is None:
+        if self.journal is None or self.classifier is None:
             return
         try:
             labels = scan_labels(s, self.journal, hasher=self._hashes)
@@ -313,7 +313,7 @@ class Daemon:
             log.warning("cannot scan the library for labels: %s", exc)
             return
         last = retrain.read_progress(s) or {}
-        if retrain.due(self._new_labels, last.get("finished"), time.time(), s):
+        if self._trainer is None and retrain.due(self._new_labels, last.get("finished"), time.time(), s):
             log.info("%d new labels: retraining in the background", self._new_labels)
             self._trainer = retrain.spawn(s.source)
 
