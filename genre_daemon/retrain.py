@@ -35,6 +35,8 @@ SEED = 0
 THREADS = 1  # the daemon keeps the other core
 RETRAIN_EPOCHS = 20
 RETRAIN_CROPS = 16
+BACKBONE_LR_FACTOR = 0.1  # a warm start at the first training's rate forgets old genres
+OLD_GENRE_MARGIN = 0.05  # points of accuracy the old genres may lose on held-out rehearsal data
 
 
 def progress_path(settings: Settings) -> Path:
@@ -132,7 +134,7 @@ def run(settings: Settings) -> dict[str, Any]:
     # Fewer epochs than a first training: the rehearsal windows are short clips (nothing to crop)
     # and the retrain must stay within minutes on one core.
     cfg = replace(cfg, seed=SEED, threads=THREADS, val_fraction=0.0, window_frames=active.window_frames,
-                  epochs=RETRAIN_EPOCHS, crops_per_clip=RETRAIN_CROPS)
+                  epochs=RETRAIN_EPOCHS, crops_per_clip=RETRAIN_CROPS, backbone_lr_factor=BACKBONE_LR_FACTOR)
     arch = replace(active.net.arch, n_classes=len(genres))
 
     def progress(total: int, desc: str) -> Any:
@@ -145,7 +147,7 @@ def run(settings: Settings) -> dict[str, Any]:
     cand_old = _accuracy(candidate, held_old, genres, cfg.eval_windows, all_variants=True)
     act_old = _accuracy(active, held_old, genres, cfg.eval_windows, all_variants=True)
     result_gate = decide(cand_lab if cand_lab is not None else 0.0, act_lab if act_lab is not None else 0.0,
-                         cand_old, act_old)
+                         cand_old, act_old, margin=OLD_GENRE_MARGIN)
     summary: dict[str, Any] = {
         "promoted": False, "reason": result_gate.reason, "labels": len(labels), "new_labels": len(fresh),
         "genres": genres, "waiting_genres": waiting, "failed": [f"{p}: {r}" for p, r in failures],
@@ -155,6 +157,7 @@ def run(settings: Settings) -> dict[str, Any]:
         if store.active() is None:
             seed_default(store, active_dir)  # the shipped model becomes v0001: rollback can reach it
         candidate.training.update({
+            "data": {**active.training.get("data", {}), "labels": len(labels), "per_genre": _counts(clips, genres)},
             "label_hashes": sorted({_hash(lab.path) for lab in labels} | used),
             "retrained_from": active.version, "labels": len(labels),
         })
@@ -184,6 +187,11 @@ def _accuracy(model: Any, data: list[Any], names: list[str], n_windows: int, *, 
         batches = [clip_windows(c.variants[0], model.window_frames, n_windows) for c in data]
     probs = predict_probs(model.net, batches)
     return float(np.mean([model.genres[int(np.argmax(p))] == names[c.label] for p, c in zip(probs, data)]))
+
+
+def _counts(clips: list[Any], genres: list[str]) -> dict[str, int]:
+    counts = np.bincount([c.label for c in clips], minlength=len(genres))
+    return {g: int(n) for g, n in zip(genres, counts)}
 
 
 def _hash(path: Path) -> str:

@@ -43,6 +43,7 @@ class TrainConfig:
     noise_floor_db: float | None = -40.0  # features.add_noise_floor, at training and inference
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    backbone_lr_factor: float = 1.0  # < 1 for a retrain: the output layer learns at lr, the rest slower
 
 
 @dataclass
@@ -230,7 +231,11 @@ def fit(
     else:
         mean, std = normalisation_stats(train)
         model.set_normalisation(mean, std)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    head = list(net.head.parameters())
+    head_ids = {id(p) for p in head}
+    backbone = [p for p in net.parameters() if id(p) not in head_ids]
+    opt = torch.optim.AdamW([{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_factor}, {"params": head, "lr": cfg.lr}],
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     labels = np.array([c.label for c in train])

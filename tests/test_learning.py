@@ -63,20 +63,27 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_new_genre_folder_is_learned_promoted_and_used_then_rolled_back(tree: Tree) -> None:
     for i in range(8):
         chiptune(tree.library / "chiptune" / f"chip{i}.wav", i)
+    waiting = chiptune(tree.review / "old chip.wav", 42)  # sat in review: no model knew its genre
     tree.start()
     # The daemon counts the labels at a rescan, trains in a child, gates, promotes, switches.
-    wait_for(lambda: "model switched" in tree.log.read_text(), 240, "the retrain to be promoted and picked up")
+    wait_for(lambda: "model switched" in tree.log.read_text(), 900, "the retrain to be promoted and picked up")
     versions = model_list(tree)
     active = [v for v in versions if v["active"]]
     assert len(versions) == 2 and len(active) == 1
     assert "chiptune" in active[0]["genres"] and active[0]["n_labels"] == 8
     status = json.loads(tree.cli("status", "--json").stdout)
     assert status["retrain"]["state"] == "done" and status["retrain"]["promoted"] is True
+    # After a promotion, review is classified again by the new model and what it is sure of
+    # (min_confidence 0 here: everything) moves on to a genre folder.
+    wait_for(lambda: not waiting.exists(), 120, "the review file to move on")
+    moved_on = [m for m in tree.history() if m["destination"].endswith(waiting.name)]
+    assert len(moved_on) == 1 and moved_on[0]["model"] == active[0]["version"]
+    assert Path(moved_on[0]["destination"]).parent.parent == tree.library
     assert status["model_version"] == active[0]["version"]
-    # The new class is used for new files.
+    # New files are classified by the new model.
     chiptune(tree.inbox / "new chip.wav", 99)
-    placed = wait_for(lambda: [p for p in tree.placed() if p.name == "new chip.wav"], 60, "the new file")
-    assert placed[0].parent.name == "chiptune"
+    wait_for(lambda: [p for p in tree.placed() if p.name == "new chip.wav"], 60, "the new file")
+    assert [m["model"] for m in tree.history() if m["source"].endswith("new chip.wav")] == [active[0]["version"]]
     # Rollback under the running daemon: the shipped model is active again, and the daemon uses it.
     out = tree.cli("model", "rollback")
     assert out.returncode == 0, out.stderr
