@@ -20,12 +20,12 @@ import logging
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .features import FeatureParams
 
 log = logging.getLogger(__name__)
@@ -126,17 +126,7 @@ class FeatureCache:
         tensors = {f"v{i}": np.ascontiguousarray(a, dtype=STORE_DTYPE) for i, a in enumerate(arrays)}
         payload = save(tensors, metadata={"format": FORMAT, "hash": _hex_digest(content_hash), "recipe": recipe})
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
-        try:
-            with open(fd, "wb", closefd=True) as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload), mode=0o600)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.root.glob(f"??/*{SUFFIX}") if not _.name.startswith("."))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_write
 from .errors import ModelError
 from .features import FeatureParams, add_noise_floor, extract
 
@@ -179,9 +179,9 @@ def save_model(model: GenreModel, directory: str | os.PathLike[str]) -> Path:
     meta = model.metadata()
     model.created = meta["created"]
     tensors = {k: v.detach().contiguous().clone() for k, v in model.net.state_dict().items()}
-    _atomic_write(out / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
+    atomic_write(out / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
     text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
-    _atomic_write(out / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
+    atomic_write(out / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
     return out
 
 
@@ -252,24 +252,6 @@ def _check_safetensors_header(path: Path) -> None:
     size = path.stat().st_size
     if head[8:9] != b"{" or not 2 <= header_len <= min(size - 8, 100 * 2**20):
         raise ModelError(f"{path}: not a safetensors file (refusing to load it; pickles are never loaded)")
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o644 & ~umask)  # mkstemp (and safetensors) make 0600: a service account reads models
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def parameter_count(net: nn.Module) -> int:

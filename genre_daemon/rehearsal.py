@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .model import REHEARSAL_FILE, _atomic_write, _check_safetensors_header
+from .atomic import atomic_write
+from .model import REHEARSAL_FILE, _check_safetensors_header
 from .training import Clip, clip_windows, window_starts
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def save(rs: RehearsalSet, model_dir: Path) -> None:
     payload = serialise(tensors, metadata=meta)
     # Bytes written by hand: safetensors' save_file replaces the file with a 0600 one, and a
     # service account must be able to read a model directory.
-    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload))
 
 
 def load(model_dir: Path) -> RehearsalSet | None:

@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_write
 from .config import Settings, load_settings
 from .errors import GenreDaemonError
 
@@ -48,10 +48,7 @@ def write_progress(settings: Settings, **fields: Any) -> None:
     path = progress_path(settings)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = {"pid": os.getpid(), "updated": time.time(), **fields}
-    fd, tmp = tempfile.mkstemp(prefix=".retrain.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data), encoding="utf-8"), mode=0o600)
 
 
 def read_progress(settings: Settings) -> dict[str, Any] | None:

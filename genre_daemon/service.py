@@ -76,7 +76,6 @@ class _Counters:
     review: int = 0
     quarantined: int = 0
     last_file: str = ""
-    last_progress: float = 0.0
 
 
 class Daemon:
@@ -106,7 +105,7 @@ class Daemon:
         self._workers: list[threading.Thread] = []
         self._lock_fd: int | None = None
         self.started = time.time()
-        self.counters = _Counters(last_progress=time.monotonic())
+        self.counters = _Counters()
         self._last_rescan = 0.0
         self._last_status = 0.0
 
@@ -468,7 +467,6 @@ class Daemon:
                 self.gate.idle(worker)
                 with self._lock:
                     self._queued.discard(file_id)
-                self.counters.last_progress = time.monotonic()
 
     def process(self, file_id: int) -> None:
         """Classify one queued file and put it where it belongs."""

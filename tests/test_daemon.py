@@ -181,7 +181,9 @@ def test_broken_files_go_to_quarantine_with_a_reason(tree: Tree) -> None:
     (tree.inbox / "empty.mp3").write_bytes(b"")
     (tree.inbox / "text.mp3").write_text("this is not audio\n" * 100)
     tone(tree.inbox / "short.wav", seconds=0.5)
-    wait_for(lambda: len(tree.quarantined()) == 3, 30, "three files in quarantine")
+    # The reason file is written just after the move: wait for both.
+    wait_for(lambda: len(tree.quarantined()) == 3 and len(list(tree.quarantine.glob("*.reason.txt"))) == 3,
+             30, "three files in quarantine, each with its reason")
     for f in tree.quarantined():
         reason = f.with_name(f.name + ".reason.txt").read_text()
         assert reason.strip()
