@@ -44,6 +44,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0: torch's default
     backbone_lr_factor: float = 1.0  # < 1 for a retrain: the output layer learns at lr, the rest slower
+    distill_weight: float = 0.0  # > 0 for a retrain: keep the warm-start model's old-genre outputs
+    distill_temperature: float = 2.0
+    freeze_norm: bool = False  # a retrain keeps the warm-start model's BatchNorm statistics
 
 
 @dataclass
@@ -188,6 +191,26 @@ def _copy_weights(source: GenreModel, net: GenreNet, genres: list[str]) -> None:
     net.load_state_dict(dst)
 
 
+class _Teacher:
+    """Distillation from the warm-start model (learning without forgetting): on every training
+    window, the student's distribution over the genres the teacher knows is pulled towards the
+    teacher's, so a retrain on a few new labels keeps the old genres' decision boundaries."""
+
+    def __init__(self, model: GenreModel, genres: list[str], temperature: float) -> None:
+        self.net = model.net
+        self.net.eval()
+        known = [g for g in model.genres if g in genres]
+        self.teacher_cols = torch.tensor([model.genres.index(g) for g in known])
+        self.student_cols = torch.tensor([genres.index(g) for g in known])
+        self.t = temperature
+
+    def loss(self, x: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target = torch.softmax(self.net(x)[:, self.teacher_cols] / self.t, dim=-1)
+        log_p = torch.log_softmax(student_logits[:, self.student_cols] / self.t, dim=-1)
+        return nn.functional.kl_div(log_p, target, reduction="batchmean") * self.t * self.t
+
+
 def _validation(net: GenreNet, val: Sequence[Clip], windows: Sequence[np.ndarray]) -> tuple[float, float]:
     """Window-level cross-entropy over every variant, and song-level accuracy over every variant.
 
@@ -238,6 +261,7 @@ def fit(
                             lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    teacher = _Teacher(warm_start, list(genres), cfg.distill_temperature) if warm_start and cfg.distill_weight > 0 else None
     labels = np.array([c.label for c in train])
     counts = np.bincount(labels, minlength=len(genres)).astype(np.float64)
     weights = (1.0 / counts[labels]) if cfg.balance else np.ones(len(train))
@@ -252,12 +276,20 @@ def fit(
     bar = progress(cfg.epochs, "train") if progress else None
     for epoch in range(cfg.epochs):
         net.train()
+        if cfg.freeze_norm:
+            for m in net.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         total = 0.0
         for _ in range(steps):
             order = rng.choice(len(train), size=cfg.batch_size, p=weights)
             x, y = _sample_batch(train, order, cfg.window_frames, rng, cfg.gain_db, shift)
             opt.zero_grad()
-            loss = loss_fn(net(torch.from_numpy(x)), torch.from_numpy(y))
+            xt = torch.from_numpy(x)
+            logits = net(xt)
+            loss = loss_fn(logits, torch.from_numpy(y))
+            if teacher is not None:
+                loss = loss + cfg.distill_weight * teacher.loss(xt, logits)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
