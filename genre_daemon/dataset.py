@@ -23,6 +23,7 @@ from .errors import AudioDecodeError
 from .featcache import FeatureCache, recipe_key, round_trip
 from .features import FeatureParams, add_noise_floor, extract
 from .journal import content_hash
+from .model import check_genres
 from .training import Clip
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def scan_labelled(data_dir: str | os.PathLike[str], extensions: Sequence[str] = 
             files += [LabelledFile(f, sub.name) for f in found]
     if not genres:
         raise FileNotFoundError(f"{root}: no genre sub-folders with audio files")
+    check_genres(genres, root)  # a folder name that cannot be a library folder: refused before training
     return genres, files
 
 

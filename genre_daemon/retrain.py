@@ -103,7 +103,7 @@ def run(settings: Settings) -> dict[str, Any]:
     active_dir = resolve_model_dir(settings)
     active = load_model(active_dir)
     with Journal(settings.journal_path) as journal:
-        labels = scan_labels(settings, journal)
+        labels = scan_labels(settings, journal, known=active.genres)
     used = set(active.training.get("label_hashes", []))
     fresh = new_labels(labels, used)
     genres, waiting = trainable_genres(labels, active.genres, settings.retrain.min_per_genre)
