@@ -314,16 +314,17 @@ def part_corrections(data: Path, work: Path, seed: int) -> None:
     print(f"  the daemon (small base model) placed {len(pieces)} {piece:.1f}-s pieces of {len(pool[a])} other {a} "
           f"clips: {where}, review {_count(tree / 'review')}", flush=True)
     corrections = misplaced[:N_CORRECTIONS]
-    if len(corrections) < N_CORRECTIONS:  # top up with the other misplaced pieces, said below
-        others = sorted(p for d in (tree / "library").iterdir() if d.is_dir() and d.name not in (a, b)
-                        for p in d.glob("*.flac"))
+    if len(corrections) < N_CORRECTIONS:  # top up from review, then other genre folders; said below
+        others = sorted((tree / "review").glob("*.flac")) + sorted(
+            p for d in (tree / "library").iterdir() if d.is_dir() and d.name not in (a, b) for p in d.glob("*.flac"))
         corrections += others[: N_CORRECTIONS - len(corrections)]
     (tree / "library" / a).mkdir(exist_ok=True)
     for p in corrections:
         p.rename(tree / "library" / a / p.name)  # the user's correction: out of B/ (or another genre) into A/
     n_from_b = sum(1 for p in corrections if p in misplaced)
-    print(f"  {len(corrections)} corrections moved into library/{a}/: {n_from_b} out of {b}/, "
-          f"{len(corrections) - n_from_b} out of other genre folders", flush=True)
+    n_review = sum(1 for p in corrections if p.parent == tree / "review")
+    print(f"  {len(corrections)} corrections moved into library/{a}/: {n_from_b} out of {b}/, {n_review} out of "
+          f"review, {len(corrections) - n_from_b - n_review} out of other genre folders", flush=True)
     summary, dt = retrain(tree, cfg)
     after = evaluate(held, active_dir(tree), log)
     n_before, n_a = _confusions([before], a, b)

@@ -156,3 +156,19 @@ def test_a_candidate_that_is_not_better_is_refused(tmp_path: Path) -> None:
     assert summary["active"]["labels"] == 1.0
     assert summary["promoted"] is False and summary["reason"].startswith("refused"), summary
     assert ModelStore(tree.state / "models").active_dir() is None
+
+
+def test_a_correction_is_counted_at_once_without_waiting_for_a_rescan(tree: Tree) -> None:
+    # Rescans an hour apart: only the library watch can see the user's move.
+    tree.settings.update(rescan_interval=3600, retrain={"enabled": False})
+    tree.write_config()
+    tree.start()
+    tone(tree.inbox / "song.wav")
+    placed = wait_for(tree.placed, 30, "the file")[0]
+    assert json.loads(tree.cli("status", "--json").stdout).get("new_labels") == 0
+    target = "blues" if placed.parent.name != "blues" else "jazz"
+    (tree.library / target).mkdir(exist_ok=True)
+    placed.rename(tree.library / target / placed.name)  # the user corrects it, daemon running
+    wait_for(lambda: json.loads(tree.cli("status", "--json").stdout).get("new_labels") == 1, 30,
+             "the library watch to count the correction")
+    assert tree.stop() == 0
