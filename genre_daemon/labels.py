@@ -28,7 +28,12 @@ and a content hash only for the rare inode-changed lookalike. :class:`HashCache`
 **Safety.** Symlinks (files or folders) are never followed and never labels; hidden names,
 partial-copy temporaries and non-audio extensions are skipped; a genre folder whose name is not
 one safe path component (see :func:`genre_daemon.mover.safe_component`) is skipped with a warning,
-since its name would become a model class and then a folder name.
+since its name would become a model class and then a folder name. Folder names that differ only
+by case (``Jazz`` and ``jazz``) are one genre, spelt as a known genre where one matches, else as
+the first spelling in sorted order (a model refuses two classes that one folder on macOS or SMB
+would hold; see :func:`genre_daemon.model.check_genres`). Hard links are read like any file: a
+label's bytes only ever become features inside ``state_dir``, never a file others can read (the
+inbox's stricter policy is :func:`genre_daemon.mover.read_refusal`).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -152,11 +157,17 @@ class _Placements:
 
 
 def scan_labels(
-    settings: Settings, journal: Journal, *, hasher: Callable[[Path], str] = content_hash
+    settings: Settings,
+    journal: Journal,
+    *,
+    hasher: Callable[[Path], str] = content_hash,
+    known: Collection[str] = (),
 ) -> list[Label]:
     """Every label on disk now, sorted by (genre, path): the library's genre folders compared
     with the journal's placements, then each of ``retrain.labelled_dirs``. A file reachable
-    twice (hard link, overlapping folders) counts once, library first."""
+    twice (hard link, overlapping folders) counts once, library first. Genre folders whose
+    names differ only by case are one genre (spelt as in ``known``, the current model's
+    genres, where one matches)."""
     placements = _Placements(journal.placements())
     seen: set[_DirKey] = set()
     labels: list[Label] = []
@@ -186,8 +197,28 @@ def scan_labels(
                 continue
             seen.add((ident.dev, ident.ino))
             labels.append(Label(Path(where), genre, "labelled_dir", ident))
+    labels = _merge_case_variants(labels, known)
     labels.sort(key=lambda lab: (lab.genre, os.fsencode(lab.path)))
     return labels
+
+
+def _merge_case_variants(labels: list[Label], known: Collection[str]) -> list[Label]:
+    """Labels whose genres differ only by case, given one spelling (see :func:`scan_labels`)."""
+    spellings: dict[str, set[str]] = {}
+    for label in labels:
+        spellings.setdefault(label.genre.casefold(), set()).add(label.genre)
+    known_by_key = {g.casefold(): g for g in sorted(known, reverse=True)}
+    canonical: dict[str, str] = {}
+    for key, names in spellings.items():
+        chosen = known_by_key.get(key) or sorted(names)[0]
+        for name in names:
+            if name != chosen:
+                canonical[name] = chosen
+                _warn_once(f"case:{name}", f"labels: genre folder {name!r} counts as genre {chosen!r} "
+                                           "(names that differ only by case are one genre)")
+    if not canonical:
+        return labels
+    return [replace(lab, genre=canonical[lab.genre]) if lab.genre in canonical else lab for lab in labels]
 
 
 def _library_label(
@@ -287,14 +318,18 @@ def _entries(folder: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
         return []
 
 
-def _warn_once(folder: str) -> None:
+def _warn_once(key: str, message: str | None = None) -> None:
+    """Log ``message`` (default: the bad-folder-name warning for ``key``) once per process."""
     with _warned_lock:
-        if folder in _warned:
+        if key in _warned:
             return
-        _warned.add(folder)
+        _warned.add(key)
+    if message is not None:
+        log.warning("%s", message)
+        return
     log.warning("labels: skipping folder %r: its name is not a usable genre name (it must be one "
                 "path component without control characters, leading dots or dashes, or trailing "
-                "dots or spaces); rename it to make its files labels", folder)
+                "dots or spaces); rename it to make its files labels", key)
 
 
 # --- counting ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from torch import nn
 from .atomic import atomic_write
 from .errors import ModelError
 from .features import FeatureParams, add_noise_floor, extract
+from .mover import safe_component
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
@@ -170,10 +172,43 @@ class GenreModel:
         }
 
 
+def check_genres(genres: object, where: str | os.PathLike[str]) -> list[str]:
+    """The genre list of a model, refused with a :class:`ModelError` naming ``where`` and the
+    genre unless every name is usable as it stands as ONE folder of the library.
+
+    A genre name becomes ``<library>/<genre>/``, so it must be exactly what
+    :func:`genre_daemon.mover.safe_component` leaves unchanged: not empty, ``.`` or ``..``; no
+    ``/``, ``\\``, NUL, control or bidi characters; no leading dot, dash or space, no trailing dot
+    or space; at most 200 bytes; composed (NFC) Unicode. Two names that differ only by case
+    or Unicode normalisation are refused too (one folder on macOS and SMB shares). Refusing,
+    rather than silently renaming, keeps the model's classes and the library's folders one to
+    one.
+    """
+    if not isinstance(genres, list):
+        raise ModelError(f"{where}: 'genres' must be a list of names, not {type(genres).__name__}")
+    seen: dict[str, str] = {}
+    for genre in genres:
+        if not isinstance(genre, str):
+            raise ModelError(f"{where}: genre {genre!r} is not text")
+        if safe_component(genre, fallback="_") != genre:
+            raise ModelError(f"{where}: genre {genre!r} cannot be a folder name of the library "
+                             f"(it must be one path component, such as {safe_component(genre)!r})")
+        key = unicodedata.normalize("NFC", genre).casefold()
+        if key in seen and seen[key] == genre:
+            raise ModelError(f"{where}: genre {genre!r} appears twice (duplicates)")
+        if key in seen:
+            raise ModelError(f"{where}: genres {seen[key]!r} and {genre!r} differ only by case "
+                             "or Unicode normalisation (one folder on many filesystems)")
+        seen[key] = genre
+    return list(genres)
+
+
 def save_model(model: GenreModel, directory: str | os.PathLike[str]) -> Path:
-    """Write ``model`` to ``directory`` (created); each file appears whole or not at all."""
+    """Write ``model`` to ``directory`` (created); each file appears whole or not at all.
+    A genre list that :func:`load_model` would refuse is refused before anything is written."""
     from safetensors.torch import save_file
 
+    check_genres(list(model.genres), Path(directory) / META_FILE)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     meta = model.metadata()
@@ -201,7 +236,7 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
     _check_safetensors_header(weights_path)
     try:
         arch = Architecture.from_dict(meta["architecture"])
-        genres = [str(g) for g in meta["genres"]]
+        genres = check_genres(meta["genres"], meta_path)
         params = FeatureParams.from_dict(meta["features"])
         window_frames = int(meta["window_frames"])
         noise_floor = meta.get("noise_floor_db")

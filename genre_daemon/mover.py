@@ -26,7 +26,19 @@ after the last fsync):
 3. **Never through a link.** A symlink source is refused, never followed or moved. With ``root``
    given, every existing folder between ``root`` and the destination must be a real directory, so
    a symlink planted in the library cannot steer a file out of it.
-4. **Errors leave the source alone.** Every failure is a :class:`MoveError` naming the verb and
+4. **Hard links disclose nothing.** A hard link in the inbox is one more name of a file that
+   may live anywhere on the same filesystem. Moving it only renames that name (the other names
+   and their folders are never touched); reading it, though, could show the daemon's output --
+   and, across filesystems, a copy -- of a file its dropper could not read, when the daemon runs
+   with more privileges than the dropper. So, see :func:`read_refusal`: a regular file with more
+   than one link whose owner is not the daemon's effective user is not read but quarantined, with
+   the link count in the reason; a hard link owned by the daemon's user (a torrent client
+   hard-linking its downloads into the inbox, the common legitimate case) is taken normally.
+   ``on_conflict="overwrite"`` replaces a destination *name* (a rename over it), so a destination
+   that is a hard link to a file elsewhere, or a symlink, is never written into or through.
+5. **Nothing world-writable.** Folders are made 0o755 and temporary files 0o644 whatever the
+   umask; a copy keeps the source's mode less the world-write bit, and its owner where allowed.
+6. **Errors leave the source alone.** Every failure is a :class:`MoveError` naming the verb and
    both paths (``cannot move '/in/a.mp3' to '/lib/jazz/a.mp3': No space left on device``), the
    source intact, no temporary file left. ``err.errno`` (and ``err.__cause__``) keep the
    ``OSError``'s errno, so the daemon can tell a full disk (retry later) from a broken file.
@@ -75,6 +87,8 @@ __all__ = [
     "Settled",
     "safe_component",
     "destination",
+    "read_refusal",
+    "hard_link_refusal",
     "quarantine_destination",
     "unique_path",
     "move",
@@ -176,6 +190,35 @@ def quarantine_destination(source: Path, quarantine_dir: Path) -> Path:
     if result.parent != quarantine_dir:
         raise AssertionError(f"{str(result)!r} escapes {str(quarantine_dir)!r}")
     return result
+
+
+def hard_link_refusal(st: os.stat_result, euid: int) -> str | None:
+    """Why a file with this ``lstat`` must not be read by a daemon running as ``euid``, or None.
+
+    Pure. The policy (module docstring, promise 4): a regular file with ``st_nlink > 1`` whose
+    owner is not ``euid`` may be a second name of a file outside the inbox that its dropper
+    could not read; it is refused (quarantined unread). One link, or the daemon's own file:
+    None. Root is no exception: it is exactly the case where reading would disclose most.
+    """
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1 or st.st_uid == euid:
+        return None
+    return (f"a hard link ({st.st_nlink} links) owned by uid {st.st_uid}, not by the daemon's "
+            f"user (uid {euid}): not read, since its other names may be files outside the inbox")
+
+
+def read_refusal(path: Path, *, euid: int | None = None) -> str | None:
+    """Why the daemon must not read the inbox file ``path``, or None when it may.
+
+    A symlink is refused (never followed); a foreign hard link is refused (see
+    :func:`hard_link_refusal`). A missing file or anything else is left to the decoder, which
+    names its own reason. ``euid`` defaults to the process's effective uid.
+    """
+    st = _lstat(Path(path))
+    if st is None:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "a symbolic link (never followed)"
+    return hard_link_refusal(st, os.geteuid() if euid is None else euid)
 
 
 def unique_path(path: Path, exists: Callable[[Path], bool] = os.path.lexists) -> Path:
@@ -387,12 +430,12 @@ def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> N
     """Create ``folder`` (0o755); with ``root``, refuse symlinks and non-folders below ``root``."""
     try:
         if root is None:
-            os.makedirs(folder, mode=0o755, exist_ok=True)
+            _makedirs(os.path.normpath(folder))
             return
         root_s, folder_s = os.path.normpath(root), os.path.normpath(folder)
         if os.path.commonpath([root_s, folder_s]) != root_s:
             raise _error("move", source, dest, f"the destination is outside {root_s!r}")
-        os.makedirs(root_s, mode=0o755, exist_ok=True)
+        _makedirs(root_s)
         current = root_s
         for part in Path(os.path.relpath(folder_s, root_s)).parts:
             if part == ".":
@@ -401,6 +444,21 @@ def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> N
             _make_real_dir(current, source, dest)
     except OSError as exc:
         raise _os_error("move", source, dest, exc) from exc
+
+
+def _makedirs(folder: str) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` with every folder it makes 0o755 less the umask
+    (os.makedirs gives the missing parents 0o777 less the umask: world-writable under umask 0)."""
+    if os.path.isdir(folder):
+        return
+    parent = os.path.dirname(folder)
+    if parent and parent != folder:
+        _makedirs(parent)
+    try:
+        os.mkdir(folder, 0o755)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise
 
 
 def _make_real_dir(path: str, source: Path, dest: Path) -> None:
@@ -532,7 +590,9 @@ def _copy_to_temp(source: Path, src_st: os.stat_result, dest: Path, step: Hook) 
         temp, out_fd = _open_temp(dest)
         try:
             _copy_bytes(src_fd, out_fd)
-            _best_effort(os.fchmod, out_fd, stat.S_IMODE(before.st_mode) & 0o777)
+            # Owner first (chown may clear mode bits); never world-writable (promise 5).
+            _best_effort(os.fchown, out_fd, before.st_uid, before.st_gid)
+            _best_effort(os.fchmod, out_fd, stat.S_IMODE(before.st_mode) & 0o775)
             _best_effort(os.utime, out_fd, ns=(before.st_atime_ns, before.st_mtime_ns))
             step("temp_written")
             os.fsync(out_fd)

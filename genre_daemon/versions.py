@@ -126,7 +126,7 @@ class ModelStore:
     def new_candidate(self) -> Path:
         """A fresh, empty ``root/.candidate-<pid>-XXXX`` to write a candidate model into; the pid
         lets :meth:`clean` leave alone a candidate that a live process is still writing."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{CANDIDATE_PREFIX}{os.getpid()}-", dir=self.root))
 
     def promote(self, candidate: Path, *, n_labels: int = 0, metrics: Mapping[str, Any] | None = None,
@@ -334,7 +334,7 @@ class ModelStore:
         """An exclusive ``flock`` on ``root/.lock``; released by the kernel if the holder dies."""
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o755, parents=True, exist_ok=True)
         try:
             fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
@@ -523,7 +523,9 @@ def _writer_alive(name: str) -> bool:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
+    # An explicit 0o644: open(path, "w") would make it world-writable under umask 0.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    with open(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, allow_nan=False)
         fh.write("\n")
         fh.flush()
