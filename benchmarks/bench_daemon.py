@@ -8,18 +8,23 @@
 2. throughput: ``--files`` real clips (the shared clips, cycled, as copies with distinct names)
    dropped at once; files per second of the daemon (first arrival to last placement) against
    one ``genre-daemon classify`` run on the same files in the same run.
-3. kills: the same batch dropped, the daemon SIGKILLed at random moments ``--kills`` times, each
-   followed by a restart; at the end every file must be exactly once in the library, review or
-   quarantine, none left in the inbox, no partial file anywhere.
+3. kills: the same batch dropped, the daemon SIGKILLed at random moments exactly ``--kills``
+   times, each followed by a restart: one kill in five during start-up (recovery included), the
+   others 0-1.5 s after it is ready (when the inbox empties first, another 20 clips are dropped,
+   so every kill lands on work in progress); at the end every file must be exactly once in the
+   library, review or quarantine with the bytes of its source, none left in the inbox, no
+   partial file anywhere, one journal move per file and a journal that passes integrity_check.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -51,9 +56,12 @@ class Tree:
             f"settle_seconds: {settle}\nrescan_interval: {rescan}\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        (self.state / "daemon.json").unlink(missing_ok=True)  # a killed daemon's: not a sign of life
         self.proc = subprocess.Popen([*cli(), "run", "--config", str(self.config)],
                                      stdout=subprocess.DEVNULL, stderr=open(self.root / "daemon.log", "ab"))
+        if not wait:
+            return
         deadline = time.monotonic() + 60
         while not (self.state / "daemon.json").exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -142,32 +150,74 @@ def throughput(data: Path, work: Path, n: int) -> None:
           f"ratio {daemon_rate / classify_rate:.2f} (target >= 0.80)")
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def drop(files: list[Path], tree: Tree) -> None:
+    for f in files:
+        shutil.copyfile(f, tree.root / "tmp.flac")
+        (tree.root / "tmp.flac").rename(tree.inbox / f.name)
+
+
+def classifying(db: Path) -> int:
+    """Rows left classifying (read-only; 0 when the journal does not exist yet)."""
+    if not db.exists():
+        return 0
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return c.execute("SELECT count(*) FROM files WHERE state = 'classifying'").fetchone()[0]
+    except sqlite3.OperationalError:  # killed before the schema was made
+        return 0
+    finally:
+        c.close()
+
+
 def kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
     rng = random.Random(seed)
     src = batch(data, n, work / "kill-src")
     tree = Tree(work / "kills", settle=0.3, rescan=2.0)
-    for f in src:
-        shutil.copyfile(f, tree.root / "tmp.flac")
-        (tree.root / "tmp.flac").rename(tree.inbox / f.name)
-    done_kills = 0
-    while done_kills < k:
-        tree.start()
-        time.sleep(rng.uniform(0.05, 1.5))
+    drop(src, tree)
+    refills = starting = mid_file = 0
+    t0 = time.monotonic()
+    for _ in range(k):
+        if not tree.left():  # all placed: more work, so that the next kill lands on some
+            refills += 1
+            more = batch(data, 20, work / f"kill-src-{refills}")
+            more = [f.rename(f.with_name(f"r{refills:03d}-{f.name}")) for f in more]
+            src += more
+            drop(more, tree)
+        if rng.random() < 0.2:
+            tree.start(wait=False)
+            time.sleep(rng.uniform(0.0, 3.0))
+            starting += 1
+        else:
+            tree.start()
+            time.sleep(rng.uniform(0.0, 1.5))
         tree.stop(signal.SIGKILL)
-        done_kills += 1
-        if not tree.left():  # everything placed: put a few back in to keep the kills meaningful
-            break
+        mid_file += classifying(tree.state / "journal.sqlite3") > 0  # what the kill interrupted
     tree.start()
     wait_until(lambda: not tree.left(), 1800)
     tree.stop()
-    names = sorted(p.name for p in [*tree.placed(), *tree.quarantined()])
-    expected = sorted(f.name for f in src)
+    elapsed = time.monotonic() - t0
+    landed = [*tree.placed(), *tree.quarantined()]
+    names = sorted(p.name for p in landed)
+    expected = {f.name: digest(f) for f in src}
     dupes = len(names) - len(set(names))
     missing = sorted(set(expected) - set(names))
-    ok = not dupes and not missing and not tree.partials() and not tree.left()
-    print(f"kill stress: {done_kills} SIGKILLs over {n} real clips, then a clean run: placed {len(names)}/{n}, "
-          f"missing {len(missing)}, duplicated {dupes}, partial files {len(tree.partials())}, "
-          f"left in inbox {len(tree.left())} -> {'OK' if ok else 'FAILED'}")
+    altered = sorted(p.name for p in landed if p.name in expected and digest(p) != expected[p.name])
+    with sqlite3.connect(tree.state / "journal.sqlite3") as c:
+        integrity = c.execute("PRAGMA integrity_check").fetchone()[0]
+        moves = c.execute("SELECT count(*) FROM moves WHERE undone = 0").fetchone()[0]
+    total = len(expected)
+    ok = (not dupes and not missing and not altered and not tree.partials() and not tree.left()
+          and integrity == "ok" and moves == total)
+    print(f"kill stress: {k} SIGKILLs at random moments over {total} real clips ({n} + {refills} refills "
+          f"of 20; {starting} during start-up, {mid_file} with a file being classified or moved), "
+          f"then a clean run, {elapsed:.0f} s: quarantined {len(tree.quarantined())}, placed {len(names)}/{total}, missing {len(missing)}, "
+          f"duplicated {dupes}, altered {len(altered)}, partial files {len(tree.partials())}, "
+          f"left in inbox {len(tree.left())}, journal moves {moves}, integrity_check {integrity} "
+          f"-> {'OK' if ok else 'FAILED'}")
     if not ok:
         sys.exit(1)
 

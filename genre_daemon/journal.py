@@ -10,7 +10,11 @@ serialised by a lock (every operation is a few milliseconds; classification, not
 the slow part). Across processes, WAL lets readers run while one process writes; every write is
 one ``BEGIN IMMEDIATE`` transaction (taking the write lock up front, so a read-then-write such as
 :meth:`observe` can never be overtaken by another process), ``synchronous=FULL`` makes each
-commit durable, and a writer waits up to 10 s for another's lock.
+commit durable. A writer waits :attr:`Journal.BUSY_TIMEOUT` for another process's lock inside
+SQLite, then keeps retrying with backoff (without holding the in-process lock, so reads go on)
+for ``retry_for`` seconds, or until :meth:`Journal.stop_waiting` when that is None (the daemon:
+a lock held by another process pauses it, never drops a file). The first wait and the end of it
+are logged.
 
 **Identity.** A file is (device, inode, size, mtime in ns), read with ``lstat``, so a changed or
 replaced file is new work and an unchanged one is not redone. Identity alone cannot recognise a
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -47,8 +52,15 @@ from pathlib import Path
 
 from genre_daemon.errors import GenreDaemonError
 
+log = logging.getLogger(__name__)
+
+# A file the daemon was classifying when it died this many times is a poison file: on recovery
+# it goes to quarantine instead of being tried again (no crash loop). See Journal.requeue().
+MAX_INTERRUPTIONS = 3
+
 __all__ = [
     "State",
+    "MAX_INTERRUPTIONS",
     "TERMINAL",
     "PLACED",
     "TRANSITIONS",
@@ -209,6 +221,15 @@ def content_hash(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
 # transaction (PRAGMA user_version is set in the same transaction). To change the schema, append
 # a function; never edit a released one.
 
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    """Another connection holds the lock (SQLITE_BUSY / SQLITE_LOCKED), not a real fault."""
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (extended codes share the low byte)
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
+
+
 def _states_sql(states: frozenset[State] | tuple[State, ...] | type[State]) -> str:
     return ", ".join(f"'{s.value}'" for s in states)
 
@@ -356,15 +377,29 @@ class Journal:
     """The journal file at ``path``: created (folder 0o700, file 0o600) with its schema if
     missing, migrated if older, refused if not a journal or written by a newer version."""
 
-    BUSY_TIMEOUT = 10.0  # seconds a writer waits for another process's write lock
+    BUSY_TIMEOUT = 2.0  # seconds one attempt waits (inside SQLite) for another process's lock
+    RETRY_FOR = 60.0  # default seconds a write keeps retrying a locked journal before failing
 
     def __init__(
-        self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = BUSY_TIMEOUT,
+        retry_for: float | None = RETRY_FOR,
     ) -> None:
+        """``retry_for``: seconds a write retries while another process holds the journal's
+        write lock; None: until :meth:`stop_waiting` (the daemon)."""
         self.path = Path(path)
         self._clock = clock
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self.busy_timeout = float(busy_timeout)
+        self.retry_for = retry_for
+        self._give_up = False  # set by stop_waiting(): a plain flag, safe from a signal handler
+        self._busy_lock = threading.Lock()
+        self._busy_since: float | None = None  # monotonic time the current lock-out was noticed
+        self._busy_logged = 0.0
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             # Create the file ourselves so it (and SQLite's -wal/-shm, which copy its mode) is 0o600.
@@ -373,13 +408,13 @@ class Journal:
             raise JournalError(f"journal {os.fspath(self.path)!r}: cannot create it: {e}") from e
         try:
             conn = sqlite3.connect(
-                self.path, timeout=self.BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as e:
             raise self._error("cannot open it", e) from e
         conn.row_factory = sqlite3.Row
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.BUSY_TIMEOUT * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             self._check_ours(conn)  # before WAL mode: never convert someone else's database
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -408,15 +443,72 @@ class Journal:
             raise JournalError(f"journal {os.fspath(self.path)!r} is closed")
         return self._conn
 
+    def stop_waiting(self) -> None:
+        """Writes waiting for another process's lock give up now (and later ones do not wait
+        beyond the SQLite busy timeout): lets a stopping daemon exit. Only sets a flag, so a
+        signal handler may call it."""
+        self._give_up = True
+
+    def _begin(self, what: str) -> sqlite3.Connection:
+        """``BEGIN IMMEDIATE``, retried with backoff while another process holds the write
+        lock. Returns with ``self._lock`` held and the transaction open."""
+        started = time.monotonic()
+        delay = 0.05
+        while True:
+            self._lock.acquire()
+            try:
+                conn = self._open_conn()
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:
+                self._lock.release()
+                waited = time.monotonic() - started
+                if not _is_busy(e) or self._give_up or (
+                    self.retry_for is not None and waited >= self.retry_for
+                ):
+                    why = " (stopping)" if self._give_up and _is_busy(e) else ""
+                    raise self._error(f"cannot {what}{why}", e) from e
+                self._note_busy(e)
+                # Sleep in short steps: stop_waiting() must take effect quickly.
+                until = time.monotonic() + delay
+                while not self._give_up and time.monotonic() < until:
+                    time.sleep(min(0.05, max(0.0, until - time.monotonic())))
+                delay = min(delay * 2, 1.0)
+                continue
+            except BaseException as e:
+                self._lock.release()
+                if isinstance(e, sqlite3.Error):
+                    raise self._error(f"cannot {what}", e) from e
+                raise
+            self._note_free()
+            return conn
+
+    def _note_busy(self, e: BaseException) -> None:
+        """Log the start of a lock-out once, then every 30 s while it lasts."""
+        now = time.monotonic()
+        with self._busy_lock:
+            if self._busy_since is None:
+                self._busy_since = self._busy_logged = now
+                log.warning("journal %s is locked by another process (%s): writes wait and retry "
+                            "until it is free; no file is dropped", os.fspath(self.path), e)
+            elif now - self._busy_logged >= 30.0:
+                self._busy_logged = now
+                log.warning("journal %s still locked by another process after %.0f s",
+                            os.fspath(self.path), now - self._busy_since)
+
+    def _note_free(self) -> None:
+        if self._busy_since is None:
+            return
+        with self._busy_lock:
+            since, self._busy_since = self._busy_since, None
+        if since is not None:
+            log.warning("journal %s is writable again after %.1f s", os.fspath(self.path),
+                        time.monotonic() - since)
+
     @contextmanager
     def _write(self, what: str) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``): committed whole or rolled back whole."""
-        with self._lock:
-            conn = self._open_conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as e:
-                raise self._error(f"cannot {what}", e) from e
+        conn = self._begin(what)
+        try:
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -426,6 +518,8 @@ class Journal:
                 if isinstance(e, sqlite3.Error):
                     raise self._error(f"cannot {what}", e) from e
                 raise
+        finally:
+            self._lock.release()
 
     @contextmanager
     def _read(self, what: str) -> Iterator[sqlite3.Connection]:
@@ -453,6 +547,8 @@ class Journal:
         return version
 
     def _migrate(self) -> None:
+        if self._check_ours(self._open_conn()) == len(MIGRATIONS):
+            return  # current already: no write, so opening works while another process writes
         with self._write("migrate the schema") as c:
             version = self._check_ours(c)  # again, inside the write lock: another process may
             target = len(MIGRATIONS)  # have created or upgraded it meanwhile
@@ -630,6 +726,39 @@ class Journal:
                  self._clock(), file_id),
             )
             return self._require(c, file_id)
+
+    def requeue(self, file_id: int, reason: str | None = None) -> FileRow:
+        """A ``classifying`` file goes back to ``queued`` to be tried again later (the disk was
+        full, ...): the attempt ended normally, so it is not counted (``attempts`` counts only
+        entries into classifying that a crash interrupted, plus the current one). The planned
+        move, if any, is dropped."""
+        with self._write("requeue a file") as c:
+            row = self._require(c, file_id)
+            if row.state is not State.CLASSIFYING:
+                raise TransitionError(file_id, row.path, row.state, State.QUEUED,
+                                      "only a file being classified is requeued")
+            c.execute(
+                "UPDATE files SET state = ?, reason = ?, updated = ?, "
+                "attempts = max(attempts - 1, 0), destination = NULL, pending_state = NULL, "
+                "genre = NULL, confidence = NULL, scores = NULL, model_version = NULL WHERE id = ?",
+                (State.QUEUED.value, _text(reason), self._clock(), file_id),
+            )
+            return self._require(c, file_id)
+
+    def reopen(self, file_id: int, reason: str | None = None) -> FileRow:
+        """Take a file that was left in the inbox (``gone``, e.g. it could not be read) as new
+        work: a new ``seen`` row with the same path and identity; the old row stays as history."""
+        with self._write("take a file again") as c:
+            row = self._require(c, file_id)
+            if row.state is not State.GONE or row.held:
+                raise TransitionError(file_id, row.path, row.state, State.SEEN,
+                                      "only a file left in the inbox (gone, not held) is reopened")
+            key = _path_key(row.path)
+            now = self._clock()
+            new_id = self._insert(c, key, row.identity, now, content_hash=row.content_hash,
+                                  reason=reason)
+            self._supersede(c, key, new_id, now)
+            return self._require(c, new_id)
 
     def set_state(
         self, file_id: int, state: State, *, reason: str | None = None, via: Sequence[State] = ()

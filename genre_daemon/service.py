@@ -25,7 +25,16 @@ from typing import Any
 from . import mover
 from .config import Settings, load_settings
 from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError
-from .journal import FileIdentity, FileRow, Journal, State, content_hash
+from .journal import (
+    MAX_INTERRUPTIONS,
+    FileIdentity,
+    FileRow,
+    Journal,
+    JournalError,
+    State,
+    content_hash,
+)
+from .libwatch import LibraryWatcher
 from .logs import file_fields
 from .notify import Notifier, WatchdogGate, format_status
 from .pipeline import Classifier, Prediction
@@ -39,6 +48,9 @@ LOCK_FILE = "daemon.lock"
 RETRY_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, stop the watchdog pings
+# Journal reason of a file skipped because it cannot be read: it stays in the inbox, and is taken
+# again once it can be read (a chmod changes only its ctime, so identity alone would miss it).
+UNREADABLE = "cannot be read"
 
 
 def resolve_model_dir(settings: Settings) -> Path:
@@ -91,6 +103,7 @@ class Daemon:
         self._trainer: Any = None  # the retrain child process, while one runs
         self._new_labels = 0
         self._label_scan: threading.Thread | None = None
+        self.library_watch: LibraryWatcher | None = None
         from .labels import HashCache
 
         self._hashes = HashCache()
@@ -130,10 +143,11 @@ class Daemon:
     def start(self) -> None:
         s = self.settings
         for folder in (s.inbox, s.library, s.review_dir, s.quarantine_dir, s.state_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            _make_dir(folder)
         os.chmod(s.state_dir, 0o700)
         self._take_lock()
-        self.journal = Journal(s.journal_path)
+        # retry_for=None: a journal locked by another process pauses the daemon, never drops a file.
+        self.journal = Journal(s.journal_path, retry_for=None)
         from .versions import ModelStore
 
         ModelStore(s.state_dir / "models").clean()  # candidates a killed trainer left behind
@@ -151,6 +165,8 @@ class Daemon:
         self.watcher = self._make_watcher(s)
         self.watcher.start()
         self._last_rescan = time.monotonic()
+        self.library_watch = LibraryWatcher([s.library, *s.retrain.labelled_dirs], polling=s.polling)
+        self.library_watch.start()
         self._write_status()
 
     def _make_watcher(self, s: Settings) -> InboxWatcher:
@@ -167,6 +183,8 @@ class Daemon:
         self.close_trainer()
         if self.watcher is not None:
             self.watcher.stop()
+        if self.library_watch is not None:
+            self.library_watch.stop()
         deadline = time.monotonic() + timeout
         for t in self._workers:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -200,7 +218,12 @@ class Daemon:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (*STOP_SIGNALS, signal.SIGHUP):
-            signal.signal(sig, lambda signum, frame: self._signals.put(signum))
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals.put(signum)
+        if signum in STOP_SIGNALS and self.journal is not None:
+            self.journal.stop_waiting()  # a write waiting for a locked journal gives up: stop now
 
     def _main_loop(self) -> None:
         while not self._stop.is_set():
@@ -212,9 +235,12 @@ class Daemon:
             if sig in STOP_SIGNALS:
                 log.info("received %s: stopping", signal.Signals(sig).name)
                 break
-            if sig == signal.SIGHUP:
-                self.reload()
-            self.tick()
+            try:
+                if sig == signal.SIGHUP:
+                    self.reload()
+                self.tick()
+            except GenreDaemonError as exc:  # e.g. the journal unwritable: keep serving, say why
+                log.error("%s; trying again at the next tick", exc)
 
     def tick(self) -> None:
         """Periodic duties: watchdog ping, restart a dead observer, rescan, status file."""
@@ -239,10 +265,9 @@ class Daemon:
             if self.watcher is not None:
                 self.watcher.rescan()
             self._requeue_waiting()
-            if self._label_scan is None or not self._label_scan.is_alive():
-                # A big library takes seconds to walk: not on the main loop.
-                self._label_scan = threading.Thread(target=self._maybe_retrain, name="labels", daemon=True)
-                self._label_scan.start()
+            self._start_label_scan()
+        elif self.library_watch is not None and self._label_scan_idle() and self.library_watch.due():
+            self._start_label_scan()  # the user moved something in the library: count it now
         if now - self._last_status >= 1.0:
             self._last_status = now
             self._write_status()
@@ -267,10 +292,15 @@ class Daemon:
         watch_keys = ("inbox", "extensions", "settle_seconds", "polling", "quarantine_dir", "review_dir")
         if any(getattr(old, k) != getattr(new, k) for k in watch_keys) and self.watcher is not None:
             for folder in (new.inbox, new.library, new.review_dir, new.quarantine_dir):
-                folder.mkdir(parents=True, exist_ok=True)
+                _make_dir(folder)
             self.watcher.stop()
             self.watcher = self._make_watcher(new)
             self.watcher.start()
+        if (old.library, old.retrain.labelled_dirs, old.polling) != (new.library, new.retrain.labelled_dirs, new.polling):
+            if self.library_watch is not None:
+                self.library_watch.stop()
+            self.library_watch = LibraryWatcher([new.library, *new.retrain.labelled_dirs], polling=new.polling)
+            self.library_watch.start()
         if resolve_model_dir(old) != resolve_model_dir(new):
             self.classifier = Classifier.from_dir(resolve_model_dir(new))
         log.info("configuration reloaded from %s", source)
@@ -296,6 +326,15 @@ class Daemon:
         log.info("model switched: %s -> %s", old, classifier.version)
         threading.Thread(target=self._reclassify_review, name="review", daemon=True).start()
 
+    def _label_scan_idle(self) -> bool:
+        return self._label_scan is None or not self._label_scan.is_alive()
+
+    def _start_label_scan(self) -> None:
+        if self._label_scan_idle():
+            # A big library takes seconds to walk: not on the main loop.
+            self._label_scan = threading.Thread(target=self._maybe_retrain, name="labels", daemon=True)
+            self._label_scan.start()
+
     def _maybe_retrain(self) -> None:
         """At a rescan: count the new labels; start the trainer when a retrain is due."""
         from . import retrain
@@ -305,7 +344,7 @@ class Daemon:
         if self.journal is None or self.classifier is None:
             return
         try:
-            labels = scan_labels(s, self.journal, hasher=self._hashes)
+            labels = scan_labels(s, self.journal, hasher=self._hashes, known=self.classifier.model.genres)
             used = set(self.classifier.model.training.get("label_hashes", []))
             self._new_labels = len(new_labels(labels, used, hasher=self._hashes))
         except OSError as exc:
@@ -366,12 +405,27 @@ class Daemon:
             return False
         try:
             identity = FileIdentity.of(path)
+            row, new = journal.observe(path, identity, hasher=content_hash)
+            if not new and self._readable_again(row, path):
+                row, new = journal.reopen(row.id), True
+                log.info("%s can be read now: taking it", path)
+            if not new:
+                return True
+            return self._enqueue(row)
         except FileNotFoundError:
             return True
-        row, new = journal.observe(path, identity, hasher=content_hash)
-        if not new:
+        except OSError as exc:  # e.g. hashing a file that cannot be read: the next rescan retries
+            log.warning("%s: cannot look at it now (%s); retried at the next rescan", path, exc)
             return True
-        return self._enqueue(row)
+        except JournalError as exc:  # the watcher keeps the file and offers it again
+            log.warning("%s: not recorded yet: %s", path, exc)
+            return False
+
+    def _readable_again(self, row: FileRow, path: Path) -> bool:
+        """A file skipped as unreadable (same identity: a chmod changes no mtime) that can be
+        read now."""
+        return (row.state == State.GONE and not row.held and (row.reason or "").startswith(UNREADABLE)
+                and _unreadable(path) is None)
 
     def _enqueue(self, row: FileRow) -> bool:
         """Record the file as queued, then queue it. A full queue leaves it queued in the
@@ -422,6 +476,13 @@ class Daemon:
                 self.journal.set_state(row.id, State.GONE, reason="no longer in the inbox")
                 continue
             if row.state == State.CLASSIFYING:
+                # attempts: entries into classifying that a stop interrupted (requeue() refunds
+                # the others), this one included. A file that keeps killing the daemon is poison.
+                if row.attempts >= MAX_INTERRUPTIONS:
+                    self._quarantine(row, f"the daemon stopped {row.attempts} times while classifying it")
+                    continue
+                log.warning("%s: the daemon stopped while classifying it (%d of %d); trying again",
+                            Path(row.path).name, row.attempts, MAX_INTERRUPTIONS)
                 self.journal.set_state(row.id, State.QUEUED)
                 row = self.journal.get(row.id) or row
             self._enqueue(row)
@@ -447,7 +508,9 @@ class Daemon:
         if not reason_file.exists():
             row = self.journal.by_path(str(dest)) if self.journal else None
             reason = (row.reason if row else None) or "could not be decoded"
-            reason_file.write_text(f"{reason}\n(reason written after a restart)\n", encoding="utf-8")
+            fd = os.open(reason_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(f"{reason}\n(reason written after a restart)\n")
 
     # ----------------------------------------------------------------- work
     def _work_loop(self) -> None:
@@ -461,6 +524,8 @@ class Daemon:
             try:
                 if not self._stop.is_set():
                     self.process(file_id)
+            except JournalError as exc:  # the file stays where it is, its row queued for a rescan
+                log.error("journal row %s: %s; the file stays in place", file_id, exc)
             except Exception:  # a bug must not kill the worker: log it, keep the file where it is
                 log.exception("internal error on journal row %s; file left in place", file_id)
             finally:
@@ -487,14 +552,31 @@ class Daemon:
             if self.watcher is not None:
                 self.watcher.track(path)
             return
+        if (why := _unreadable(path)) is not None:
+            self._skip_unreadable(row, why)
+            return
         journal.set_state(file_id, State.CLASSIFYING)
         self.counters.last_file = path.name
+        if (refusal := mover.read_refusal(path)) is not None:  # a foreign hard link (or a swapped-in symlink)
+            self._quarantine(row, refusal)  # never read; moving the link never touches its other name
+            return
         try:
             prediction = classifier.classify(path)
         except AudioDecodeError as exc:
-            self._quarantine(row, exc.reason)
+            if (why := _unreadable(path)) is not None:  # lost read access meanwhile: not its fault
+                self._skip_unreadable(row, why)
+            else:
+                self._quarantine(row, exc.reason)
             return
         self._place(row, prediction)
+
+    def _skip_unreadable(self, row: FileRow, why: str) -> None:
+        """Not quarantined, not moved: left in the inbox, taken again once it can be read."""
+        assert self.journal is not None
+        self.journal.set_state(row.id, State.GONE,
+                               reason=f"{UNREADABLE} ({why}); left in the inbox, retried when it can be read")
+        log.warning("%s: %s (%s); skipped, left in the inbox, retried when it can be read",
+                    row.path, UNREADABLE, why, extra=file_fields(row.path))
 
     def _place(self, row: FileRow, pred: Prediction) -> None:
         journal, s = self.journal, self.settings
@@ -558,7 +640,7 @@ class Daemon:
         assert self.journal is not None
         code = getattr(exc, "errno", None) or getattr(exc.__cause__, "errno", None)
         if code in RETRY_ERRNOS:
-            self.journal.set_state(row.id, State.QUEUED, reason=str(exc))
+            self.journal.requeue(row.id, reason=str(exc))  # not counted as an interrupted attempt
             log.warning("%s: %s; left in the inbox, retried at the next rescan", Path(row.path).name, exc)
         else:
             self.journal.set_state(row.id, State.GONE, reason=f"left in the inbox: {exc}")
@@ -598,6 +680,30 @@ class Daemon:
             os.replace(tmp, path)
         except OSError as exc:
             log.debug("cannot write %s: %s", path, exc)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why this process cannot read ``path`` (permission denied), or None when it can. Other
+    errors are left to the decoder (which quarantines with its reason) or to the caller."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        os.close(os.open(path, flags))
+    except PermissionError as exc:
+        return exc.strerror or "permission denied"
+    except OSError:
+        return None
+    return None
+
+
+def _make_dir(folder: Path) -> None:
+    """``mkdir -p`` with every folder it creates 0755, whatever the umask (``Path.mkdir(parents=
+    True)`` gives the parents 0777 less the umask: world-writable under umask 0)."""
+    missing = []
+    while not os.path.isdir(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for p in reversed(missing):
+        p.mkdir(mode=0o755, exist_ok=True)  # a stricter umask still applies
 
 
 def _inside(path: Path, folder: Path) -> bool:

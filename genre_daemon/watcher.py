@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from watchdog.events import (
+    EVENT_TYPE_ATTRIB,
     EVENT_TYPE_CLOSED,
     EVENT_TYPE_CLOSED_NO_WRITE,
     EVENT_TYPE_CREATED,
@@ -446,7 +447,10 @@ class InboxWatcher:
             self._touch(path, writing=True, only_tracked=True)
         elif kind == EVENT_TYPE_CLOSED_NO_WRITE:
             self._touch(path, writing=False, only_tracked=True)
-        # attrib: a chmod or utime; a real change shows in the signature anyway.
+        elif kind == EVENT_TYPE_ATTRIB:
+            # A chmod or chown changes no signature, yet may make a skipped (unreadable) file
+            # readable: offer it again once settled (the daemon ignores a file it already has).
+            self._touch(path, writing=None)
 
     def _wanted(self, path: Path) -> bool:
         return is_candidate(path, self.inbox, self.extensions, self._excluded)

@@ -544,8 +544,6 @@ def test_daemon_never_places_into_a_symlinked_genre_folder(tmp_path: Path) -> No
 
 @needs_model
 @pytest.mark.skipif(os.geteuid() != 0, reason="making a file owned by another user needs root (chown)")
-@pytest.mark.xfail(strict=True, reason="needs the service.py change in the security report: "
-                   "Daemon.process must quarantine when mover.read_refusal(path) gives a reason")
 def test_daemon_quarantines_a_foreign_hard_link_unread(tmp_path: Path) -> None:
     """A hard link to a file of another user (uid 65534, mode 0600) dropped into the inbox: not
     read, not classified; it goes to quarantine (the other name untouched) with the link count."""
@@ -578,8 +576,6 @@ def _world_bits(root: Path, mask: int) -> dict[str, str]:
 
 
 @needs_model
-@pytest.mark.xfail(strict=True, reason="needs the service.py mode fixes in the security report "
-                   "(Daemon.start/_reload mkdir, _ensure_reason_file)")
 def test_daemon_under_umask_0_creates_nothing_world_writable(tmp_path: Path) -> None:
     """The daemon started with umask 0 through a full cycle: a placed file, a quarantined one
     with its reason file, one in review (after a SIGHUP raising min_confidence), its status
