@@ -25,7 +25,8 @@ ffprobe run and one short ffmpeg run per span.
 
 Every failure is an :class:`~genre_daemon.errors.AudioDecodeError` naming the file and a human
 reason (missing, not a regular file, empty, not audio, truncated, too short, too long for one
-read, non-finite samples, ffmpeg missing or timed out). No libsndfile or subprocess exception
+read, non-finite or impossibly large samples, a sample rate or channel count outside what audio
+uses, ffmpeg missing or timed out). No libsndfile or subprocess exception
 escapes. Invalid *arguments* (a negative offset, say) are caller bugs and raise ``ValueError``.
 
 Non-regular files (directories, FIFOs, devices) are rejected before anything opens them for
@@ -58,8 +59,20 @@ __all__ = ["TARGET_SR", "SUPPORTED_EXTENSIONS", "AudioInfo", "probe", "load"]
 TARGET_SR = 22050
 SUPPORTED_EXTENSIONS = ("mp3", "wav", "au", "flac", "ogg", "m4a")
 
-# Frames read per block on the soundfile path: bounds the scratch buffer (64 Ki frames).
-_BLOCK_FRAMES = 1 << 16
+# Samples (frames x channels) read per block on the soundfile path: bounds the scratch buffer
+# to 1 MiB of float32 whatever the channel count (64 Ki frames of stereo).
+_BLOCK_SAMPLES = 1 << 17
+# What a header may declare and still be decoded: anything outside is a damaged or hostile file,
+# not music. The rate range covers 1 kHz voice recorders to 768 kHz studio formats; 256
+# channels is 15th-order ambisonics. These caps, with ``max_seconds``, bound every read (see
+# :func:`_check_format`).
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768_000
+MAX_CHANNELS = 256
+# Largest sample magnitude accepted (+60 dB over full scale). Integer formats decode to [-1, 1];
+# only float data can go beyond, and a float file with samples like 1e31 is damaged (or hostile):
+# its power spectrum overflows float32 and every feature becomes NaN.
+MAX_AMPLITUDE = 1000.0
 # libsndfile reports an unknown length as a huge count; treat anything this big as unknown.
 _UNKNOWN_FRAMES = 1 << 62
 # Data-size values that writers of streamed wav/au files use to mean "unknown length".
@@ -172,6 +185,13 @@ def load(
 
     if not np.isfinite(native).all():
         raise AudioDecodeError(p, "the audio contains non-finite samples (NaN or infinity)")
+    peak = float(np.max(np.abs(native))) if len(native) else 0.0
+    if peak > MAX_AMPLITUDE:
+        raise AudioDecodeError(
+            p,
+            f"the audio contains samples of impossible magnitude ({peak:.3g}, more than "
+            f"{MAX_AMPLITUDE:g} times full scale): damaged float data",
+        )
     y = _resample(native, sr_in, sr)
     del native
     if plan.skip or plan.n_out is not None:
@@ -432,14 +452,37 @@ class _Fallback(Exception):
     """Internal: this file is better decoded by ffmpeg."""
 
 
-def _sf_check_header(path: str, snd: sf.SoundFile) -> None:
-    """Header sanity: channels, rate, and a declared data size the file actually holds."""
-    if snd.channels <= 0 or snd.samplerate <= 0:
+def _check_format(path: str, rate: int, channels: int) -> None:
+    """Refuse a header whose rate or channel count is outside what real audio uses.
+
+    Together with ``max_seconds`` this is what bounds a read by construction: at most
+    ``(max_seconds + ~1 s) * MAX_SAMPLE_RATE`` mono frames are kept (4 bytes each), the scratch
+    block holds ``_BLOCK_SAMPLES`` samples whatever the channel count, and the resampler's
+    ratio stays within ``[22050 / 768000, 22050 / 1000]``, so a header claiming 1 Hz cannot turn
+    a few kilobytes into hours of upsampled "audio", nor 65535 channels into a 17 GB buffer.
+    """
+    if channels <= 0 or rate <= 0:
         raise AudioDecodeError(
             path,
-            f"not decodable audio: the header declares {snd.channels} channels "
-            f"at {snd.samplerate} Hz",
+            f"not decodable audio: the header declares {channels} channels at {rate} Hz",
         )
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(
+            path,
+            f"not decodable audio: the header declares a sample rate of {rate} Hz, outside "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz",
+        )
+    if channels > MAX_CHANNELS:
+        raise AudioDecodeError(
+            path,
+            f"not decodable audio: the header declares {channels} channels, more than "
+            f"{MAX_CHANNELS}",
+        )
+
+
+def _sf_check_header(path: str, snd: sf.SoundFile) -> None:
+    """Header sanity: channels, rate, and a declared data size the file actually holds."""
+    _check_format(path, snd.samplerate, snd.channels)
     try:
         log = snd.extra_info
     except Exception:
@@ -496,6 +539,16 @@ def _sf_read_span(
 
     Returns mono samples at the native rate, the rate, and the plan to trim them by. Peak
     memory is the mono span at the native rate plus one block, never the whole file.
+
+    This in-process path has no timeout, so its work is bounded by construction instead: the
+    header was checked first (:func:`_check_format`: rate, channels), the plan asks for at most
+    ``max_seconds`` (plus a second of alignment and padding) of frames, whatever length the
+    header claims; the loop makes one ``read`` per block and stops at the first empty one; it
+    seeks at most once; and each read consumes the file forwards, so a corrupt stream costs at
+    most one pass over a file that is finite and regular (checked before opening). A header
+    claiming 10 hours allocates nothing for them: a whole read that long is refused before
+    reading, and the output buffer is sized by the plan, not the claim (``np.empty`` only takes
+    pages as samples arrive, so a claim larger than the data costs no memory either).
     """
     rate, frames, channels = snd.samplerate, snd.frames, snd.channels
     plan = _plan(
@@ -503,7 +556,8 @@ def _sf_read_span(
     )
     want = frames - plan.first if plan.count is None else plan.count
     out = np.empty(want, dtype=np.float32)
-    block = np.empty((min(_BLOCK_FRAMES, max(want, 1)), channels), dtype=np.float32)
+    block_frames = max(1, _BLOCK_SAMPLES // channels)
+    block = np.empty((min(block_frames, max(want, 1)), channels), dtype=np.float32)
     got = 0
     try:
         if plan.first:
@@ -726,6 +780,7 @@ def _ffprobe_uncached(path: str, deadline: float, hint: _SfHint | None) -> _Prob
             f"not an audio file, or a damaged one: its audio stream has {channels} channels "
             f"at {rate} Hz",
         )
+    _check_format(path, rate, channels)
     duration = _as_float(stream.get("duration"))
     if duration is None:
         duration = _as_float(meta.get("format", {}).get("duration"))

@@ -112,7 +112,11 @@ class Classifier:
             chunks.append(clip_windows(model.features(y), model.window_frames, span.windows))
         if not chunks:
             raise AudioDecodeError(path, f"no decodable audio of at least {min_seconds:.1f} s")
-        return np.concatenate(chunks)
+        windows = np.concatenate(chunks)
+        if not np.isfinite(windows).all():
+            # Finite samples can still overflow a spectrum; a NaN score must never place a file.
+            raise AudioDecodeError(path, "the audio gives non-finite features (pathological samples)")
+        return windows
 
     def warm_up(self) -> None:
         """Build the feature filterbanks and run one forward pass now, so that the first real
@@ -131,6 +135,8 @@ class Classifier:
     def classify(self, path: str | os.PathLike[str]) -> Prediction:
         windows = self.windows_for(path)
         probs = self.scores(windows)
+        if not np.isfinite(probs).all():
+            raise AudioDecodeError(path, "the model gave non-finite scores for this audio")
         best = int(np.argmax(probs))
         return Prediction(
             path=os.fspath(path),
