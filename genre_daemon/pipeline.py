@@ -127,7 +127,15 @@ class Classifier:
         self.scores(clip_windows(self.model.features(y), self.model.window_frames, self.max_windows))
 
     def scores(self, windows: np.ndarray) -> np.ndarray:
-        """Mean window probability per genre (one batched forward pass)."""
+        """Mean window probability per genre (one batched forward pass).
+
+        Torch runs single-threaded in a process that classifies: the model is tiny (21k
+        parameters), so intra-op threads only spin and fight other processes for the cores
+        (measured: ``classify`` 7-20x slower on a busy 2-core machine with torch's default of one
+        thread per core, and no faster on an idle one). The daemon's parallelism is its workers."""
+        if not self._threads_set:
+            torch.set_num_threads(1)
+            self._threads_set = True
         with torch.inference_mode():
             probs = torch.softmax(self.model.net(torch.from_numpy(np.ascontiguousarray(windows))), dim=-1)
         return probs.mean(dim=0).numpy()
