@@ -322,11 +322,17 @@ def _apply(data: bytes, op: Op, pool: Seeds) -> bytes:
         return bytes(out[: max(len(data), start + len(chunk))])
     if kind == "field":  # a named header field set to a value (channels 0, rate 4e9, sizes 4 GB)
         out = bytearray(data)
-        _set_field(out, args[0], args[1])
+        try:
+            _set_field(out, args[0], args[1])
+        except (struct.error, IndexError):  # a header cut too short to hold the field: unchanged
+            return data
         return bytes(out)
     if kind == "duration":  # the header claims ``seconds`` of audio
         out = bytearray(data)
-        _set_duration(out, args[0])
+        try:
+            _set_duration(out, args[0])
+        except (struct.error, IndexError):  # a header cut too short to hold the field: unchanged
+            return data
         return bytes(out)
     if kind == "append":  # concatenated garbage after, or another seed after
         return data + (pool.data[args[0]] if isinstance(args[0], str) else _random_bytes(*args))
