@@ -82,6 +82,9 @@ def read_status(settings: Settings) -> dict[str, Any] | None:
     return data
 
 
+WAITING = frozenset({State.SEEN, State.SETTLING, State.QUEUED})  # recorded, not yet being classified
+
+
 @dataclass
 class _Counters:
     placed: int = 0
@@ -121,6 +124,7 @@ class Daemon:
         self.counters = _Counters()
         self._last_rescan = 0.0
         self._last_status = 0.0
+        self._backlog = False  # the journal holds queued files the in-memory queue had no room for
 
     # ----------------------------------------------------------------- life cycle
     def run(self) -> int:
@@ -260,6 +264,9 @@ class Daemon:
             log.warning("watcher restarted (inbox %s)", self.settings.inbox)
         self._check_model()
         self._check_trainer()
+        if self._backlog and self.queue.qsize() <= QUEUE_SIZE // 2:
+            self._backlog = False
+            self._requeue_waiting()  # sets it again if the queue fills up
         if now - self._last_rescan >= self.settings.rescan_interval:
             self._last_rescan = now
             if self.watcher is not None:
@@ -409,9 +416,9 @@ class Daemon:
             if not new and self._readable_again(row, path):
                 row, new = journal.reopen(row.id), True
                 log.info("%s can be read now: taking it", path)
-            if not new:
-                return True
-            return self._enqueue(row)
+            if new or row.state in WAITING:  # new, or recorded but not yet in the queue
+                self._enqueue(row)  # a full queue leaves it in the journal: the backlog
+            return True
         except FileNotFoundError:
             return True
         except OSError as exc:  # e.g. hashing a file that cannot be read: the next rescan retries
@@ -429,7 +436,9 @@ class Daemon:
 
     def _enqueue(self, row: FileRow) -> bool:
         """Record the file as queued, then queue it. A full queue leaves it queued in the
-        journal (the backlog lives there, not in memory) and says so to the caller."""
+        journal (the backlog lives there, not in memory: 10,000 files dropped at once cost
+        journal rows, not a list of paths) and returns False; :meth:`tick` refills the queue
+        from the journal, oldest first, as the workers drain it."""
         assert self.journal is not None
         with self._lock:
             if row.id in self._queued:
@@ -441,6 +450,7 @@ class Daemon:
             try:
                 self.queue.put_nowait(row.id)
             except queue.Full:
+                self._backlog = True
                 return False
             self._queued.add(row.id)
         return True
@@ -449,7 +459,7 @@ class Daemon:
         """Rows the journal holds as waiting but the queue does not (backlog, retries)."""
         assert self.journal is not None
         for row in self.journal.recoverable():
-            if row.state in (State.SEEN, State.SETTLING, State.QUEUED) and row.id not in self._queued:
+            if row.state in WAITING and row.id not in self._queued:
                 if not self._enqueue(row):
                     break
 
