@@ -334,7 +334,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, object]:
         while time.monotonic() < deadline:
             st = daemon.status() or {}
             done = int(st.get("placed", 0)) + int(st.get("review", 0)) + int(st.get("quarantined", 0))
-            known = done + int(st.get("pending", 0)) + int(st.get("queue_depth", 0))
+            # Recorded and waiting: the in-memory queue plus the journal's backlog beyond it.
+            known = done + int(st.get("pending", 0)) + int(st.get("waiting", st.get("queue_depth", 0)))
             now = time.monotonic()
             if t_known is None and known >= total - 2:  # up to `workers` files in hand are in no count
                 t_known = now - t_drop

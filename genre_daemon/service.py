@@ -663,6 +663,7 @@ class Daemon:
             "started": self.started,
             "uptime": round(time.time() - self.started, 1),
             "queue_depth": self.queue.qsize(),
+            "waiting": self._waiting(),
             "pending": self.watcher.pending() if self.watcher is not None else 0,
             "model_version": self.classifier.version if self.classifier is not None else None,
             "last_file": self.counters.last_file,
@@ -674,6 +675,14 @@ class Daemon:
             "retraining": self._trainer is not None,
             "updated": time.time(),
         }
+
+    def _waiting(self) -> int:
+        """Files recorded and waiting for a worker: the in-memory queue plus the journal's backlog."""
+        try:
+            counts = self.journal.counts() if self.journal is not None else {}
+        except JournalError:
+            return self.queue.qsize()
+        return sum(counts.get(s.value, 0) for s in WAITING)
 
     def _status_line(self) -> str:
         """STATUS= for systemd: queue depth, last file, model version."""
