@@ -982,6 +982,17 @@ class Journal:
                 )
             ]
 
+    def waiting_for_lock(self) -> bool:
+        """A write is waiting for another process's lock on the journal right now."""
+        return self._busy_since is not None
+
+    def waiting_count(self) -> int:
+        """Files recorded and waiting for a worker (not held by an undo)."""
+        with self._read("count waiting files") as c:
+            return int(c.execute(
+                "SELECT count(*) FROM files WHERE held = 0 AND state IN ('seen', 'settling', 'queued')"
+            ).fetchone()[0])
+
     def counts(self) -> dict[str, int]:
         """Number of rows per state; every state is a key."""
         out = {s.value: 0 for s in State}

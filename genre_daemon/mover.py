@@ -198,7 +198,9 @@ def hard_link_refusal(st: os.stat_result, euid: int) -> str | None:
     Pure. The policy (module docstring, promise 4): a regular file with ``st_nlink > 1`` whose
     owner is not ``euid`` may be a second name of a file outside the inbox that its dropper
     could not read; it is refused (quarantined unread). One link, or the daemon's own file:
-    None. Root is no exception: it is exactly the case where reading would disclose most.
+    None. A daemon running as root therefore takes root's own hard links (the kernel's
+    ``protected_hardlinks`` keeps users from linking files they cannot read); run it as its own
+    user, as the shipped system unit does (``User=genre-daemon``).
     """
     if not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1 or st.st_uid == euid:
         return None
@@ -267,6 +269,7 @@ def move(
     *,
     hook: Hook | None = None,
     root: Path | None = None,
+    copy: bool = True,
 ) -> MoveResult:
     """Move the regular file ``source`` to ``dest`` safely (see the module docstring).
 
@@ -275,6 +278,7 @@ def move(
     replaces it atomically. Missing destination folders are created (0o755); with ``root``,
     ``dest`` must lie inside it and no existing folder between them may be a symlink.
     Raises :class:`MoveError` (with ``.errno``) and leaves the source untouched on failure.
+    ``copy=False``: links only, never reads the bytes (EXDEV when a copy would be needed).
     """
     if on_conflict not in ON_CONFLICT:
         choices = ", ".join(ON_CONFLICT)
@@ -298,6 +302,9 @@ def move(
     try:
         final = _link_same_device(source, src_st, dest, on_conflict, step)
     except _CannotLink:
+        if not copy:
+            raise _error("move", source, dest, "it may not be read, and a move here would copy it",
+                         errno.EXDEV) from None
         final = _copy_across(source, src_st, dest, on_conflict, step)
         cross = True
     else:
@@ -309,7 +316,7 @@ def move(
 
 
 def quarantine(
-    source: Path, quarantine_dir: Path, reason: str, *, hook: Hook | None = None
+    source: Path, quarantine_dir: Path, reason: str, *, hook: Hook | None = None, copy: bool = True
 ) -> Path:
     """Put an undecodable file aside in ``quarantine_dir`` (never deleted, never clobbered) and
     write ``<final name>.reason.txt`` beside it (reason, time, original path). Returns its path.
@@ -320,7 +327,7 @@ def quarantine(
     quarantine_dir = Path(quarantine_dir)
     result = move(
         source, quarantine_destination(Path(source), quarantine_dir), "rename",
-        hook=hook, root=quarantine_dir,
+        hook=hook, root=quarantine_dir, copy=copy,
     )
     assert result.destination is not None  # "rename" never skips
     final = result.destination

@@ -18,6 +18,8 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,43 @@ def read_status(settings: Settings) -> dict[str, Any] | None:
 WAITING = frozenset({State.SEEN, State.SETTLING, State.QUEUED})  # recorded, not yet being classified
 
 
+class _SoloLock:
+    """Shared for ordinary files, exclusive for a suspect (one a stop interrupted before): a
+    suspect waits for the others to finish and runs alone; a waiting suspect goes first."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._solo = False
+        self._solo_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._solo and not self._solo_waiting)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def solo(self) -> Iterator[None]:
+        with self._cond:
+            self._solo_waiting += 1
+            self._cond.wait_for(lambda: not self._solo and not self._active)
+            self._solo_waiting -= 1
+            self._solo = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._solo = False
+                self._cond.notify_all()
+
+
 @dataclass
 class _Counters:
     placed: int = 0
@@ -125,6 +164,8 @@ class Daemon:
         self._last_rescan = 0.0
         self._last_status = 0.0
         self._backlog = False  # the journal holds queued files the in-memory queue had no room for
+        self._deferred: set[int] = set()  # put back by a failed move: retried at the next rescan only
+        self._solo = _SoloLock()
 
     # ----------------------------------------------------------------- life cycle
     def run(self) -> int:
@@ -253,7 +294,8 @@ class Daemon:
         if interval is not None and now - self._last_ping >= interval:
             # Only while work makes progress: a wedged worker stops the pings, and systemd
             # restarts the service after WatchdogSec.
-            if self.gate.healthy():
+            # A worker waiting for another process's lock on the journal is paused, not wedged.
+            if self.gate.healthy() or (self.journal is not None and self.journal.waiting_for_lock()):
                 self.notifier.watchdog()
                 self._last_ping = now
             elif not self._wedged_logged:
@@ -266,12 +308,12 @@ class Daemon:
         self._check_trainer()
         if self._backlog and self.queue.qsize() <= QUEUE_SIZE // 2:
             self._backlog = False
-            self._requeue_waiting()  # sets it again if the queue fills up
+            self._requeue_waiting(retries=False)  # sets it again if the queue fills up
         if now - self._last_rescan >= self.settings.rescan_interval:
             self._last_rescan = now
             if self.watcher is not None:
                 self.watcher.rescan()
-            self._requeue_waiting()
+            self._requeue_waiting(retries=True)
             self._start_label_scan()
         elif self.library_watch is not None and self._label_scan_idle() and self.library_watch.due():
             self._start_label_scan()  # the user moved something in the library: count it now
@@ -416,7 +458,7 @@ class Daemon:
             if not new and self._readable_again(row, path):
                 row, new = journal.reopen(row.id), True
                 log.info("%s can be read now: taking it", path)
-            if new or row.state in WAITING:  # new, or recorded but not yet in the queue
+            if new:  # (a row already recorded is in the queue, the journal's backlog, or done)
                 self._enqueue(row)  # a full queue leaves it in the journal: the backlog
             return True
         except FileNotFoundError:
@@ -440,26 +482,36 @@ class Daemon:
         journal rows, not a list of paths) and returns False; :meth:`tick` refills the queue
         from the journal, oldest first, as the workers drain it."""
         assert self.journal is not None
-        with self._lock:
+        with self._lock:  # claim the id; the journal write happens outside the lock (it may wait)
             if row.id in self._queued:
                 return True
+            self._queued.add(row.id)
+        try:
             if row.state == State.SEEN:
                 row = self.journal.set_state(row.id, State.QUEUED, via=[State.SETTLING])
             elif row.state == State.SETTLING:
                 row = self.journal.set_state(row.id, State.QUEUED)
-            try:
-                self.queue.put_nowait(row.id)
-            except queue.Full:
-                self._backlog = True
-                return False
-            self._queued.add(row.id)
+            self.queue.put_nowait(row.id)
+        except queue.Full:
+            with self._lock:
+                self._queued.discard(row.id)
+            self._backlog = True
+            return False
+        except BaseException:
+            with self._lock:
+                self._queued.discard(row.id)
+            raise
         return True
 
-    def _requeue_waiting(self) -> None:
-        """Rows the journal holds as waiting but the queue does not (backlog, retries)."""
+    def _requeue_waiting(self, *, retries: bool) -> None:
+        """Rows the journal holds as waiting but the queue does not: the backlog, and with
+        ``retries`` (at a rescan) the files a failed move put back (disk full and the like),
+        which are otherwise left alone so they cannot starve the rest."""
         assert self.journal is not None
+        if retries:
+            self._deferred.clear()
         for row in self.journal.recoverable():
-            if row.state in WAITING and row.id not in self._queued:
+            if row.state in WAITING and row.id not in self._queued and row.id not in self._deferred:
                 if not self._enqueue(row):
                     break
 
@@ -565,10 +617,19 @@ class Daemon:
         if (why := _unreadable(path)) is not None:
             self._skip_unreadable(row, why)
             return
+        # A file a stop interrupted before may be what stopped it: it runs alone, so a poison
+        # file's count of interruptions never lands on whatever ran beside it.
+        with self._solo.solo() if row.attempts > 0 else self._solo.shared():
+            self._classify_and_place(row, path)
+
+    def _classify_and_place(self, row: FileRow, path: Path) -> None:
+        journal, classifier = self.journal, self.classifier
+        assert journal is not None and classifier is not None
+        file_id = row.id
         journal.set_state(file_id, State.CLASSIFYING)
         self.counters.last_file = path.name
         if (refusal := mover.read_refusal(path)) is not None:  # a foreign hard link (or a swapped-in symlink)
-            self._quarantine(row, refusal)  # never read; moving the link never touches its other name
+            self._quarantine(row, refusal, copy=False)  # never read: linked, never copied
             return
         try:
             prediction = classifier.classify(path)
@@ -597,6 +658,8 @@ class Daemon:
         to_review = _inside(dest, s.review_dir)
         journal.begin_move(row.id, str(dest), state=State.REVIEW if to_review else State.MOVED, genre=pred.genre,
                            confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version)
+        if self.library_watch is not None:
+            self.library_watch.expect(dest)  # our own placement: not a move of the user's
         try:
             result = mover.move(path, dest, s.on_conflict, root=s.review_dir if to_review else s.library)
         except MoveError as exc:
@@ -628,14 +691,14 @@ class Daemon:
         except OSError:
             return None
 
-    def _quarantine(self, row: FileRow, reason: str) -> None:
+    def _quarantine(self, row: FileRow, reason: str, *, copy: bool = True) -> None:
         journal, s = self.journal, self.settings
         assert journal is not None
         path = Path(row.path)
         journal.begin_move(row.id, str(mover.quarantine_destination(path, s.quarantine_dir)),
                            state=State.QUARANTINED, reason=reason)
         try:
-            final = mover.quarantine(path, s.quarantine_dir, reason)
+            final = mover.quarantine(path, s.quarantine_dir, reason, copy=copy)
         except MoveError as exc:
             self._move_failed(row, exc)
             return
@@ -650,6 +713,7 @@ class Daemon:
         assert self.journal is not None
         code = getattr(exc, "errno", None) or getattr(exc.__cause__, "errno", None)
         if code in RETRY_ERRNOS:
+            self._deferred.add(row.id)
             self.journal.requeue(row.id, reason=str(exc))  # not counted as an interrupted attempt
             log.warning("%s: %s; left in the inbox, retried at the next rescan", Path(row.path).name, exc)
         else:
@@ -679,10 +743,9 @@ class Daemon:
     def _waiting(self) -> int:
         """Files recorded and waiting for a worker: the in-memory queue plus the journal's backlog."""
         try:
-            counts = self.journal.counts() if self.journal is not None else {}
+            return self.journal.waiting_count() if self.journal is not None else 0
         except JournalError:
             return self.queue.qsize()
-        return sum(counts.get(s.value, 0) for s in WAITING)
 
     def _status_line(self) -> str:
         """STATUS= for systemd: queue depth, last file, model version."""

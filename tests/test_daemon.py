@@ -283,6 +283,10 @@ def test_status_history_and_undo(tree: Tree) -> None:
     time.sleep(tree.settings["rescan_interval"] + 1)  # a rescan sees it and must leave it alone
     assert (tree.inbox / "u.wav").exists() and tree.placed() == []
     assert tree.history()[0]["undone"] is True
+    # The undone file waiting in the inbox must not hold up the files dropped after it.
+    tone(tree.inbox / "v.wav", freq=660.0)
+    assert [p.name for p in wait_for(tree.placed, 30, "a file dropped after the undo")] == ["v.wav"]
+    assert (tree.inbox / "u.wav").exists()
     tree.stop()
 
 

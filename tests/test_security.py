@@ -14,6 +14,7 @@ tests/test_featcache.py (pickles and symlinks in the feature cache), tests/test_
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import os
 import pickle
@@ -617,3 +618,15 @@ def test_daemon_under_umask_0_creates_nothing_world_writable(tmp_path: Path) -> 
     assert writable == {}
     assert readable == {}
     assert stat.S_IMODE(os.stat(tree.state).st_mode) == 0o700
+
+
+def test_a_refused_hard_link_is_never_copied_to_quarantine_on_another_filesystem(tmp_path: Path, shm: Path) -> None:
+    """Quarantining a foreign hard link must not read it: where only a copy could move it (the
+    quarantine on another filesystem), it stays in the inbox, unread, with an EXDEV error."""
+    inbox_file = put(shm / "inbox" / "x.mp3", b"secret")
+    before = os.stat(inbox_file)
+    with pytest.raises(mover.MoveError) as err:
+        mover.quarantine(inbox_file, tmp_path / "quarantine", "a foreign hard link", copy=False)
+    assert err.value.errno == errno.EXDEV
+    assert inbox_file.read_bytes() == b"secret" and os.stat(inbox_file).st_ino == before.st_ino
+    assert not [p for p in (tmp_path / "quarantine").rglob("*") if p.is_file()]
