@@ -82,36 +82,25 @@ def inbox_for(kind: str, tmp_path: Path, shm_dir: Path | None) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["same", "cross"])
-def test_overwrite_replaces_a_symlink_destination_and_never_writes_through_it(
-    tmp_path: Path, request: pytest.FixtureRequest, kind: str
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_overwrite_of_a_linked_destination_replaces_the_name_and_never_writes_through_it(
+    tmp_path: Path, request: pytest.FixtureRequest, kind: str, link: str
 ) -> None:
     shm_dir = request.getfixturevalue("shm") if kind == "cross" else None
     victim = put(tmp_path / "outside" / "victim.mp3", b"victim")
     lib = tmp_path / "lib"
     (lib / "jazz").mkdir(parents=True)
-    (lib / "jazz" / "a.mp3").symlink_to(victim)
+    target = lib / "jazz" / "a.mp3"
+    if link == "symlink":
+        target.symlink_to(victim)
+    else:
+        os.link(victim, target)
     src = put(inbox_for(kind, tmp_path, shm_dir) / "a.mp3", b"new")
-    result = mover.move(src, lib / "jazz" / "a.mp3", "overwrite", root=lib)
-    assert result.destination == lib / "jazz" / "a.mp3" and result.cross_device == (kind == "cross")
-    assert not (lib / "jazz" / "a.mp3").is_symlink() and (lib / "jazz" / "a.mp3").read_bytes() == b"new"
-    assert victim.read_bytes() == b"victim"
-
-
-@pytest.mark.parametrize("kind", ["same", "cross"])
-def test_overwrite_of_a_hard_linked_destination_replaces_the_name_not_the_shared_inode(
-    tmp_path: Path, request: pytest.FixtureRequest, kind: str
-) -> None:
-    shm_dir = request.getfixturevalue("shm") if kind == "cross" else None
-    victim = put(tmp_path / "outside" / "victim.mp3", b"victim")
-    lib = tmp_path / "lib"
-    (lib / "jazz").mkdir(parents=True)
-    os.link(victim, lib / "jazz" / "a.mp3")
-    src = put(inbox_for(kind, tmp_path, shm_dir) / "a.mp3", b"new")
-    mover.move(src, lib / "jazz" / "a.mp3", "overwrite", root=lib)
-    placed = os.lstat(lib / "jazz" / "a.mp3")
-    assert (lib / "jazz" / "a.mp3").read_bytes() == b"new"
+    result = mover.move(src, target, "overwrite", root=lib)
+    assert result.destination == target and result.cross_device == (kind == "cross")
+    assert not target.is_symlink() and target.read_bytes() == b"new"
     assert victim.read_bytes() == b"victim" and os.stat(victim).st_nlink == 1
-    assert placed.st_ino != os.stat(victim).st_ino
+    assert os.lstat(target).st_ino != os.stat(victim).st_ino
 
 
 def test_rename_and_skip_treat_a_symlink_destination_as_taken(tmp_path: Path) -> None:
