@@ -86,11 +86,23 @@ class Tree:
                               capture_output=True, text=True, timeout=60)
 
     def placed(self) -> list[Path]:
-        """Audio files in the library (genre folders and review)."""
-        return sorted(p for p in self.library.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXT)
+        """Audio files in the library (genre folders and review) whose move has finished.
+
+        A move links the file into place, then removes the inbox name: a library file whose
+        name is still in the inbox is mid-move, not yet placed (waiting on it and then checking
+        the inbox would race that last step)."""
+        moving = self._inbox_names()
+        return sorted(p for p in self.library.rglob("*")
+                      if p.is_file() and p.suffix.lower() in AUDIO_EXT and p.name not in moving)
 
     def quarantined(self) -> list[Path]:
-        return sorted(p for p in self.quarantine.glob("*") if not p.name.endswith(".reason.txt"))
+        """Files in quarantine whose move has finished (see :meth:`placed`)."""
+        moving = self._inbox_names()
+        return sorted(p for p in self.quarantine.glob("*")
+                      if not p.name.endswith(".reason.txt") and p.name not in moving)
+
+    def _inbox_names(self) -> set[str]:
+        return {p.name for p in self.in_inbox()}
 
     def in_inbox(self) -> list[Path]:
         return sorted(p for p in self.inbox.rglob("*") if p.is_file() and self.quarantine not in p.parents)

@@ -470,7 +470,9 @@ def test_a_file_the_daemon_dies_on_three_times_goes_to_quarantine(ftree: FaultTr
         assert r["state"] == "classifying" and r["destination"] is None, "killed outside the classification"
     ftree.start()
     tone(ftree.inbox / "healthy.wav")
-    wait_for(lambda: len(ftree.quarantined()) == 1 and ftree.placed(), 60, "poison in quarantine, healthy placed")
+    # Placed = linked into the library AND gone from the inbox (a move links, then unlinks).
+    wait_for(lambda: len(ftree.quarantined()) == 1 and ftree.placed() and not ftree.in_inbox(), 60,
+             "poison in quarantine, healthy placed")
     (q,) = ftree.quarantined()
     assert q.read_bytes() == data
     reason = f"the daemon stopped {MAX_INTERRUPTIONS} times while classifying it"

@@ -224,7 +224,7 @@ def test_daemon_quarantines_every_hostile_file_and_stays_up(
             os.rename(path, tree.inbox / path.name)
         wait_for(lambda: len(tree.quarantined()) == len(expected_bad)
                  and len(list(tree.quarantine.glob("*.reason.txt"))) == len(expected_bad)
-                 and len(tree.placed()) == len(expected_ok),
+                 and len(tree.placed()) == len(expected_ok) and not tree.in_inbox(),
                  90, f"{len(expected_bad)} files in quarantine with reasons, {len(expected_ok)} placed")
         assert tree.proc is not None and tree.proc.poll() is None, "the daemon died"
         assert {p.name for p in tree.quarantined()} == expected_bad
@@ -237,7 +237,9 @@ def test_daemon_quarantines_every_hostile_file_and_stays_up(
         # Still working: a good file dropped afterwards is placed.
         good = write_tone(tmp_path / "good.wav", 4.0, 22050)
         shutil.copy(good, tree.inbox / "good.wav")
-        wait_for(lambda: "good.wav" in {p.name for p in tree.placed()}, 30, "the good file placed")
+        # Placed = linked into the library AND gone from the inbox (a move links, then unlinks).
+        wait_for(lambda: "good.wav" in {p.name for p in tree.placed()} and not tree.in_inbox(), 30,
+                 "the good file placed")
         # Nothing lost or duplicated: every dropped file is in exactly one place.
         names = [p.name for p in tree.placed() + tree.quarantined() + tree.in_inbox()]
         assert sorted(names) == sorted(expected_bad | expected_ok | {"good.wav"})
