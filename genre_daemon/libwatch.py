@@ -123,8 +123,8 @@ class LibraryWatcher:
         return self._observer is not None and self._observer.is_alive()
 
     def changed(self, path: str = "") -> None:
-        """Note a change (called from the observer's thread); the last paths are kept in
-        :attr:`recent` for the log and the tests."""
+        """Note a change (called from the observer's thread); the last 64 paths that counted
+        are kept in :attr:`recent`, to tell what woke a scan."""
         with self._lock:
             self._last_change = self._clock()
             self.recent.append(path)

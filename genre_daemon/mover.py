@@ -80,6 +80,7 @@ from typing import Literal, get_args
 from genre_daemon.errors import MoveError
 
 __all__ = [
+    "makedirs",
     "OnConflict",
     "PARTIAL_MARKER",
     "REASON_SUFFIX",
@@ -437,12 +438,12 @@ def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> N
     """Create ``folder`` (0o755); with ``root``, refuse symlinks and non-folders below ``root``."""
     try:
         if root is None:
-            _makedirs(os.path.normpath(folder))
+            makedirs(os.path.normpath(folder))
             return
         root_s, folder_s = os.path.normpath(root), os.path.normpath(folder)
         if os.path.commonpath([root_s, folder_s]) != root_s:
             raise _error("move", source, dest, f"the destination is outside {root_s!r}")
-        _makedirs(root_s)
+        makedirs(root_s)
         current = root_s
         for part in Path(os.path.relpath(folder_s, root_s)).parts:
             if part == ".":
@@ -453,14 +454,15 @@ def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> N
         raise _os_error("move", source, dest, exc) from exc
 
 
-def _makedirs(folder: str) -> None:
+def makedirs(folder: str | os.PathLike[str]) -> None:
     """``os.makedirs(folder, exist_ok=True)`` with every folder it makes 0o755 less the umask
     (os.makedirs gives the missing parents 0o777 less the umask: world-writable under umask 0)."""
+    folder = os.fspath(folder)
     if os.path.isdir(folder):
         return
     parent = os.path.dirname(folder)
     if parent and parent != folder:
-        _makedirs(parent)
+        makedirs(parent)
     try:
         os.mkdir(folder, 0o755)
     except FileExistsError:

@@ -188,7 +188,7 @@ class Daemon:
     def start(self) -> None:
         s = self.settings
         for folder in (s.inbox, s.library, s.review_dir, s.quarantine_dir, s.state_dir):
-            _make_dir(folder)
+            mover.makedirs(folder)
         os.chmod(s.state_dir, 0o700)
         self._take_lock()
         # retry_for=None: a journal locked by another process pauses the daemon, never drops a file.
@@ -341,7 +341,7 @@ class Daemon:
         watch_keys = ("inbox", "extensions", "settle_seconds", "polling", "quarantine_dir", "review_dir")
         if any(getattr(old, k) != getattr(new, k) for k in watch_keys) and self.watcher is not None:
             for folder in (new.inbox, new.library, new.review_dir, new.quarantine_dir):
-                _make_dir(folder)
+                mover.makedirs(folder)
             self.watcher.stop()
             self.watcher = self._make_watcher(new)
             self.watcher.start()
@@ -775,17 +775,6 @@ def _unreadable(path: Path) -> str | None:
     except OSError:
         return None
     return None
-
-
-def _make_dir(folder: Path) -> None:
-    """``mkdir -p`` with every folder it creates 0755, whatever the umask (``Path.mkdir(parents=
-    True)`` gives the parents 0777 less the umask: world-writable under umask 0)."""
-    missing = []
-    while not os.path.isdir(folder) and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    for p in reversed(missing):
-        p.mkdir(mode=0o755, exist_ok=True)  # a stricter umask still applies
 
 
 def _inside(path: Path, folder: Path) -> bool:

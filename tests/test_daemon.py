@@ -81,6 +81,12 @@ class Tree:
         self.proc = None
         return code
 
+    def reap(self) -> None:
+        """After a test, pass or fail: a daemon still running is killed and waited for."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "genre_daemon.cli", *args, "--config", str(self.config)],
                               capture_output=True, text=True, timeout=60)
@@ -120,9 +126,7 @@ class Tree:
 def tree(tmp_path: Path) -> Iterator[Tree]:
     t = Tree(tmp_path)
     yield t
-    if t.proc is not None and t.proc.poll() is None:
-        t.proc.kill()
-        t.proc.wait()
+    t.reap()
 
 
 def tone(path: Path, seconds: float = 4.0, freq: float = 440.0) -> Path:

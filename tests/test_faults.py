@@ -78,9 +78,7 @@ class FaultTree(Tree):
 def ftree(tmp_path: Path) -> Iterator[FaultTree]:
     t = FaultTree(tmp_path)
     yield t
-    if t.proc is not None and t.proc.poll() is None:
-        t.proc.kill()
-        t.proc.wait()
+    t.reap()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -161,9 +159,7 @@ def test_full_library_keeps_the_file_in_the_inbox_and_places_it_once_space_is_fr
         assert [m["kind"] for m in tree.history()] == ["genre"]
         assert tree.stop() == 0
     finally:
-        if tree.proc is not None and tree.proc.poll() is None:
-            tree.proc.kill()
-            tree.proc.wait()
+        tree.reap()
         if why_not is None:
             subprocess.run(["umount", "-l", str(tmp_path / "lib-mnt")], capture_output=True, check=False)
         if shm is not None:
@@ -288,9 +284,7 @@ def test_library_on_another_filesystem(tmp_path: Path) -> None:
         assert tree.history()[0]["destination"] == str(placed[0])
         assert tree.stop() == 0
     finally:
-        if tree.proc is not None and tree.proc.poll() is None:
-            tree.proc.kill()
-            tree.proc.wait()
+        tree.reap()
         shutil.rmtree(lib, ignore_errors=True)
 
 

@@ -245,6 +245,4 @@ def test_daemon_quarantines_every_hostile_file_and_stays_up(
         assert sorted(names) == sorted(expected_bad | expected_ok | {"good.wav"})
         assert tree.stop() == 0
     finally:
-        if tree.proc is not None and tree.proc.poll() is None:
-            tree.proc.kill()
-            tree.proc.wait()
+        tree.reap()

@@ -55,9 +55,7 @@ def model_list(tree: Tree) -> list[dict[str, object]]:
 def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
     t = learning_tree(tmp_path)
     yield t
-    if t.proc is not None and t.proc.poll() is None:
-        t.proc.kill()
-        t.proc.wait()
+    t.reap()
 
 
 def test_new_genre_folder_is_learned_promoted_and_used_then_rolled_back(tree: Tree) -> None:

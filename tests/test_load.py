@@ -81,9 +81,7 @@ def load_tree(tmp_path: Path) -> Iterator[Tree]:
     # rescan_interval far beyond the test: nothing may depend on a periodic rescan.
     t = Tree(tmp_path, rescan_interval=3600)
     yield t
-    if t.proc is not None and t.proc.poll() is None:
-        t.proc.kill()
-        t.proc.wait()
+    t.reap()
 
 
 def _stage(folder: Path, n: int) -> dict[str, str]:
