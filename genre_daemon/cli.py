@@ -193,8 +193,13 @@ def cmd_retrain(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _duration(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 86400}d {s % 86400 // 3600}h {s % 3600 // 60}m {s % 60}s".lstrip("0d ").lstrip("0h ") or "0s"
+    """Whole seconds as ``1d 2h 3m 4s``, from the largest non-zero unit down (``44s``, ``1m 0s``,
+    ``0s``): the units below the largest one stay, so the numbers line up as time passes."""
+    s = max(int(seconds), 0)
+    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
+    while len(parts) > 1 and parts[0][0] == 0:
+        parts.pop(0)
+    return " ".join(f"{n}{unit}" for n, unit in parts)
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
