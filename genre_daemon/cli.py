@@ -14,10 +14,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .errors import GenreDaemonError
+
+if TYPE_CHECKING:
+    from .undo import UndoResult
 
 log = logging.getLogger("genre_daemon")
 
@@ -225,27 +228,59 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
+    """Undo one move by id, or the newest undoable one, or the newest ``--last N`` undoable ones.
+
+    Moves that cannot be undone are reported one line each on stderr and skipped (never first
+    in line for ever); exit status 0 when as many moves were undone as asked, 1 otherwise."""
     from .journal import Journal
-    from .undo import moves_to_undo, undo_move
+    from .undo import Undoer
 
     settings = _settings(args)
+    if args.last is not None and args.last < 1:
+        print(f"genre-daemon: error: undo --last: expected a number >= 1, got {args.last}", file=sys.stderr)
+        return 2
     if not settings.journal_path.exists():
         print("nothing to undo: the journal is empty", file=sys.stderr)
         return 1
-    failed = 0
     with Journal(settings.journal_path) as journal:
-        moves = moves_to_undo(journal, args.id, args.last)
-        if not moves:
-            print(f"no such move: {args.id}" if args.id is not None else "nothing to undo", file=sys.stderr)
-            return 1
-        for m in moves:
-            result = undo_move(journal, m)
+        undoer = Undoer(journal, settings)
+        if args.id is not None:
+            move = journal.move(args.id)
+            if move is None:
+                print(f"no such move: {args.id}", file=sys.stderr)
+                return 1
+            result = undoer.undo(move)
             if result.error:
-                failed += 1
-                print(f"cannot undo {m.id}: {result.error}", file=sys.stderr)
+                print(f"cannot undo {result.error}", file=sys.stderr)
+                return 1
+            _print_undone(result, out)
+            return 0
+        wanted = args.last or 1
+        done = skipped = 0
+        for result in undoer.newest(wanted):
+            if result.error:
+                skipped += 1
+                print(f"skipped {result.error}", file=sys.stderr)
             else:
-                print(f"{m.destination} -> {result.restored}", file=out)
-    return 1 if failed else 0
+                done += 1
+                _print_undone(result, out)
+    if done == wanted:
+        return 0
+    if done == 0 and skipped == 0:
+        print("nothing to undo", file=sys.stderr)
+    else:
+        cannot = f"{skipped} move{'s' if skipped != 1 else ''} cannot be undone (listed above)" if skipped else ""
+        print(f"undid {done} of {wanted} move{'s' if wanted != 1 else ''} asked for"
+              + (f"; {cannot}" if cannot else "; no more moves to undo"), file=sys.stderr)
+    return 1
+
+
+def _print_undone(result: UndoResult, out: TextIO) -> None:
+    """One line per undone move: where its file was taken from and where it is now."""
+    m = result.move
+    if result.taken_from is not None:
+        print(f"{result.note}; its file was found at {result.taken_from}", file=sys.stderr)
+    print(f"{result.taken_from or m.destination} -> {result.restored}", file=out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,10 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None)
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("undo", help="put moved files back where they came from")
+    p = sub.add_parser(
+        "undo", help="put moved files back where they came from",
+        description="Put moved files back where they came from. Only the file a move placed is moved (same "
+                    "inode or same content, at its address or where you moved it in the library); a move that "
+                    "cannot be undone is reported and skipped. Exit status 0 when as many moves were undone as "
+                    "asked, 1 otherwise.")
     p.add_argument("--config", type=Path, help=config_help)
-    p.add_argument("id", nargs="?", type=int, help="a move id from `history` (default: the last move)")
-    p.add_argument("--last", type=int, metavar="N", help="undo the last N moves")
+    p.add_argument("id", nargs="?", type=int, help="a move id from `history` (default: the newest move that can be undone)")
+    p.add_argument("--last", type=int, metavar="N", help="undo the newest N moves that can be undone")
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("retrain", help="retrain now from your labels, with the same gate as the automatic retrain")
