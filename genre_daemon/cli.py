@@ -136,10 +136,17 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
-    from .config import default_config_path, describe, load_settings
+    """Validate the config and print every resolved setting; a folder that does not exist is a
+    warning on stderr (a typo would otherwise mean a new, empty folder), not a failure."""
+    from .config import DEFAULT_FOLDERS, default_config_path, describe, load_settings, missing_folders
 
     settings = load_settings(args.path)
     print(f"{settings.source or args.path or default_config_path()}: OK", file=out)
+    for key, path in missing_folders(settings):
+        shown = str(path) if str(path).isprintable() else repr(str(path))
+        then = ("the daemon will create it at start" if key in DEFAULT_FOLDERS
+                else "no labels are read from it until it exists")
+        print(f"warning: {key} {shown} does not exist; {then} \N{EM DASH} check the path", file=sys.stderr)
     print(describe(settings), file=out)
     return 0
 
@@ -324,7 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help=config_help)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check-config", help="validate a config file and show the resolved settings")
+    p = sub.add_parser(
+        "check-config", help="validate a config file and show the resolved settings",
+        description="Validate a config file and print every resolved setting. Exit status 0 when it can be used "
+                    "(folders that do not exist yet are warned about on stderr: the daemon would create them), "
+                    "2 when it cannot (each problem on stderr, naming the file and the key).")
     p.add_argument("path", nargs="?", type=Path, help=config_help)
     p.set_defaults(func=cmd_check_config)
 

@@ -1,4 +1,5 @@
-"""The config file: YAML (``yaml.safe_load``) into typed, validated, frozen :class:`Settings`.
+"""The config file: YAML (``yaml.safe_load``, refusing duplicate keys) into typed, validated,
+frozen :class:`Settings`.
 
 Every refusal is a :class:`~genre_daemon.errors.ConfigError` whose message names the file, the
 key (dotted: ``retrain.min_per_genre``), the bad value and what is expected, one line per
@@ -184,7 +185,9 @@ def _read_yaml(file: Path, label: str) -> object:
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from None
     try:
-        return yaml.safe_load(text)
+        return _load_unique(text)
+    except _DuplicateKeys as dup:
+        raise ConfigError("\n".join(f"{label}: {line}" for line in dup.lines)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -195,6 +198,103 @@ def _read_yaml(file: Path, label: str) -> object:
         raise ConfigError(f"{label}: {where}not valid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: not valid YAML: {exc}") from None
+
+
+class _DuplicateKeys(Exception):
+    """Keys given twice in one mapping; ``lines`` completes ``<file>: <line>``, one per key."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML would keep the
+    last one silently, so a forgotten second ``inbox:`` would win unseen). Everything else is
+    plain ``safe_load``: same tags, same constructors, merge keys (``<<``) allowed."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        problems = self._duplicates(node)
+        if problems:
+            raise _DuplicateKeys(problems)
+        return super().construct_document(node)
+
+    def _duplicates(self, root: yaml.Node) -> list[str]:
+        """One message per repeated key in any mapping of the document, dotted path first."""
+        out: list[str] = []
+        seen_nodes: set[int] = set()
+        stack: list[tuple[yaml.Node, str]] = [(root, "")]
+        while stack:
+            node, path = stack.pop()
+            if id(node) in seen_nodes:  # an alias of a node already checked (or a cycle)
+                continue
+            seen_nodes.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node.value))))
+                continue
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            first: dict[object, yaml.Node] = {}
+            children: list[tuple[yaml.Node, str]] = []
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    children.append((value_node, path))
+                    continue
+                key = self._key(key_node)
+                name = f"{path}.{key}" if path else str(key)
+                if key is not None:
+                    if key in first:
+                        a, b = _where(first[key]), _where(key_node)
+                        if a == b:  # one line ({a: 1, a: 2}): the columns tell them apart
+                            a, b = _where(first[key], True), _where(key_node, True)
+                        out.append(f"{name}: given twice, at {a} and at {b} (YAML would silently "
+                                   f"keep only the second); remove one")
+                    else:
+                        first[key] = key_node
+                children.append((value_node, name))
+            stack.extend(reversed(children))
+        return out
+
+    def _key(self, node: yaml.Node) -> object:
+        """A scalar key as ``safe_load`` would construct it (``yes`` and ``true`` are one key);
+        None for a key that is not a hashable scalar (left to the normal checks)."""
+        if not isinstance(node, yaml.ScalarNode):
+            return None
+        try:
+            value = self.construct_object(node)
+            hash(value)
+        except (yaml.YAMLError, TypeError):
+            return None
+        return value  # 1 and true are one key to safe_load's dict too
+
+
+def _where(node: yaml.Node, column: bool = False) -> str:
+    """``line N`` (and ``, column M``) of a node, counted from 1."""
+    mark = node.start_mark
+    return f"line {mark.line + 1}" + (f", column {mark.column + 1}" if column else "")
+
+
+def _load_unique(text: str) -> object:
+    """``yaml.safe_load(text)`` with duplicate keys refused: the same steps, with
+    :class:`_UniqueKeyLoader` (a ``SafeLoader``) in place of ``SafeLoader``."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def missing_folders(settings: Settings) -> list[tuple[str, Path]]:
+    """``(key, path)`` of each configured folder that does not exist now: the five roles
+    (``inbox``, ``library``, ``review_dir``, ``quarantine_dir``, ``state_dir``: the daemon creates
+    them at start, so a typo silently means a new empty folder) and each of
+    ``retrain.labelled_dirs`` (``retrain.labelled_dirs[i]``: never created, just no labels).
+    Looks only; creates nothing."""
+    out = [(key, getattr(settings, key)) for key in DEFAULT_FOLDERS
+           if not os.path.exists(getattr(settings, key))]
+    out += [(f"retrain.labelled_dirs[{i}]", path) for i, path in enumerate(settings.retrain.labelled_dirs)
+            if not os.path.exists(path)]
+    return out
 
 
 # --- validation ------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from genre_daemon.config import (
     default_config_path,
     describe,
     load_settings,
+    missing_folders,
     parse_settings,
 )
 from genre_daemon.errors import ConfigError
@@ -288,6 +291,49 @@ def test_python_tags_are_refused_not_executed(home: Path, tmp_path: Path) -> Non
     cfg = write_config(tmp_path / "config.yaml", f"inbox: !!python/object/apply:os.mkdir ['{marker}']\n")
     assert "not valid YAML" in config_error(cfg)
     assert not marker.exists()
+
+
+def test_a_duplicate_key_is_refused_naming_file_key_and_both_lines(home: Path, tmp_path: Path) -> None:
+    top = write_config(tmp_path / "top.yaml", separate_folders(tmp_path) + f"workers: 2\ninbox: {tmp_path / 'x'}\n")
+    message = config_error(top)
+    assert message.startswith(f"{top}: inbox: ")
+    assert "line 1" in message and "line 7" in message
+    nested = write_config(tmp_path / "nested.yaml", separate_folders(tmp_path) + (
+        "retrain:\n  min_new_labels: 5\n  enabled: true\n  min_new_labels: 50\n"))
+    message = config_error(nested)
+    assert message.startswith(f"{nested}: retrain.min_new_labels: ")
+    assert "line 7" in message and "line 9" in message
+    # A merge key is not a duplicate: the explicit key overrides the merged one, as in YAML.
+    merged = write_config(tmp_path / "merged.yaml", separate_folders(tmp_path) + (
+        "retrain:\n  <<: {min_new_labels: 5, enabled: false}\n  min_new_labels: 7\n"))
+    assert load_settings(merged).retrain == RetrainSettings(enabled=False, min_new_labels=7)
+
+
+def check_config(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "genre_daemon.cli", "check-config", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_check_config_refuses_a_duplicate_key(home: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "config.yaml", f"inbox: {tmp_path / 'a'}\ninbox: {tmp_path / 'b'}\n")
+    out = check_config(cfg)
+    assert out.returncode == 2 and "OK" not in out.stdout
+    assert str(cfg) in out.stderr and "inbox" in out.stderr and "line 1" in out.stderr and "line 2" in out.stderr
+
+
+def test_check_config_warns_about_a_folder_that_does_not_exist(home: Path, tmp_path: Path) -> None:
+    for key in ("library", "review_dir", "quarantine_dir", "state_dir"):
+        (tmp_path / key).mkdir()
+    cfg = write_config(tmp_path / "config.yaml", separate_folders(tmp_path).replace("/inbox", "/inbxo"))
+    out = check_config(cfg)
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if "does not exist" in line]
+    assert len(warnings) == 1
+    assert f"inbox {tmp_path / 'inbxo'} does not exist" in warnings[0] and "check the path" in warnings[0]
+    assert not (tmp_path / "inbxo").exists()  # check-config creates nothing
+    assert missing_folders(load_settings(cfg)) == [("inbox", tmp_path / "inbxo")]  # what the service logs too
+    (tmp_path / "inbxo").mkdir()
+    assert "does not exist" not in check_config(cfg).stderr
 
 
 @pytest.mark.parametrize(("text", "kind"), [("- a\n- b\n", "list"), ("just text\n", "str"), ("42\n", "int")])
