@@ -150,6 +150,14 @@ class FileIdentity:
         st = os.lstat(path)
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
+    @classmethod
+    def of_or_none(cls, path: str | os.PathLike[str]) -> FileIdentity | None:
+        """:meth:`of`, or None when the file cannot be looked at (gone, say)."""
+        try:
+            return cls.of(path)
+        except OSError:
+            return None
+
 
 @dataclass(frozen=True)
 class FileRow:

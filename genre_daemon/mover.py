@@ -38,7 +38,13 @@ after the last fsync):
    that is a hard link to a file elsewhere, or a symlink, is never written into or through.
 5. **Nothing world-writable.** Folders are made 0o755 and temporary files 0o644 whatever the
    umask; a copy keeps the source's mode less the world-write bit, and its owner where allowed.
-6. **Errors leave the source alone.** Every failure is a :class:`MoveError` naming the verb and
+6. **Nothing still being written is placed.** Just before the source's old name goes, the
+   source must be the file the move started with (``expect``: the signature it had when it
+   settled) and no process may hold it open for writing (:mod:`genre_daemon.writers`);
+   otherwise the new name is removed again and :class:`SourceChangedError` raised, the file
+   whole in the inbox. On one filesystem the file is checked once more after the unlink (a
+   writer's open descriptor follows the inode), and a file that grew meanwhile is put back.
+7. **Errors leave the source alone.** Every failure is a :class:`MoveError` naming the verb and
    both paths (``cannot move '/in/a.mp3' to '/lib/jazz/a.mp3': No space left on device``), the
    source intact, no temporary file left. ``err.errno`` (and ``err.__cause__``) keep the
    ``OSError``'s errno, so the daemon can tell a full disk (retry later) from a broken file.
@@ -77,7 +83,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from genre_daemon.errors import MoveError
+from genre_daemon.errors import MoveError, SourceChangedError
+from genre_daemon.writers import open_for_writing
 
 __all__ = [
     "makedirs",
@@ -86,6 +93,8 @@ __all__ = [
     "REASON_SUFFIX",
     "MoveResult",
     "Settled",
+    "Signature",
+    "signature",
     "safe_component",
     "destination",
     "read_refusal",
@@ -108,6 +117,8 @@ PARTIAL_MARKER = ".genre-daemon-partial-"
 REASON_SUFFIX = ".reason.txt"
 
 Hook = Callable[[str], None]
+# What makes a file the same file as when it settled: (device, inode, size, mtime_ns).
+Signature = tuple[int, int, int, int]
 
 # Longest file name most filesystems take (ext4, xfs, btrfs, tmpfs: 255 bytes).
 _NAME_MAX = 255
@@ -271,8 +282,12 @@ def move(
     hook: Hook | None = None,
     root: Path | None = None,
     copy: bool = True,
+    expect: Signature | None = None,
 ) -> MoveResult:
     """Move the regular file ``source`` to ``dest`` safely (see the module docstring).
+
+    ``expect``: the source's :func:`signature` when it was judged complete; a source that no
+    longer matches it, or that a writer holds open, is not moved (:class:`SourceChangedError`).
 
     ``on_conflict`` decides what happens when ``dest`` is taken: ``rename`` picks
     ``name (2).mp3``, ``skip`` leaves the source where it is (``skipped=True``), ``overwrite``
@@ -288,6 +303,8 @@ def move(
     source, dest = Path(source), Path(dest)
     step("start")
     src_st = _check_source(source, dest)
+    if expect is not None and signature(src_st) != tuple(expect):
+        raise _changed(source, dest, "it changed after it settled")
     if os.path.normpath(source) == os.path.normpath(dest):
         raise _error("move", source, dest, "source and destination are the same file")
     _make_folder(dest.parent, root, source, dest)
@@ -312,12 +329,22 @@ def move(
         cross = False
     if final is None:
         return MoveResult(source, None, skipped=True, cross_device=cross)
-    _unlink_source(source, src_st, final, _lstat(final), step)
+    placed = _lstat(final)
+    _ensure_unchanged(source, src_st, final, placed)
+    _unlink_source(source, src_st, final, placed, step)
+    if not cross:
+        _ensure_still_unchanged(source, src_st, final)
     return MoveResult(source, final, skipped=False, cross_device=cross)
 
 
+def signature(st: os.stat_result) -> Signature:
+    """A file's (device, inode, size, mtime_ns): what must not change while it is moved."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def quarantine(
-    source: Path, quarantine_dir: Path, reason: str, *, hook: Hook | None = None, copy: bool = True
+    source: Path, quarantine_dir: Path, reason: str, *, hook: Hook | None = None, copy: bool = True,
+    expect: Signature | None = None,
 ) -> Path:
     """Put an undecodable file aside in ``quarantine_dir`` (never deleted, never clobbered) and
     write ``<final name>.reason.txt`` beside it (reason, time, original path). Returns its path.
@@ -328,7 +355,7 @@ def quarantine(
     quarantine_dir = Path(quarantine_dir)
     result = move(
         source, quarantine_destination(Path(source), quarantine_dir), "rename",
-        hook=hook, root=quarantine_dir, copy=copy,
+        hook=hook, root=quarantine_dir, copy=copy, expect=expect,
     )
     assert result.destination is not None  # "rename" never skips
     final = result.destination
@@ -497,6 +524,7 @@ def _link_same_device(
     if on_conflict == "overwrite":
         temp = _link_temp(source, src_st, dest)
         step("linked")
+        _ensure_unchanged(source, src_st, temp, _lstat(temp))  # before anything is replaced
         try:
             os.replace(temp, dest)
         except OSError as exc:
@@ -646,6 +674,7 @@ def _copy_bytes(src_fd: int, out_fd: int) -> None:
 def _place(temp: Path, dest: Path, on_conflict: str, source: Path) -> Path | None:
     """Give the complete temporary file its real name; None when "skip" met a taken name."""
     if on_conflict == "overwrite":
+        _ensure_unchanged(source, os.lstat(source), temp, _lstat(temp))  # before anything is replaced
         os.replace(temp, dest)
         return dest
     try:
@@ -661,6 +690,46 @@ def _place(temp: Path, dest: Path, on_conflict: str, source: Path) -> Path | Non
         final = unique_path(dest)
         os.rename(temp, final)
         return final
+
+
+def _ensure_unchanged(
+    source: Path, src_st: os.stat_result, final: Path, placed: os.stat_result | None
+) -> None:
+    """Before the source's name goes: it must be the file we started with, unchanged, and no
+    writer may hold it. Otherwise the name we placed is removed and SourceChangedError raised."""
+    now = _lstat(source)
+    if now is not None and not _same_inode(now, src_st):
+        return  # another file took the old name meanwhile; _unlink_source leaves it alone
+    why = None
+    if now is not None and signature(now) != signature(src_st):
+        why = "it changed while it was being moved"
+    elif now is not None and open_for_writing(source):
+        why = "a program still holds it open for writing"
+    if why is None:
+        return
+    if placed is not None and _same_inode(_lstat(final), placed):
+        _unlink_quietly(final)
+        _fsync_dir(final.parent)
+    raise _changed(source, final, why)
+
+
+def _ensure_still_unchanged(source: Path, src_st: os.stat_result, final: Path) -> None:
+    """After a same-filesystem move: a writer whose descriptor was open (opened in the instant
+    after the check) writes into the moved inode. If it grew, it goes back to the inbox."""
+    now = _lstat(final)
+    if now is None or not _same_inode(now, src_st) or signature(now) == signature(src_st):
+        return
+    back = unique_path(source)
+    try:
+        os.link(final, back, follow_symlinks=False)
+    except OSError as exc:
+        log.warning("%r changed while it was moved and cannot go back to the inbox (%s); left at %r",
+                    os.fspath(source), exc, os.fspath(final))
+        return
+    _fsync_dir(back.parent)
+    _unlink_quietly(final)
+    _fsync_dir(final.parent)
+    raise _changed(source, final, "it changed while it was being moved; put back", returned=back)
 
 
 def _unlink_source(
@@ -933,6 +1002,13 @@ def _error(verb: str, source: Path, dest: Path, reason: str, code: int | None = 
     err = MoveError(f"cannot {verb} {os.fspath(source)!r} to {os.fspath(dest)!r}: {reason}")
     err.errno = code  # type: ignore[attr-defined]
     return err
+
+
+def _changed(source: Path, dest: Path, reason: str, returned: Path | None = None) -> SourceChangedError:
+    """A SourceChangedError naming both paths; the file is (back) in the inbox."""
+    where = f"; it is in the inbox as {os.fspath(returned)!r}" if returned not in (None, source) else ""
+    return SourceChangedError(
+        f"not moving {os.fspath(source)!r} to {os.fspath(dest)!r}: {reason}{where}", returned)
 
 
 def _os_error(verb: str, source: Path, dest: Path, exc: OSError) -> MoveError:

@@ -26,7 +26,7 @@ from typing import Any
 
 from . import mover
 from .config import Settings, load_settings
-from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError
+from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError, SourceChangedError
 from .journal import (
     MAX_INTERRUPTIONS,
     FileIdentity,
@@ -41,6 +41,7 @@ from .logs import file_fields
 from .notify import Notifier, WatchdogGate, format_status
 from .pipeline import Classifier, Prediction
 from .watcher import InboxWatcher
+from .writers import open_for_writing
 
 log = logging.getLogger("genre_daemon.service")
 
@@ -53,6 +54,11 @@ STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, sto
 # Journal reason of a file skipped because it cannot be read: it stays in the inbox, and is taken
 # again once it can be read (a chmod changes only its ctime, so identity alone would miss it).
 UNREADABLE = "cannot be read"
+# Journal reason of a file that holds less than its header promises and was written to recently:
+# it may still be arriving (a writer that paused), so it waits in the inbox. Once it has not
+# changed for INCOMPLETE_GRACE seconds it is classified again and, still truncated, quarantined.
+INCOMPLETE = "incomplete, may still be arriving"
+INCOMPLETE_GRACE = 300.0
 
 
 def resolve_model_dir(settings: Settings) -> Path:
@@ -458,6 +464,9 @@ class Daemon:
             if not new and self._readable_again(row, path):
                 row, new = journal.reopen(row.id), True
                 log.info("%s can be read now: taking it", path)
+            elif not new and self._incomplete_for_good(row):
+                row, new = journal.reopen(row.id), True
+                log.info("%s has not changed for %.0f s: taking it as it is", path, INCOMPLETE_GRACE)
             if new:  # (a row already recorded is in the queue, the journal's backlog, or done)
                 self._enqueue(row)  # a full queue leaves it in the journal: the backlog
             return True
@@ -475,6 +484,13 @@ class Daemon:
         read now."""
         return (row.state == State.GONE and not row.held and (row.reason or "").startswith(UNREADABLE)
                 and _unreadable(path) is None)
+
+    @staticmethod
+    def _incomplete_for_good(row: FileRow) -> bool:
+        """A file held back as incomplete that has stayed as it was for the whole grace period
+        (same identity, so same mtime): it will not grow any more."""
+        return (row.state == State.GONE and not row.held and (row.reason or "").startswith(INCOMPLETE)
+                and time.time() - row.identity.mtime_ns / 1e9 >= INCOMPLETE_GRACE)
 
     def _enqueue(self, row: FileRow) -> bool:
         """Record the file as queued, then queue it. A full queue leaves it queued in the
@@ -534,6 +550,11 @@ class Daemon:
                 if settled.state == "missing":
                     self.journal.set_state(row.id, State.GONE, reason="vanished during an interrupted move")
                     continue
+                if os.path.lexists(row.path):
+                    # Classification had finished: the stop interrupted the move (a long copy),
+                    # which says nothing about the file. Not counted towards quarantine.
+                    log.warning("%s: the daemon stopped while moving it; trying again", Path(row.path).name)
+                    row = self.journal.requeue(row.id, reason="a stop interrupted its move")
             if not os.path.lexists(row.path):
                 self.journal.set_state(row.id, State.GONE, reason="no longer in the inbox")
                 continue
@@ -617,6 +638,9 @@ class Daemon:
         if (why := _unreadable(path)) is not None:
             self._skip_unreadable(row, why)
             return
+        if open_for_writing(path):  # a writer came back after it settled: settle it again
+            self._resettle(row, "a program holds it open for writing")
+            return
         # A file a stop interrupted before may be what stopped it: it runs alone, so a poison
         # file's count of interruptions never lands on whatever ran beside it.
         with self._solo.solo() if row.attempts > 0 else self._solo.shared():
@@ -636,10 +660,37 @@ class Daemon:
         except AudioDecodeError as exc:
             if (why := _unreadable(path)) is not None:  # lost read access meanwhile: not its fault
                 self._skip_unreadable(row, why)
+            elif FileIdentity.of_or_none(path) != row.identity:  # it changed while being read
+                self._resettle(row, "it changed while it was being classified")
+            elif exc.incomplete and time.time() - row.identity.mtime_ns / 1e9 < INCOMPLETE_GRACE:
+                self._hold_incomplete(row, exc.reason)
             else:
                 self._quarantine(row, exc.reason)
             return
         self._place(row, prediction)
+
+    def _resettle(self, row: FileRow, why: str, returned: Path | None = None) -> None:
+        """The file changed (or a writer holds it) after it settled: not placed, not
+        quarantined; back to settling, taken again once complete. The attempt is not counted."""
+        assert self.journal is not None
+        path = Path(row.path)
+        current = self.journal.get(row.id)
+        if current is not None and current.state == State.CLASSIFYING:
+            self.journal.requeue(row.id, reason=f"{why}; settling again")
+        self._deferred.add(row.id)  # not from the backlog: once the watcher says it is complete
+        log.info("%s: %s; waiting until it is complete", path.name, why, extra=file_fields(str(path)))
+        if self.watcher is not None:
+            self.watcher.track(path)
+            if returned is not None and returned != path:
+                self.watcher.track(returned)
+
+    def _hold_incomplete(self, row: FileRow, reason: str) -> None:
+        """Truncated, and written to recently: a writer may have paused. Left in the inbox; any
+        change takes it again, and after INCOMPLETE_GRACE unchanged it is judged as it is."""
+        assert self.journal is not None
+        self.journal.set_state(row.id, State.GONE, reason=f"{INCOMPLETE} ({reason}); left in the inbox")
+        log.warning("%s: %s; left in the inbox while it may still be arriving (judged as it is after "
+                    "%.0f s unchanged)", row.path, reason, INCOMPLETE_GRACE, extra=file_fields(row.path))
 
     def _skip_unreadable(self, row: FileRow, why: str) -> None:
         """Not quarantined, not moved: left in the inbox, taken again once it can be read."""
@@ -661,7 +712,11 @@ class Daemon:
         if self.library_watch is not None:
             self.library_watch.expect(dest)  # our own placement: not a move of the user's
         try:
-            result = mover.move(path, dest, s.on_conflict, root=s.review_dir if to_review else s.library)
+            result = mover.move(path, dest, s.on_conflict, root=s.review_dir if to_review else s.library,
+                                expect=_signature(row))
+        except SourceChangedError as exc:
+            self._resettle(row, str(exc), _returned(exc))
+            return
         except MoveError as exc:
             self._move_failed(row, exc)
             return
@@ -698,7 +753,10 @@ class Daemon:
         journal.begin_move(row.id, str(mover.quarantine_destination(path, s.quarantine_dir)),
                            state=State.QUARANTINED, reason=reason)
         try:
-            final = mover.quarantine(path, s.quarantine_dir, reason, copy=copy)
+            final = mover.quarantine(path, s.quarantine_dir, reason, copy=copy, expect=_signature(row))
+        except SourceChangedError as exc:
+            self._resettle(row, str(exc), _returned(exc))
+            return
         except MoveError as exc:
             self._move_failed(row, exc)
             return
@@ -762,6 +820,16 @@ class Daemon:
             os.replace(tmp, path)
         except OSError as exc:
             log.debug("cannot write %s: %s", path, exc)
+
+
+def _signature(row: FileRow) -> mover.Signature:
+    """The signature the file had when it settled (as the journal recorded it)."""
+    i = row.identity
+    return (i.dev, i.ino, i.size, i.mtime_ns)
+
+
+def _returned(exc: SourceChangedError) -> Path | None:
+    return Path(exc.returned) if exc.returned is not None else None
 
 
 def _unreadable(path: Path) -> str | None:

@@ -6,7 +6,10 @@ Three parts, from pure to threaded:
 
 - :func:`is_candidate` decides from a path alone whether a file is audio the daemon should take.
 - :class:`Settler` decides when a file is complete: its ``(device, inode, size, mtime)`` unchanged
-  for ``settle_seconds`` and no writer known to hold it open (inotify's close-after-write).
+  for ``settle_seconds`` and no writer holding it open: the kernel is asked (a read-lease
+  probe, :mod:`genre_daemon.writers`), and where it cannot answer, inotify's events decide
+  (written and not closed-after-write, or opened more often than closed). A reader's
+  open and close never ends a writer's write.
   Clock and stat are injected, so it is tested without threads or sleeps.
 - :class:`InboxWatcher` runs a watchdog observer on the inbox (inotify, or polling for network
   shares), feeds the settler from thin event handlers, and hands settled paths to ``on_ready``
@@ -45,6 +48,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
+
+from genre_daemon.writers import open_for_writing
 
 try:  # Linux only; elsewhere no observer reports close-after-write.
     from watchdog.observers.inotify import InotifyObserver
@@ -96,7 +101,14 @@ def is_candidate(
 class _Entry:
     signature: tuple[int, int, int, int] | None  # (device, inode, size, mtime_ns); None: not yet seen
     since: float  # clock time at which `signature` was first observed
-    writing: bool  # a writer is known to hold the file open
+    dirty: bool  # written to since the last close-after-write
+    opens: int = 0  # opens seen minus closes seen (readers and writers alike)
+
+    @property
+    def writing(self) -> bool:
+        """A writer may hold the file: written since its last close-after-write, or opened and
+        not closed by whoever opened it (a reader's close never ends a writer's write)."""
+        return self.dirty or self.opens > 0
 
 
 @dataclass
@@ -106,12 +118,18 @@ class Settler:
     Not thread-safe: the owner serialises calls. ``touch``/``forget`` do no I/O; ``due`` stats.
     ``open_timeout`` bounds how long a file that is reported open but no longer changes is held
     back: a lost close event (inotify overflow) must not strand a file forever.
+
+    ``writers(path)`` asks the kernel whether a process holds the file open for writing
+    (:func:`genre_daemon.writers.open_for_writing`): True holds a file back however quiet it
+    is (a writer that paused, a lost event), False lets a quiet file go even when events
+    suggest an open (a reader still holding it), None (cannot tell) leaves it to the events.
     """
 
     settle_seconds: float
     clock: Callable[[], float] = time.monotonic
     stat: Callable[[Path], os.stat_result] = os.lstat
     open_timeout: float = 600.0
+    writers: Callable[[Path], bool | None] = open_for_writing
     _entries: dict[Path, _Entry] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -128,10 +146,25 @@ class Settler:
         if entry is None:
             self._entries[path] = _Entry(None, self.clock(), bool(writing))
             return
-        if writing is not None:
-            entry.writing = writing
-        if writing:
+        if writing is False:  # close-after-write: that writer is done
+            entry.dirty = False
+            entry.opens = max(0, entry.opens - 1)
+        elif writing:
+            entry.dirty = True
             entry.signature = None
+
+    def opened(self, path: Path) -> None:
+        """Someone opened a tracked file (inotify cannot say whether to read or to write)."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            entry.opens += 1
+
+    def closed_unwritten(self, path: Path) -> None:
+        """Someone closed a tracked file without writing (a reader): one open fewer, and
+        nothing learnt about any writer."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            entry.opens = max(0, entry.opens - 1)
 
     def forget(self, path: Path) -> None:
         """Stop tracking ``path`` (deleted, or moved away)."""
@@ -163,7 +196,13 @@ class Settler:
                 entry.signature, entry.since = signature, now
                 continue
             quiet = now - entry.since
-            if quiet < self.settle_seconds or (entry.writing and quiet < self.open_timeout):
+            if quiet < self.settle_seconds:
+                continue
+            held = self.writers(path)
+            if held:  # a writer holds it open, however long it has been quiet
+                entry.dirty, entry.since = True, now
+                continue
+            if held is None and entry.writing and quiet < self.open_timeout:
                 continue
             del self._entries[path]
             ready.append(path)
@@ -443,10 +482,11 @@ class InboxWatcher:
         elif kind == EVENT_TYPE_CLOSED:
             self._touch(path, writing=False)
         elif kind == EVENT_TYPE_OPENED:
-            # Reads open files too: only files still arriving are marked.
-            self._touch(path, writing=True, only_tracked=True)
+            # Readers open files too: counted, and only for files still arriving.
+            self._opened(path)
         elif kind == EVENT_TYPE_CLOSED_NO_WRITE:
-            self._touch(path, writing=False, only_tracked=True)
+            # A reader's close says nothing about a writer that still holds the file.
+            self._closed_unwritten(path)
         elif kind == EVENT_TYPE_ATTRIB:
             # A chmod or chown changes no signature, yet may make a skipped (unreadable) file
             # readable: offer it again once settled (the daemon ignores a file it already has).
@@ -470,6 +510,18 @@ class InboxWatcher:
             if fresh:
                 self._settler.forget(path)
             self._settler.touch(path, writing=writing)
+
+    def _opened(self, path: Path) -> None:
+        # Only counted: the daemon's own probes and reads open files too, so an open must not
+        # restart the quiet period (a writer's writes do that) or take back a settled file.
+        if self._wanted(path):
+            with self._lock:
+                self._settler.opened(path)
+
+    def _closed_unwritten(self, path: Path) -> None:
+        if self._wanted(path):
+            with self._lock:
+                self._settler.closed_unwritten(path)
 
     def _forget(self, path: Path) -> None:
         with self._lock:

@@ -478,6 +478,41 @@ def test_a_file_the_daemon_dies_on_three_times_goes_to_quarantine(ftree: FaultTr
     assert ftree.stop() == 0
 
 
+def test_stops_during_a_long_move_never_count_towards_quarantine(ftree: FaultTree) -> None:
+    """Issue 10 D3: a long copy into the library killed three times. What each kill leaves is
+    built here exactly (a row classifying with its planned move recorded, the attempts of three
+    interrupted runs, the hidden partial copy in the genre folder): classification had
+    finished, so the restart tries the move again instead of quarantining a good file."""
+    from genre_daemon.journal import FileIdentity
+    from genre_daemon.mover import PARTIAL_MARKER, _temp_prefix
+
+    src = write_tone(ftree.inbox / "long.wav", seconds=20, sr=22050, freq=300)
+    data = src.read_bytes()
+    dest = ftree.library / "rock" / "long.wav"
+    ftree.state.mkdir(parents=True, exist_ok=True)
+    with Journal(ftree.state / JOURNAL) as j:
+        row, _ = j.observe(src, FileIdentity.of(src))
+        j.set_state(row.id, State.QUEUED, via=[State.SETTLING])
+        for n in range(MAX_INTERRUPTIONS):
+            j.set_state(row.id, State.CLASSIFYING)  # each run counts an attempt
+            if n < MAX_INTERRUPTIONS - 1:
+                j.set_state(row.id, State.QUEUED)
+        j.begin_move(row.id, str(dest), state=State.MOVED, genre="rock", confidence=0.9,
+                     scores={"rock": 0.9}, model_version="test")
+        assert j.get(row.id).attempts == MAX_INTERRUPTIONS
+    dest.parent.mkdir(parents=True)
+    partial = dest.parent / (_temp_prefix(dest.name) + "killed.tmp")
+    partial.write_bytes(data[: len(data) // 3])
+    assert PARTIAL_MARKER in partial.name
+    ftree.start()
+    wait_for(lambda: ftree.placed() and not ftree.in_inbox(), 60, "the file placed")
+    (placed,) = ftree.placed()
+    assert placed.read_bytes() == data and ftree.quarantined() == [] and ftree.no_partials()
+    assert "stopped while moving it" in ftree.logged()
+    assert "times while classifying it" not in ftree.logged()
+    assert ftree.stop() == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # The journal's own parts of these faults, in-process (fast).
 

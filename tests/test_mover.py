@@ -486,6 +486,76 @@ def test_source_changed_during_copy_is_not_placed(tmp_path: Path, other_fs: Path
     assert os.listdir(tmp_path / "lib") == []
 
 
+# Issue 10 D1: nothing that changed since it settled, or that a writer still holds, is placed.
+
+
+@devices
+@pytest.mark.parametrize("policy", ["rename", "overwrite"])
+def test_a_file_a_writer_holds_open_is_not_placed(inbox_on: Path, tmp_path: Path, policy: str) -> None:
+    """A writer holds the inbox file open (it paused mid-file): the move is refused just before
+    the source's name goes, the name it placed is removed again, and every byte the writer
+    writes afterwards still lands in the one inbox file."""
+    src = put(inbox_on / "held.flac", payload(100_000))
+    lib = tmp_path / "lib"
+    with open(src, "ab") as writer:
+        with pytest.raises(mover.SourceChangedError, match="holds it open for writing"):
+            move(src, lib / "held.flac", policy, expect=mover.signature(os.lstat(src)))
+        writer.write(b"the rest")
+    assert src.read_bytes() == payload(100_000) + b"the rest"
+    assert real_files(lib) == {} and temps(lib) == []
+
+
+@devices
+def test_a_file_that_changed_after_it_settled_is_not_moved(inbox_on: Path, tmp_path: Path) -> None:
+    """``expect`` is the signature the file had when it settled: a file appended to since
+    (``write, pause, append``) is refused before anything is made."""
+    src = put(inbox_on / "a.flac", b"first part")
+    settled = mover.signature(os.lstat(src))
+    with open(src, "ab") as f:
+        f.write(b" then more")
+    with pytest.raises(mover.SourceChangedError, match="changed after it settled"):
+        move(src, tmp_path / "lib" / "a.flac", expect=settled)
+    assert src.read_bytes() == b"first part then more"
+    assert not (tmp_path / "lib").exists() or real_files(tmp_path / "lib") == {}
+
+
+@devices
+def test_a_file_appended_to_during_the_move_is_not_placed(inbox_on: Path, tmp_path: Path) -> None:
+    """A writer re-opens the file and appends while it is being moved (after the link or the
+    copy is placed, before the old name goes): the placed name is removed, the file whole in
+    the inbox."""
+    src = put(inbox_on / "a.flac", payload(200_000))
+    placed_at = "linked" if inbox_on.parent == tmp_path else "placed"
+
+    def writer_returns(step: str) -> None:
+        if step == placed_at:
+            with open(src, "ab") as f:
+                f.write(b"tail")
+
+    with pytest.raises(mover.SourceChangedError, match="changed while it was being moved"):
+        move(src, tmp_path / "lib" / "a.flac", hook=writer_returns)
+    assert src.read_bytes() == payload(200_000) + b"tail"
+    assert real_files(tmp_path / "lib") == {} and temps(tmp_path / "lib") == []
+
+
+def test_a_file_that_grows_after_a_same_filesystem_move_is_put_back(tmp_path: Path) -> None:
+    """A writer's descriptor follows the inode into the library: if the file grows in the
+    instant after the last check, it goes back to the inbox (its old name) and is not placed."""
+    src = put(tmp_path / "inbox" / "a.flac", payload(10_000))
+    lib = tmp_path / "lib"
+
+    def late_write(step: str) -> None:
+        if step == "source_removed":
+            with open(lib / "a.flac", "ab") as f:  # the writer's open descriptor, in effect
+                f.write(b"late")
+
+    with pytest.raises(mover.SourceChangedError, match="put back") as info:
+        move(src, lib / "a.flac", hook=late_write)
+    assert info.value.returned == src
+    assert src.read_bytes() == payload(10_000) + b"late"
+    assert real_files(lib) == {}
+
+
 @pytest.mark.parametrize("policy", ["rename", "overwrite"])
 def test_full_disk_is_enospc_and_leaves_everything(small_fs: Path, tmp_path: Path,
                                                    policy: str) -> None:

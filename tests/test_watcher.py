@@ -367,6 +367,77 @@ def test_a_lost_close_event_does_not_strand_a_file(clock: FakeClock, fs: FakeFS)
     assert settler.due() == [A]
 
 
+def test_a_readers_close_does_not_end_a_writers_write(clock: FakeClock, fs: FakeFS) -> None:
+    """Issue 10 D1: a writer holds the file open (written, no close-after-write); a reader
+    opens and closes it (a thumbnailer, ``cat``). The file stays held until the writer closes."""
+    settler = Settler(settle_seconds=2.0, clock=clock, stat=fs, writers=lambda p: None)
+    fs.put(A, 10)
+    settler.touch(A)
+    settler.opened(A)  # the writer's open
+    settler.touch(A, writing=True)  # its first write
+    settler.due()
+    clock.advance(1)
+    settler.opened(A)  # a reader
+    settler.closed_unwritten(A)
+    clock.advance(10)
+    assert settler.due() == []
+    settler.touch(A, writing=False)  # the writer's close-after-write
+    assert settler.due() == [A]
+
+
+def test_a_file_opened_and_not_closed_is_held_even_unwritten(clock: FakeClock, fs: FakeFS) -> None:
+    """An open that no close has matched yet (``exec 3>>file`` before any write) holds it."""
+    settler = Settler(settle_seconds=2.0, clock=clock, stat=fs, writers=lambda p: None)
+    fs.put(A, 10)
+    settler.touch(A)
+    settler.opened(A)
+    settler.due()
+    clock.advance(5)
+    assert settler.due() == []
+    settler.closed_unwritten(A)
+    assert settler.due() == [A]
+
+
+def test_the_kernels_writer_count_overrides_the_events(clock: FakeClock, fs: FakeFS) -> None:
+    """The lease probe says a writer holds the file: held however quiet and whatever the events
+    said; it says none does: a quiet file goes even with an unmatched open (a reader holding it)."""
+    held = {A: True}
+    settler = Settler(settle_seconds=2.0, clock=clock, stat=fs, writers=lambda p: held[p])
+    fs.put(A, 10)
+    settler.touch(A)
+    settler.due()
+    for _ in range(5):
+        clock.advance(100)
+        assert settler.due() == []  # no event at all, but a writer holds it
+    held[A] = False
+    settler.opened(A)  # a reader keeps it open
+    clock.advance(2)  # the window restarted when the probe last said "held"
+    assert settler.due() == [A]
+
+
+def test_the_real_probe_sees_a_writer_a_reader_does_not_hide(tmp_path: Path) -> None:
+    """The kernel's answer on a real file, on disk and on tmpfs: a writer's descriptor holds
+    it, a reader beside it changes nothing, and nothing open means free."""
+    from genre_daemon.writers import open_for_writing
+
+    for folder in (tmp_path, Path("/dev/shm")):
+        if not folder.is_dir():
+            continue
+        path = folder / f"probe-{os.getpid()}.bin"
+        try:
+            with open(path, "wb") as writer:
+                writer.write(b"x")
+                assert open_for_writing(path) is True
+                with open(path, "rb"):
+                    assert open_for_writing(path) is True
+            with open(path, "rb"):
+                assert open_for_writing(path) is False
+            assert open_for_writing(path) is False
+        finally:
+            path.unlink()
+    assert open_for_writing(tmp_path / "missing.mp3") is None
+
+
 def test_vanished_paths_are_dropped(settler: Settler, clock: FakeClock, fs: FakeFS) -> None:
     fs.put(A, 10)
     settler.touch(A)
