@@ -57,7 +57,7 @@ from genre_daemon.errors import AudioDecodeError
 __all__ = ["TARGET_SR", "SUPPORTED_EXTENSIONS", "AudioInfo", "probe", "load"]
 
 TARGET_SR = 22050
-SUPPORTED_EXTENSIONS = ("mp3", "wav", "au", "flac", "ogg", "m4a")
+SUPPORTED_EXTENSIONS = ("mp3", "wav", "au", "flac", "ogg", "m4a", "opus", "aiff", "aif")
 
 # Samples (frames x channels) read per block on the soundfile path: bounds the scratch buffer
 # to 1 MiB of float32 whatever the channel count (64 Ki frames of stereo).

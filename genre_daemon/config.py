@@ -27,7 +27,7 @@ from .errors import ConfigError
 
 OnConflict = Literal["rename", "skip", "overwrite"]
 ON_CONFLICT_CHOICES: tuple[str, ...] = get_args(OnConflict)
-DEFAULT_EXTENSIONS = ("mp3", "wav", "au", "flac", "ogg", "m4a")
+DEFAULT_EXTENSIONS = ("mp3", "wav", "au", "flac", "ogg", "m4a", "opus", "aiff", "aif")
 CONFIG_ENV = "GENRE_DAEMON_CONFIG"
 JOURNAL_NAME = "journal.sqlite3"
 

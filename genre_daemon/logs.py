@@ -169,3 +169,36 @@ def setup_logging(verbose: bool = False, *, environ: Mapping[str, str] = os.envi
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     _installed.append(handler)
     return handler
+
+
+class RepeatedProblem:
+    """A problem that recurs on every retry (a full state disk: every tick, for every waiting
+    file) is said once, then at most every ``interval`` seconds, with how many distinct items
+    it hit meanwhile: a log that floods hides the one line that matters.
+
+    ``note(item)`` returns None (stay quiet) or the number of distinct items hit since the last
+    line (say it now); ``clear()`` ends the episode, so the next failure is said at once. Pure:
+    the clock is injected."""
+
+    def __init__(self, interval: float = 30.0, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.interval = interval
+        self._clock = clock or time.monotonic
+        self._last: float | None = None
+        self._items: set[str] = set()
+
+    def note(self, item: str) -> int | None:
+        self._items.add(item)
+        now = self._clock()
+        if self._last is not None and now - self._last < self.interval:
+            return None
+        self._last = now
+        count, self._items = len(self._items), set()
+        return count
+
+    def clear(self) -> bool:
+        """End the episode; True when there was one (so the caller can say it is over)."""
+        had = self._last is not None
+        self._last, self._items = None, set()
+        return had

@@ -96,6 +96,7 @@ __all__ = [
     "Signature",
     "signature",
     "safe_component",
+    "safe_filename",
     "destination",
     "read_refusal",
     "hard_link_refusal",
@@ -147,10 +148,12 @@ _PLACE_LOCK = threading.Lock()
 # Deciding: pure functions of values.
 
 
-def safe_component(name: str, *, max_bytes: int = 200, fallback: str = "unknown") -> str:
+def safe_component(
+    name: str, *, max_bytes: int = 200, fallback: str = "unknown", normalize: bool = True
+) -> str:
     """``name`` made into ONE harmless path component (a genre folder or a file name).
 
-    Unicode is kept (NFC); ``/``, ``\\``, NUL, control, line-separator, lone-surrogate and bidi
+    Unicode is kept (NFC with ``normalize``; as given without: see :func:`safe_filename`); ``/``, ``\\``, NUL, control, line-separator, lone-surrogate and bidi
     override characters become ``_``; leading dots (hidden), dashes (read as options) and spaces
     go, as do trailing dots and spaces (SMB and Windows drop them); Windows device names get a
     ``_`` (``con`` -> ``con_``); the result is cut on a character boundary to ``max_bytes`` of
@@ -158,7 +161,8 @@ def safe_component(name: str, *, max_bytes: int = 200, fallback: str = "unknown"
     """
     if max_bytes < 2 * _MAX_SUFFIX_BYTES:
         raise ValueError(f"max_bytes must be at least {2 * _MAX_SUFFIX_BYTES}, got {max_bytes}")
-    text = "".join("_" if _unsafe_char(c) else c for c in unicodedata.normalize("NFC", name))
+    text = unicodedata.normalize("NFC", name) if normalize else name
+    text = "".join("_" if _unsafe_char(c) else c for c in text)
     text = _trim(text)
     stem, dot, rest = text.partition(".")
     if stem.rstrip(" ").upper() in _RESERVED:
@@ -169,6 +173,14 @@ def safe_component(name: str, *, max_bytes: int = 200, fallback: str = "unknown"
     if fallback != _trim(fallback) or not fallback or any(_unsafe_char(c) for c in fallback):
         raise ValueError(f"fallback {fallback!r} is not a safe path component")
     return fallback
+
+
+def safe_filename(name: str) -> str:
+    """A file's name in the library: exactly as it was when it is already one safe component
+    (NFD stays NFD, a 255-byte name stays whole: both are legal, and a silent rename would
+    surprise, or clash with the other spelling), otherwise made safe as :func:`safe_component`
+    does, within 255 bytes. Only a ``(2)`` suffix added on a clash ever shortens a name."""
+    return safe_component(name, max_bytes=_NAME_MAX, normalize=False)
 
 
 def destination(
@@ -186,7 +198,7 @@ def destination(
     Pure: nothing is read from the disk. Genre and file name each become one safe component, so
     the result is always directly inside the genre folder or the review folder.
     """
-    name = safe_component(source.name)
+    name = safe_filename(source.name)
     sure = genre is not None and not math.isnan(confidence) and confidence >= min_confidence
     folder = library / safe_component(genre) if sure and genre is not None else review_dir
     result = folder / name
@@ -198,7 +210,7 @@ def destination(
 
 def quarantine_destination(source: Path, quarantine_dir: Path) -> Path:
     """Where an undecodable file is put aside: ``quarantine_dir/<safe name>``. Pure."""
-    result = quarantine_dir / safe_component(source.name)
+    result = quarantine_dir / safe_filename(source.name)
     if result.parent != quarantine_dir:
         raise AssertionError(f"{str(result)!r} escapes {str(quarantine_dir)!r}")
     return result

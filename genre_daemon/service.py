@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import mover
-from .config import Settings, load_settings
+from .config import DEFAULT_FOLDERS, Settings, load_settings, missing_folders
 from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError, SourceChangedError
 from .journal import (
     MAX_INTERRUPTIONS,
@@ -37,7 +37,7 @@ from .journal import (
     content_hash,
 )
 from .libwatch import LibraryWatcher
-from .logs import file_fields
+from .logs import RepeatedProblem, file_fields
 from .notify import Notifier, WatchdogGate, format_status
 from .pipeline import Classifier, Prediction
 from .watcher import InboxWatcher
@@ -165,6 +165,7 @@ class Daemon:
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._lock_fd: int | None = None
+        self._inbox_lock_fd: int | None = None
         self.started = time.time()
         self.counters = _Counters()
         self._last_rescan = 0.0
@@ -172,6 +173,7 @@ class Daemon:
         self._backlog = False  # the journal holds queued files the in-memory queue had no room for
         self._deferred: set[int] = set()  # put back by a failed move: retried at the next rescan only
         self._solo = _SoloLock()
+        self._unrecorded = RepeatedProblem(30.0)  # the journal refusing new files (disk full, ...)
 
     # ----------------------------------------------------------------- life cycle
     def run(self) -> int:
@@ -181,6 +183,11 @@ class Daemon:
             self.start()
         except GenreDaemonError as exc:
             log.error("cannot start: %s", exc)
+            self.close()
+            return 2
+        except OSError as exc:  # anything the checks above did not foresee: still one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            log.error("cannot start: %s%s", where, exc.strerror or exc)
             self.close()
             return 2
         self.notifier.ready(self._status_line())
@@ -193,10 +200,9 @@ class Daemon:
 
     def start(self) -> None:
         s = self.settings
-        for folder in (s.inbox, s.library, s.review_dir, s.quarantine_dir, s.state_dir):
-            mover.makedirs(folder)
-        os.chmod(s.state_dir, 0o700)
+        self._prepare_folders()
         self._take_lock()
+        self._take_inbox_lock()
         # retry_for=None: a journal locked by another process pauses the daemon, never drops a file.
         self.journal = Journal(s.journal_path, retry_for=None)
         from .versions import ModelStore
@@ -250,19 +256,60 @@ class Daemon:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for attr in ("_inbox_lock_fd", "_lock_fd"):
+            fd = getattr(self, attr)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, attr, None)
+
+    def _prepare_folders(self) -> None:
+        """Create the five folders (saying so: a typo in the config would otherwise mean a new,
+        empty folder watched in silence) and make state_dir private. A folder that cannot be
+        made or used is one line naming it, the reason and the fix (GenreDaemonError)."""
+        s = self.settings
+        # Only the user's folders are worth a word: the daemon's own are made on a first start.
+        missing = {key for key, _ in missing_folders(s)} & {"inbox", "library"}
+        # state_dir first: when it cannot be used, nothing else is made and one line says why.
+        for key in sorted(DEFAULT_FOLDERS, key=lambda k: k != "state_dir"):
+            folder = getattr(s, key)
+            try:
+                mover.makedirs(folder)
+                if key == "state_dir":
+                    os.chmod(folder, 0o700)
+            except OSError as exc:
+                raise _folder_error(key, folder, exc, s) from None
+            if key in missing:
+                log.warning("%s %s did not exist; created it (if that is a typo, fix %s in %s)", key, folder,
+                            key, s.source or "the config")
 
     def _take_lock(self) -> None:
-        path = self.settings.state_dir / LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        """One daemon per state_dir: an exclusive lock on state_dir/daemon.lock, holding our pid."""
+        self._lock_fd = _lock_file(self.settings.state_dir / LOCK_FILE, "state_dir", self.settings,
+                                   "another genre-daemon uses state_dir {folder} (pid {pid}, lock {path})")
+
+    def _take_inbox_lock(self) -> None:
+        """One daemon per inbox, whatever their state dirs: two would race for every file (two
+        journals, moves recorded twice, false errors). The lock is a flock on the inbox folder
+        itself, so nothing is written into the user's inbox; the holder's pid is read from
+        /proc/locks. Where a folder cannot be locked (some network filesystems) it says so and
+        goes on."""
+        inbox = self.settings.inbox
+        try:
+            fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _folder_error("inbox", inbox, exc, self.settings) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
+            holder = _flock_holder(os.fstat(fd))
             os.close(fd)
-            raise GenreDaemonError(f"another genre-daemon is running on {self.settings.state_dir} ({path} is locked)")
-        self._lock_fd = fd
+            raise GenreDaemonError(f"another genre-daemon (pid {holder or 'unknown'}) is watching inbox {inbox}; "
+                                   "stop it, or give this one another inbox") from None
+        except OSError as exc:
+            os.close(fd)
+            log.warning("cannot lock inbox %s (%s): a second daemon on it would not be refused", inbox, exc)
+            return
+        self._inbox_lock_fd = fd
 
     # ----------------------------------------------------------------- signals and the main loop
     def _install_signal_handlers(self) -> None:
@@ -469,6 +516,8 @@ class Daemon:
                 log.info("%s has not changed for %.0f s: taking it as it is", path, INCOMPLETE_GRACE)
             if new:  # (a row already recorded is in the queue, the journal's backlog, or done)
                 self._enqueue(row)  # a full queue leaves it in the journal: the backlog
+            if self._unrecorded.clear():
+                log.info("the journal records files again")
             return True
         except FileNotFoundError:
             return True
@@ -476,7 +525,11 @@ class Daemon:
             log.warning("%s: cannot look at it now (%s); retried at the next rescan", path, exc)
             return True
         except JournalError as exc:  # the watcher keeps the file and offers it again
-            log.warning("%s: not recorded yet: %s", path, exc)
+            count = self._unrecorded.note(str(path))
+            if count is not None:  # once, then every 30 s: the retries come every tick
+                log.warning("%d file(s) not recorded yet, waiting in the inbox (latest %s): %s; "
+                            "retrying (said again every %.0f s at most)", count, path, exc,
+                            self._unrecorded.interval)
             return False
 
     def _readable_again(self, row: FileRow, path: Path) -> bool:
@@ -729,13 +782,14 @@ class Daemon:
         journal.finish(row.id, state, source=str(path), destination=str(result.destination), genre=pred.genre,
                        confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version,
                        content_hash=self._hash(result.destination))
+        renamed = _renamed(path, result.destination)
         if to_review:
             self.counters.review += 1
-            log.info("%s -> review (%s %.2f < %.2f)", path.name, pred.genre, pred.confidence, s.min_confidence,
-                     extra=file_fields(str(path), None, pred.confidence))
+            log.info("%s -> review%s (%s %.2f < %.2f)", path.name, renamed, pred.genre, pred.confidence,
+                     s.min_confidence, extra=file_fields(str(path), None, pred.confidence))
         else:
             self.counters.placed += 1
-            log.info("%s -> %s (%.2f)", path.name, pred.genre, pred.confidence,
+            log.info("%s -> %s%s (%.2f)", path.name, pred.genre, renamed, pred.confidence,
                      extra=file_fields(str(path), pred.genre, pred.confidence))
 
     def _hash(self, path: Path) -> str | None:
@@ -763,7 +817,7 @@ class Daemon:
         journal.finish(row.id, State.QUARANTINED, source=str(path), destination=str(final), genre=None,
                        confidence=None, scores={}, model_version=None, reason=reason)
         self.counters.quarantined += 1
-        log.warning("%s -> quarantine: %s", path.name, reason, extra=file_fields(str(path)))
+        log.warning("%s -> quarantine%s: %s", path.name, _renamed(path, final), reason, extra=file_fields(str(path)))
 
     def _move_failed(self, row: FileRow, exc: MoveError) -> None:
         """The source is intact. Disk full and the like: back to the queue for the next rescan.
@@ -820,6 +874,65 @@ class Daemon:
             os.replace(tmp, path)
         except OSError as exc:
             log.debug("cannot write %s: %s", path, exc)
+
+
+def _folder_error(key: str, folder: Path, exc: OSError, s: Settings) -> GenreDaemonError:
+    """One line for a folder the daemon cannot make or use: which, why, and what to do."""
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.EROFS,):
+        fix = f"mount it read-write or set {key} in {s.source or 'the config'} to a writable folder"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        fix = (f"give the daemon's user (uid {os.geteuid()}) write access to it, or set {key} in "
+               f"{s.source or 'the config'} to a folder it may write")
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        fix = f"{key} must be a folder: remove the file in its way or set {key} elsewhere"
+    else:
+        fix = f"check the folder, or set {key} in {s.source or 'the config'} to another one"
+    return GenreDaemonError(f"cannot use {key} {folder}: {why}; {fix}")
+
+
+def _lock_file(path: Path, key: str, s: Settings, held_message: str) -> int:
+    """Take an exclusive, non-blocking flock on ``path`` and write our pid into it; the fd.
+    Held by another process: GenreDaemonError with ``held_message`` (its pid read from the file)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise _folder_error(key, path.parent, exc, s) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try:
+            pid = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        raise GenreDaemonError(held_message.format(folder=path.parent, pid=pid, path=path)) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass  # the lock is what counts; the pid is only for the message
+    return fd
+
+
+def _renamed(source: Path, final: Path) -> str:
+    """For a log line: `` as '<final path>'`` when the file's name changed on the way (made
+    safe, or `` (2)`` on a clash), else nothing."""
+    return f" as {str(final)!r}" if final.name != source.name else ""
+
+
+def _flock_holder(st: os.stat_result, locks: str = "/proc/locks") -> int | None:
+    """The pid holding a flock on the file with this stat, read from /proc/locks (Linux), or
+    None. Lines look like ``1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF``."""
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        text = Path(locks).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == want and fields[4].isdigit():
+            return int(fields[4])
+    return None
 
 
 def _signature(row: FileRow) -> mover.Signature:

@@ -276,6 +276,7 @@ class InboxWatcher:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._warned_missing = False
+        self._told: set[Path] = set()  # files said once to be left alone
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -495,10 +496,30 @@ class InboxWatcher:
     def _wanted(self, path: Path) -> bool:
         return is_candidate(path, self.inbox, self.extensions, self._excluded)
 
+    def _left_alone(self, path: Path) -> None:
+        """Say once (per path) why a visible file in the inbox is not taken: otherwise a
+        ``.wma`` dropped in just sits there with nothing in the log."""
+        try:
+            parts = path.relative_to(self.inbox).parts
+        except ValueError:
+            return
+        name = parts[-1] if parts else ""
+        if (not parts or any(p.startswith(".") for p in parts) or name.lower().endswith(PARTIAL_SUFFIXES)
+                or _skipped_folder(path, self._excluded) or path in self._told):
+            return
+        if len(self._told) >= 10_000:
+            self._told.clear()
+        self._told.add(path)
+        ext = os.path.splitext(name)[1] or "(none)"
+        logger.info("%s: left alone in the inbox: its extension %s is not one of the extensions taken (%s)",
+                    path, ext, ", ".join(sorted(self.extensions)))
+
     def _touch(
         self, path: Path, *, writing: bool | None, only_tracked: bool = False, fresh: bool = False
     ) -> None:
         if not self._wanted(path):
+            if writing is False or fresh:  # complete (closed or renamed in): say it once
+                self._left_alone(path)
             return
         with self._lock:
             if path in self._ready:
@@ -625,8 +646,11 @@ class InboxWatcher:
                                 path, self._excluded
                             ):
                                 stack.append(path)
-                        elif entry.is_file(follow_symlinks=False) and self._wanted(path):
-                            found.append(path)
+                        elif entry.is_file(follow_symlinks=False):
+                            if self._wanted(path):
+                                found.append(path)
+                            else:
+                                self._left_alone(path)
                     except OSError:
                         continue
         with self._lock:

@@ -105,6 +105,10 @@ FORMATS = {
                               encode=("-c:a", "aac", "-b:a", "128k")),
     "m4a-alac-44k-stereo": Fmt("m4a", 44100, 2, "ffmpeg", encode=("-c:a", "alac")),
     "ogg-opus-48k-stereo": Fmt("ogg", 48000, 2, "soundfile", encode=("-c:a", "libopus")),
+    # Issue 10: formats people drop that were left in the inbox in silence.
+    "opus-48k-stereo": Fmt("opus", 48000, 2, "soundfile", encode=("-c:a", "libopus")),
+    "aiff-pcm16-44k-stereo": Fmt("aiff", 44100, 2, "soundfile", encode=("-c:a", "pcm_s16be")),
+    "aif-pcm24-48k-mono": Fmt("aif", 48000, 1, "soundfile", encode=("-c:a", "pcm_s24be")),
 }
 
 
@@ -146,7 +150,7 @@ def test_every_format_decodes_to_mono_float32_at_22050(
 
 def test_public_constants() -> None:
     assert TARGET_SR == 22050
-    assert set(SUPPORTED_EXTENSIONS) == {"mp3", "wav", "au", "flac", "ogg", "m4a"}
+    assert set(SUPPORTED_EXTENSIONS) == {"mp3", "wav", "au", "flac", "ogg", "m4a", "opus", "aiff", "aif"}
 
 
 def test_other_target_rate(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from genre_daemon.mover import safe_component
 
 pytestmark = pytest.mark.skipif(not (default_model_dir() / "model.json").is_file(), reason="no shipped model")
 
-AUDIO_EXT = {".wav", ".mp3", ".flac", ".ogg", ".au", ".m4a"}
+AUDIO_EXT = {".wav", ".mp3", ".flac", ".ogg", ".au", ".m4a", ".opus", ".aiff", ".aif"}
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def assert_one_component(name: str) -> None:
     assert name not in ("", ".", "..")
     assert not any(c in name for c in "/\\\x00\n\r\t")
     assert not name.startswith((".", "-", " ")) and not name.endswith((".", " "))
-    assert len(name.encode("utf-8")) <= 200
+    assert len(name.encode("utf-8", "surrogateescape")) <= 255
 
 
 @pytest.mark.parametrize("genre", HOSTILE)
@@ -206,6 +207,35 @@ def test_destination_hostile_file_name_stays_in_its_folder(name: str) -> None:
     got = destination(source, "jazz", 0.9, library=LIB, review_dir=REVIEW, min_confidence=0.4)
     assert got.parent == LIB / "jazz"
     assert_one_component(got.name)
+
+
+@pytest.mark.parametrize("name", [
+    "é" * 125 + ".flac",  # 255 bytes: legal, kept whole (issue 10 D7)
+    unicodedata.normalize("NFD", "Café Noël.flac"),  # NFD is legal: not turned into NFC
+    unicodedata.normalize("NFC", "Café Noël.flac"),
+    "x" * 249 + ".flac",
+])
+def test_a_name_that_is_already_safe_is_kept_exactly(name: str) -> None:
+    got = destination(Path("/in", name), "jazz", 0.9, library=LIB, review_dir=REVIEW, min_confidence=0.4)
+    assert got == LIB / "jazz" / name
+    assert quarantine_destination(Path("/in", name), Path("/q")) == Path("/q", name)
+
+
+def test_only_an_added_suffix_shortens_a_long_name(tmp_path: Path) -> None:
+    """A 255-byte name placed twice: the first keeps its name, the second is ``... (2).flac``
+    cut on a character boundary to fit 255 bytes; NFD and NFC spellings are two names."""
+    long = "é" * 125 + ".flac"
+    lib = tmp_path / "lib"
+    first = move(put(tmp_path / "in" / long, b"1"), lib / long).destination
+    second = move(put(tmp_path / "in" / long, b"2"), lib / long).destination
+    assert first == lib / long
+    assert second.name.endswith(" (2).flac") and len(second.name.encode()) <= 255
+    nfd, nfc = (unicodedata.normalize(f, "Café Noël.flac") for f in ("NFD", "NFC"))
+    a = move(put(tmp_path / "in" / nfc, b"nfc"), destination(Path(nfc), "j", 1, library=lib, review_dir=lib,
+                                                             min_confidence=0)).destination
+    b = move(put(tmp_path / "in" / nfd, b"nfd"), destination(Path(nfd), "j", 1, library=lib, review_dir=lib,
+                                                             min_confidence=0)).destination
+    assert (a.name, b.name) == (nfc, nfd) and a.read_bytes() == b"nfc" and b.read_bytes() == b"nfd"
 
 
 def test_quarantine_destination_is_one_safe_name() -> None:
