@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from genre_daemon.logs import RepeatedProblem
 from test_daemon import Tree, pytestmark, tone, wait_for  # noqa: F401  (pytestmark: needs the model)
 
 
@@ -163,6 +162,8 @@ def test_a_full_state_disk_is_said_once_not_on_every_retry(tree: Tree) -> None:
 
 
 def test_repeated_problem_says_it_once_then_every_interval_with_the_count() -> None:
+    from genre_daemon.logs import RepeatedProblem
+
     now = [0.0]
     problem = RepeatedProblem(30.0, clock=lambda: now[0])
     assert problem.note("a") == 1
