@@ -83,22 +83,36 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: Text
 
 
 def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
+    from .dataset import check_augment
+    from .featcache import FeatureCache
+    from .model import Architecture
     from .trainer import train_from_folder
 
+    inputs = [i for i in args.inputs.split(",") if i] if args.inputs is not None else None
+    augment = [a for a in args.augment.split(",") if a]
+    overrides = {k: v for k, v in {
+        "inputs": tuple(inputs) if inputs is not None else None, "hidden": args.hidden, "lstm_layers": args.layers,
+        "bidirectional": args.bidirectional, "pooling": args.pooling, "skip_mean": args.skip_mean, "head": args.head,
+        "dropout": args.dropout,
+    }.items() if v is not None}
+    try:  # refused before anything is decoded
+        check_augment(augment)
+        Architecture(**overrides)
+    except ValueError as exc:
+        print(f"genre-daemon: error: train: {exc}", file=sys.stderr)
+        return 2
     result = train_from_folder(
         data_dir=args.data,
         out_dir=args.out,
         seed=args.seed,
         epochs=args.epochs,
-        window_frames=args.window,
-        augment=[a for a in args.augment.split(",") if a],
-        arch_overrides={k: v for k, v in {
-            "hidden": args.hidden, "lstm_layers": args.layers, "conv_channels": args.conv_channels,
-            "bidirectional": args.bidirectional, "attention": args.attention,
-        }.items() if v is not None},
+        patches=args.patches,
+        augment=augment,
+        arch_overrides=overrides,
         val_fraction=args.val_fraction,
         threads=args.threads,
         progress=_progress(sys.stderr),
+        cache=FeatureCache(args.cache) if args.cache else None,
     )
     print(json.dumps(result, indent=2), file=out)
     return 0
@@ -307,16 +321,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--window", type=int, default=None, help="window length in frames (hop 512 at 22050 Hz)")
-    p.add_argument("--augment", default="sr16k,mp3",
-                   help="comma-separated audio augmentations: sr16k, sr11k, mp3 (empty: none)")
+    p.add_argument("--patches", type=int, default=None, help="3-s patches per song at inference (default 8)")
+    p.add_argument("--augment", default="mp3",
+                   help="comma-separated audio augmentations: mp3, sr11k (empty: none)")
+    p.add_argument("--inputs", default=None, help="comma-separated front-end outputs per patch, e.g. "
+                   "msd_penultimate,msd_tags (also mtt_*, *_pooled)")
     p.add_argument("--hidden", type=int, default=None, help="LSTM hidden size")
     p.add_argument("--layers", type=int, default=None, help="LSTM layers")
-    p.add_argument("--conv-channels", type=int, default=None, help="conv front-end channels (0: none)")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--attention", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--pooling", choices=["attention", "mean", "last"], default=None, help="over the LSTM outputs")
+    p.add_argument("--skip-mean", action=argparse.BooleanOptionalAction, default=None,
+                   help="also feed the mean input vector to the head")
+    p.add_argument("--head", choices=["linear", "mlp"], default=None)
+    p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--val-fraction", type=float, default=None, help="held-out clips for early stopping")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="feature cache folder: a second run on the same files skips decoding and the front end")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on a folder with one sub-folder per genre")

@@ -1,8 +1,11 @@
 """Labelled audio folders -> :class:`~genre_daemon.training.Clip` objects, with augmentation.
 
-A data folder holds one sub-folder per genre. Each file is decoded once; augmented copies are
-made in the audio domain (band-limiting as from a 16 kHz or 11 kHz source, a 128 kbps MP3
-round trip) and their features kept next to the clean ones, so training can crop from any.
+A data folder holds one sub-folder per genre. Each file is decoded once (16 kHz mono, at most
+:data:`TRAIN_SECONDS` from its middle); augmented copies are made in the audio domain (a
+128 kbps MP3 round trip through the real ffmpeg, band-limiting as from an 11 kHz source) and
+every copy goes through the front end (a patch vector every ``hop_frames`` log-mel frames), so
+training can draw songs from any of them. Band-limiting to 16 kHz is not offered: the front end
+hears 16 kHz audio, so it would be the clean copy again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from . import audio
 from .errors import AudioDecodeError
 from .featcache import FeatureCache, recipe_key, round_trip
-from .features import FeatureParams, add_noise_floor, extract
+from .frontend import PATCH_SECONDS, SAMPLE_RATE, Embedder, FrontEnd
 from .journal import content_hash
 from .model import check_genres
 from .training import Clip
@@ -29,7 +32,7 @@ from .training import Clip
 log = logging.getLogger(__name__)
 
 TRAIN_SECONDS = 60.0  # at most this much of one training file is used, from its middle
-AUGMENTATIONS = ("sr16k", "sr11k", "mp3")
+AUGMENTATIONS = ("mp3", "sr11k")
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,22 @@ def _mp3_round_trip(y: np.ndarray, sr: int, bitrate: str = "128k") -> np.ndarray
     return out[: len(y)]
 
 
+def check_augment(augment: Sequence[str], sr: int = SAMPLE_RATE) -> list[str]:
+    """The augmentation names, refused (ValueError) unless each is known and does something at ``sr``."""
+    for name in augment:
+        if name == "sr16k" and sr <= 16000:
+            raise ValueError("augmentation 'sr16k' would copy the clean signal (the front end hears 16 kHz "
+                             f"audio); known: {', '.join(AUGMENTATIONS)}")
+        if name not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(AUGMENTATIONS)}")
+    return list(augment)
+
+
 def augmented_signals(y: np.ndarray, sr: int, augment: Sequence[str]) -> list[np.ndarray]:
     """The clean signal followed by one augmented copy per name in ``augment``."""
     out = [y]
-    for name in augment:
-        if name == "sr16k":
-            out.append(_band_limit(y, sr, 16000))
-        elif name == "sr11k":
+    for name in check_augment(augment, sr):
+        if name == "sr11k":
             out.append(_band_limit(y, sr, 11025))
         elif name == "mp3":
             z = _mp3_round_trip(y, sr)
@@ -101,46 +113,44 @@ def augmented_signals(y: np.ndarray, sr: int, augment: Sequence[str]) -> list[np
     return out
 
 
-def load_training_audio(path: str | os.PathLike[str], sr: int, min_seconds: float) -> np.ndarray:
-    """At most :data:`TRAIN_SECONDS` from the middle of a file."""
+def load_training_audio(path: str | os.PathLike[str], min_seconds: float = PATCH_SECONDS) -> np.ndarray:
+    """At most :data:`TRAIN_SECONDS` from the middle of a file, mono at the front end's rate."""
     info = audio.probe(path)
     offset = max(0.0, (info.duration - TRAIN_SECONDS) / 2)
     return audio.load(path, offset=offset, duration=TRAIN_SECONDS if info.duration > TRAIN_SECONDS else None,
-                      sr=sr, min_seconds=min_seconds)
+                      sr=SAMPLE_RATE, min_seconds=min_seconds)
 
 
 def build_clips(
     files: Sequence[LabelledFile],
     genres: Sequence[str],
-    params: FeatureParams,
+    embedder: Embedder,
+    frontend: FrontEnd,
+    hop_frames: int,
     augment: Sequence[str] = (),
-    min_seconds: float = 1.0,
-    noise_floor_db: float | None = None,
     progress: Callable[[int, str], object] | None = None,
     cache: FeatureCache | None = None,
 ) -> tuple[list[Clip], list[tuple[Path, str]]]:
-    """Features (clean and augmented) of every file; undecodable files come back as failures.
+    """Patch vectors (clean and augmented) of every file; undecodable files come back as failures.
 
-    With a ``cache``, a file whose content was seen before under the same recipe is not decoded
-    again; a miss is decoded and stored, and comes back exactly as a later hit will.
+    With a ``cache``, a file whose content was seen before under the same recipe (front end
+    identity, inputs, hop, augmentations) is not decoded again; a miss is decoded, embedded and
+    stored, and comes back exactly as a later hit will.
     """
     clips: list[Clip] = []
     failures: list[tuple[Path, str]] = []
-    recipe = recipe_key(params, augment, noise_floor_db) if cache is not None else ""
+    recipe = recipe_key(frontend, embedder.inputs, hop_frames, augment) if cache is not None else ""
     bar = progress(len(files), "features") if progress else None
     for f in files:
         try:
             key = _content_hash(f.path) if cache is not None else ""
             variants = cache.get(key, recipe) if cache is not None else None
             if variants is None:
-                y = load_training_audio(f.path, params.sample_rate, min_seconds)
-                variants = [extract(add_noise_floor(v, noise_floor_db), params)
-                            for v in augmented_signals(y, params.sample_rate, augment)]
+                y = load_training_audio(f.path)
+                variants = [embedder.audio_vectors(v, hop_frames) for v in augmented_signals(y, SAMPLE_RATE, augment)]
                 if cache is not None:
                     variants = round_trip(variants)
                     _cache_put(cache, key, recipe, variants, f.path)
-            elif variants[0].shape[0] < 1 + int(min_seconds * params.sample_rate) // params.hop_length:  # as a decode would
-                raise AudioDecodeError(f.path, f"shorter than {min_seconds:.2f} s")
             clips.append(Clip(str(f.path), genres.index(f.genre), variants))
         except (AudioDecodeError, subprocess.SubprocessError) as exc:
             log.warning("skipping %s: %s", f.path, exc)

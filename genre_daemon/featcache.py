@@ -1,9 +1,11 @@
 """Content-addressed cache of training features: retraining never decodes a file twice.
 
-An entry is the list of feature arrays of one file (clean decode first, then its augmented
+An entry is the list of patch-vector arrays of one file (clean decode first, then its augmented
 copies), keyed by the file's content hash and by a *recipe*: a digest of everything that changes
-the features (feature parameters, augmentations, noise floor, training excerpt length, code
-revision). Moving or renaming a file keeps its entry; editing it or changing the recipe misses.
+the vectors (the front end's identity: the sha256 of each musicnn weights file and which of its
+outputs are used; the patch hop, augmentations, training excerpt length, code revision). Moving
+or renaming a file keeps its entry; editing it, or changing the recipe (another front end, a
+round-1 cache of librosa features), misses, so vectors of two embedding spaces never mix.
 
 Layout: ``root/<hex[:2]>/<hex>-<recipe>.safetensors`` with tensors ``v0``, ``v1``, ... stored as
 float16 (half the disk of float32; measured harmless: see :data:`STORE_DTYPE`) and returned as
@@ -26,16 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
-from .features import FeatureParams
+from .frontend import FrontEnd
 
 log = logging.getLogger(__name__)
 
-# Bump when features.extract, add_noise_floor or an augmentation changes numerically: every
+# Bump when the log-mel, the front end's code or an augmentation changes numerically: every
 # cached entry of the old recipe then misses (and can be removed by hand or left to rot).
-FEATURES_REVISION = 1
-# float16 keeps ~3 significant digits (max relative error 5e-4 on real features). Measured on 19
-# GTZAN clips, clean and 16 kHz variants, through the shipped model: song probabilities moved by
-# at most 5e-5 and no decision changed.
+# Revision 1 was the round-1 librosa-style features.
+FEATURES_REVISION = 2
+# float16 keeps ~3 significant digits (max relative error 5e-4; musicnn's penultimate values are
+# below ~10 and its tags in [0, 1]).
 STORE_DTYPE = np.float16
 FORMAT = "genre-daemon-features/1"
 SUFFIX = ".safetensors"
@@ -45,17 +47,17 @@ _HEX = re.compile(r"[0-9a-f]{16,128}")
 _RECIPE = re.compile(r"[0-9a-f]{8,64}")
 
 
-def recipe_key(params: FeatureParams, augment: Sequence[str], noise_floor_db: float | None) -> str:
-    """A short stable digest of everything that changes the cached features of a file."""
+def recipe_key(frontend: FrontEnd, inputs: Sequence[str], hop_frames: int, augment: Sequence[str]) -> str:
+    """A short stable digest of everything that changes the cached vectors of a file."""
     from .dataset import (
         TRAIN_SECONDS,  # dataset imports this module: import at call time
     )
 
     spec = {
         "revision": FEATURES_REVISION,
-        "features": params.to_dict(),
+        "frontend": json.loads(frontend.identity(inputs)),  # weights sha256 + inputs + patch length
+        "hop_frames": int(hop_frames),
         "augment": list(augment),  # order matters: it is the order of the variants
-        "noise_floor_db": None if noise_floor_db is None else float(noise_floor_db),
         "train_seconds": float(TRAIN_SECONDS),
     }
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
@@ -113,7 +115,7 @@ class FeatureCache:
             return None
 
     def put(self, content_hash: str, recipe: str, variants: Sequence[np.ndarray]) -> None:
-        """Store ``variants`` (each (frames, n_features)); the entry appears whole or not at all."""
+        """Store ``variants`` (each (patches, n_inputs)); the entry appears whole or not at all."""
         from safetensors.numpy import save
 
         if not variants:
@@ -121,7 +123,7 @@ class FeatureCache:
         arrays = [np.asarray(v) for v in variants]
         for i, a in enumerate(arrays):
             if a.ndim != 2 or a.shape[1] != arrays[0].shape[1] or not np.all(np.isfinite(a)):
-                raise ValueError(f"put: variant {i} is not a finite (frames, n_features) array: shape {a.shape}")
+                raise ValueError(f"put: variant {i} is not a finite (patches, n_inputs) array: shape {a.shape}")
         path = self.path(content_hash, recipe)
         tensors = {f"v{i}": np.ascontiguousarray(a, dtype=STORE_DTYPE) for i, a in enumerate(arrays)}
         payload = save(tensors, metadata={"format": FORMAT, "hash": _hex_digest(content_hash), "recipe": recipe})

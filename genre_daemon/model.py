@@ -1,8 +1,12 @@
-"""The genre network and the model directory format.
+"""The genre network and the model directory format (format 2: musicnn patch embeddings).
 
-A model is a directory holding ``weights.safetensors`` (tensors only, never a pickle) and
-``model.json`` (architecture, ordered genres, feature parameters, normalisation statistics,
-window length, training summary, metrics, version, created-at). See DESIGN.md, "Model file".
+A model is a directory holding ``weights.safetensors`` (the genre network's tensors only, never
+a pickle) and ``model.json``: format version, model version, created-at, architecture (its
+inputs among the front end's outputs, the LSTM, the pooling, the head), ordered genres, the
+pretrained front end by identity (see :mod:`genre_daemon.frontend`: nets, sha256, source wheel,
+licence), patches per song, normalisation statistics, training summary and metrics. See
+DESIGN.md, "Model file". A round-1 directory (format 1: librosa features) is refused with a
+:class:`ModelError` that says so and what to do.
 """
 
 from __future__ import annotations
@@ -22,31 +26,64 @@ from torch import nn
 
 from .atomic import atomic_write
 from .errors import ModelError
-from .features import FeatureParams, add_noise_floor, extract
+from .frontend import DEFAULT_INPUTS, FrontEnd, check_inputs, input_dim, nets_of
 from .mover import safe_component
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+ROUND1_FORMAT = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
 REHEARSAL_FILE = "rehearsal.safetensors"
+POOLINGS = ("attention", "mean", "last")
+HEADS = ("linear", "mlp")
+PATCHES_PER_SONG = 8  # measured: see benchmarks/results-frontend.txt and the README
+TRAIN_HOP_FRAMES = 94  # training excerpts are embedded every ~1.5 s (half a patch)
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """Hyper-parameters of :class:`GenreNet`; stored verbatim in ``model.json``."""
+    """Hyper-parameters of :class:`GenreNet`; stored verbatim in ``model.json``.
 
-    n_features: int = 33
+    ``inputs``: which front-end outputs make up a patch vector, concatenated in this order
+    (:data:`genre_daemon.frontend.INPUT_KINDS`). The LSTM runs over the song's sequence of patch
+    vectors; ``pooling`` turns its outputs into one vector; ``skip_mean`` adds the mean input
+    vector beside it (a linear model on the mean embedding is a strong baseline on small data);
+    ``head`` is one linear layer or a one-hidden-layer MLP.
+    """
+
+    inputs: tuple[str, ...] = DEFAULT_INPUTS
     n_classes: int = 10
-    conv_channels: int = 0  # 0: no convolutional front end (measured: no gain, 4x the cost)
-    conv_layers: int = 2
-    conv_kernel: int = 5
-    pool: int = 2  # temporal downsampling after the front end
     hidden: int = 32
     lstm_layers: int = 1
     bidirectional: bool = True
-    attention: bool = True  # False: mean over time
-    stats_pool: bool = True  # also feed mean, std and mean |delta| of the window's features to the head
+    pooling: str = "attention"
+    skip_mean: bool = True
+    head: str = "linear"
+    head_hidden: int = 64
     dropout: float = 0.5
+    input_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", check_inputs(self.inputs))
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        for name in ("n_classes", "hidden", "lstm_layers", "head_hidden"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
+        for name in ("dropout", "input_dropout"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+
+    @property
+    def n_inputs(self) -> int:
+        return input_dim(self.inputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["inputs"] = list(self.inputs)
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Architecture":
@@ -54,75 +91,61 @@ class Architecture:
         unknown = set(data) - known
         if unknown:
             raise ModelError(f"unknown architecture keys: {sorted(unknown)}")
-        return cls(**data)
+        try:
+            return cls(**{**data, **({"inputs": tuple(data["inputs"])} if "inputs" in data else {})})
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"bad architecture: {exc}") from exc
 
 
 class AttentionPool(nn.Module):
-    """Weighted mean over time, the weights learnt: lets salient frames count more."""
+    """Weighted mean over time, the weights learnt: lets the telling patches count more."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.score = nn.Sequential(nn.Linear(dim, dim // 2), nn.Tanh(), nn.Linear(dim // 2, 1))
+        self.score = nn.Sequential(nn.Linear(dim, max(1, dim // 2)), nn.Tanh(), nn.Linear(max(1, dim // 2), 1))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         w = torch.softmax(self.score(h), dim=1)  # (B, T, 1)
         return (w * h).sum(dim=1)
 
 
-def window_statistics(x: torch.Tensor) -> torch.Tensor:
-    """Mean, standard deviation and mean absolute frame-to-frame change of each feature over a
-    window: ``(B, T, F) -> (B, 3F)``. Summary statistics that the LSTM alone learns poorly from
-    a hundred clips (see README, "Model choices")."""
-    delta = (x[:, 1:] - x[:, :-1]).abs().mean(dim=1)
-    return torch.cat([x.mean(dim=1), x.std(dim=1), delta], dim=1)
-
-
 class GenreNet(nn.Module):
-    """Conv front end -> (Bi)LSTM -> pooling over time [+ window statistics] -> genre logits.
+    """Standardise -> (Bi)LSTM over the song's patch vectors -> pooling [+ mean input] -> head.
 
-    Input: normalised features ``(batch, frames, n_features)``. The normalisation statistics
-    live in buffers so a model directory is complete by itself.
+    Input: raw patch vectors ``(batch, patches, n_inputs)``; any number of patches >= 1. The
+    standardisation statistics live in buffers, so a model directory is complete by itself.
     """
 
     def __init__(self, arch: Architecture) -> None:
         super().__init__()
         self.arch = arch
-        self.register_buffer("feat_mean", torch.zeros(arch.n_features))
-        self.register_buffer("feat_std", torch.ones(arch.n_features))
-        layers: list[nn.Module] = []
-        channels = arch.n_features
-        for _ in range(arch.conv_layers if arch.conv_channels else 0):
-            layers += [
-                nn.Conv1d(channels, arch.conv_channels, arch.conv_kernel, padding=arch.conv_kernel // 2),
-                nn.BatchNorm1d(arch.conv_channels),
-                nn.ReLU(),
-            ]
-            channels = arch.conv_channels
-        if arch.pool > 1:
-            layers.append(nn.AvgPool1d(arch.pool))
-        self.front = nn.Sequential(*layers)
-        self.lstm = nn.LSTM(
-            channels,
-            arch.hidden,
-            num_layers=arch.lstm_layers,
-            batch_first=True,
-            bidirectional=arch.bidirectional,
-            dropout=arch.dropout if arch.lstm_layers > 1 else 0.0,
-        )
+        d = arch.n_inputs
+        self.register_buffer("feat_mean", torch.zeros(d))
+        self.register_buffer("feat_std", torch.ones(d))
+        self.in_drop = nn.Dropout(arch.input_dropout)
+        self.lstm = nn.LSTM(d, arch.hidden, num_layers=arch.lstm_layers, batch_first=True,
+                            bidirectional=arch.bidirectional, dropout=arch.dropout if arch.lstm_layers > 1 else 0.0)
         out_dim = arch.hidden * (2 if arch.bidirectional else 1)
-        self.pool = AttentionPool(out_dim) if arch.attention else None
-        # Standardise the statistics (as one would before a linear model): their scales differ
-        # by orders of magnitude (a mean against a mean absolute change).
-        self.stats_norm = nn.BatchNorm1d(3 * arch.n_features) if arch.stats_pool else None
-        head_in = out_dim + (3 * arch.n_features if arch.stats_pool else 0)
-        self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(head_in, arch.n_classes))
+        self.pool = AttentionPool(out_dim) if arch.pooling == "attention" else None
+        head_in = out_dim + (d if arch.skip_mean else 0)
+        if arch.head == "linear":
+            self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(head_in, arch.n_classes))
+        else:
+            self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(head_in, arch.head_hidden), nn.ReLU(),
+                                      nn.Dropout(arch.dropout), nn.Linear(arch.head_hidden, arch.n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.feat_mean) / self.feat_std
-        h, _ = self.lstm(self.front(x.transpose(1, 2)).transpose(1, 2))
-        pooled = self.pool(h) if self.pool is not None else h.mean(dim=1)
-        if self.stats_norm is not None:
-            pooled = torch.cat([pooled, self.stats_norm(window_statistics(x))], dim=1)
+        x = self.in_drop((x - self.feat_mean) / self.feat_std)
+        h, _ = self.lstm(x)
+        if self.pool is not None:
+            pooled = self.pool(h)
+        elif self.arch.pooling == "mean":
+            pooled = h.mean(dim=1)
+        else:  # last: the forward direction's last output and the backward direction's first
+            half = self.arch.hidden
+            pooled = torch.cat([h[:, -1, :half], h[:, 0, half:]], dim=1) if self.arch.bidirectional else h[:, -1]
+        if self.arch.skip_mean:
+            pooled = torch.cat([pooled, x.mean(dim=1)], dim=1)
         return self.head(pooled)
 
 
@@ -132,22 +155,21 @@ class GenreModel:
 
     net: GenreNet
     genres: list[str]
-    feature_params: FeatureParams
-    window_frames: int
-    noise_floor_db: float | None = None  # see features.add_noise_floor
+    frontend: FrontEnd
+    patches: int = PATCHES_PER_SONG  # patches per song at inference (spread over it)
+    train_hop_frames: int = TRAIN_HOP_FRAMES  # how training excerpts were embedded (a retrain does the same)
     version: str = "unversioned"
     created: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def window_seconds(self) -> float:
-        fp = self.feature_params
-        return (self.window_frames - 1) * fp.hop_length / fp.sample_rate
+    def inputs(self) -> tuple[str, ...]:
+        return self.net.arch.inputs
 
-    def features(self, y: np.ndarray) -> np.ndarray:
-        """The model's input features of a signal: noise floor (if any), then the 33 features."""
-        return extract(add_noise_floor(y, self.noise_floor_db), self.feature_params)
+    @property
+    def n_inputs(self) -> int:
+        return self.net.arch.n_inputs
 
     def set_normalisation(self, mean: np.ndarray, std: np.ndarray) -> None:
         self.net.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
@@ -158,11 +180,10 @@ class GenreModel:
             "format_version": FORMAT_VERSION,
             "version": self.version,
             "created": self.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "architecture": asdict(self.net.arch),
+            "architecture": self.net.arch.to_dict(),
             "genres": list(self.genres),
-            "features": self.feature_params.to_dict(),
-            "window_frames": self.window_frames,
-            "noise_floor_db": self.noise_floor_db,
+            "frontend": self.frontend.to_dict(),
+            "patches": {"per_song": int(self.patches), "train_hop_frames": int(self.train_hop_frames)},
             "normalisation": {
                 "mean": [float(v) for v in self.net.feat_mean],
                 "std": [float(v) for v in self.net.feat_std],
@@ -209,6 +230,7 @@ def save_model(model: GenreModel, directory: str | os.PathLike[str]) -> Path:
     from safetensors.torch import save_file
 
     check_genres(list(model.genres), Path(directory) / META_FILE)
+    _check_frontend_covers(model.frontend, model.net.arch, Path(directory) / META_FILE)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     meta = model.metadata()
@@ -218,6 +240,30 @@ def save_model(model: GenreModel, directory: str | os.PathLike[str]) -> Path:
     text = json.dumps(meta, indent=2, sort_keys=False) + "\n"
     atomic_write(out / META_FILE, lambda p: Path(p).write_text(text, encoding="utf-8"))
     return out
+
+
+def _check_frontend_covers(frontend: FrontEnd, arch: Architecture, where: Path) -> None:
+    """ModelError unless the front end names (by sha256) every net the inputs come from."""
+    missing = [n for n in nets_of(arch.inputs) if n not in frontend.sha256]
+    if missing:
+        raise ModelError(f"{where}: inputs {list(arch.inputs)} need the {', '.join(missing)} front end, "
+                         "which the model's front end does not name")
+
+
+def check_format(meta: Any, where: Path) -> None:
+    """Refuse a ``model.json`` of another format, saying what it is and what to do."""
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version == FORMAT_VERSION:
+        return
+    directory = where.parent
+    if version == ROUND1_FORMAT:
+        raise ModelError(
+            f"{directory}: a round-1 model (format_version 1: librosa features, no pretrained front end); "
+            f"this genre-daemon reads format {FORMAT_VERSION} (musicnn embeddings) only. Retrain it in the new "
+            f"format with `genre-daemon train --data DIR --out NEW_DIR` on its training folders, or drop the "
+            f"`model:` setting to use the shipped model (the daemon relearns your labels at its next retrain)")
+    raise ModelError(f"{where}: format_version {version!r} is not one this genre-daemon reads "
+                     f"(it reads {FORMAT_VERSION}); a newer genre-daemon may have written it")
 
 
 def load_model(directory: str | os.PathLike[str]) -> GenreModel:
@@ -233,18 +279,23 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{meta_path}: unreadable model metadata: {exc}") from exc
+    check_format(meta, meta_path)
     _check_safetensors_header(weights_path)
     try:
         arch = Architecture.from_dict(meta["architecture"])
         genres = check_genres(meta["genres"], meta_path)
-        params = FeatureParams.from_dict(meta["features"])
-        window_frames = int(meta["window_frames"])
-        noise_floor = meta.get("noise_floor_db")
-        noise_floor_db = None if noise_floor is None else float(noise_floor)
+        frontend = FrontEnd.from_dict(meta["frontend"])
+        patches = int(meta["patches"]["per_song"])
+        hop = int(meta["patches"]["train_hop_frames"])
+        if patches < 1 or hop < 1:
+            raise ValueError(f"patches per song ({patches}) and train hop ({hop}) must be >= 1")
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: malformed model metadata: {exc!r}") from exc
-    if len(genres) != arch.n_classes or len(set(genres)) != len(genres):
-        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs, or duplicates")
+    except ModelError as exc:
+        raise ModelError(f"{meta_path}: {exc}") from exc
+    if len(genres) != arch.n_classes:
+        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs")
+    _check_frontend_covers(frontend, arch, meta_path)
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -258,9 +309,9 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
     return GenreModel(
         net=net,
         genres=genres,
-        feature_params=params,
-        window_frames=window_frames,
-        noise_floor_db=noise_floor_db,
+        frontend=frontend,
+        patches=patches,
+        train_hop_frames=hop,
         version=str(meta.get("version", "unversioned")),
         created=str(meta.get("created", "")),
         training=dict(meta.get("training", {})),

@@ -1,13 +1,15 @@
-"""Path -> :class:`Prediction`: decode, segment, features, batched inference, song-level mean.
+"""Path -> :class:`Prediction`: plan patches, decode only them (16 kHz), embed, one LSTM pass.
 
-Cost per file is bounded whatever its length: a track longer than :data:`WHOLE_SECONDS` is not
-decoded whole; a few segments spread over it are read (each by seeking), and a bounded number of
-windows is taken from them.
+Cost per file is bounded whatever its length: a song gives at most ``model.patches`` 3-second
+patches spread evenly over it. A track up to :data:`WHOLE_SECONDS` is decoded whole (one
+decode is cheaper than several seeks); a longer one is read as one short span per patch, each
+by seeking, so a one-hour file costs what a four-minute one does. A span's patch is exactly the
+patch a whole decode would give at that place (spans start on the log-mel frame grid, with one
+hop of context each side), so where a file is cut does not change its genre.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,25 +19,26 @@ import torch
 
 from . import audio
 from .errors import AudioDecodeError
+from .frontend import HOP_LENGTH, PATCH_FRAMES, PATCH_SECONDS, SAMPLE_RATE, Embedder, cut_patches, load_embedder, spread_starts
 from .model import GenreModel, load_model
-from .training import clip_windows
+from .musicnn import melspec
 
 WHOLE_SECONDS = 45.0  # tracks up to this long are decoded whole
-SEGMENT_SECONDS = 20.0  # length of each segment read from a longer track
-MAX_SEGMENTS = 3
-MAX_WINDOWS = 12
+# One patch read on its own: one hop of context before its first frame and after its last, so
+# its frames are centred where a whole decode's would be and see the same samples.
+SPAN_SAMPLES = (PATCH_FRAMES + 2) * HOP_LENGTH
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """A song-level result: top genre, its mean probability, and every genre's score."""
+    """A song-level result: top genre, its probability, and every genre's score."""
 
     path: str
     genre: str
     confidence: float
     scores: dict[str, float]
     model_version: str
-    windows: int = 0
+    windows: int = 0  # patches the song was judged on
     duration: float = 0.0
 
     def to_json(self) -> dict[str, object]:
@@ -50,99 +53,113 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Span:
+    """A part of a file to decode: ``offset`` seconds, ``duration`` seconds (None: to the end),
+    and the log-mel frame (of the span's own log-mel) at which each wanted patch starts."""
+
     offset: float
-    duration: float | None  # None: to the end
-    windows: int
+    duration: float | None
+    starts: tuple[int, ...]
 
 
-def plan_spans(duration: float, max_windows: int = MAX_WINDOWS) -> list[Span]:
-    """Which parts of a track of ``duration`` seconds to decode, and how many windows from each.
+def file_frames(duration: float) -> int:
+    """Log-mel frames a whole decode of ``duration`` seconds gives (centred frames, hop 256)."""
+    return 1 + int(round(duration * SAMPLE_RATE)) // HOP_LENGTH
 
-    Short tracks are read whole; long ones as :data:`MAX_SEGMENTS` segments centred evenly over
-    the track, so the intro and the fade-out do not dominate and the cost does not grow with
-    length.
+
+def plan_spans(duration: float, max_patches: int) -> list[Span]:
+    """Which parts of a track of ``duration`` seconds to decode, and the patches in each.
+
+    Up to ``max_patches`` patches, spread evenly from the start to the end (intro and fade-out
+    weigh no more than the rest); short tracks in one decode, long ones one span per patch.
     """
+    starts = spread_starts(file_frames(duration), max_patches)
     if duration <= WHOLE_SECONDS:
-        return [Span(0.0, None, max_windows)]
-    n = min(MAX_SEGMENTS, max(1, int(duration // SEGMENT_SECONDS)))
-    per = math.ceil(max_windows / n)
+        return [Span(0.0, None, tuple(starts))]
     spans = []
-    for i in range(n):
-        centre = duration * (i + 0.5) / n
-        start = min(max(0.0, centre - SEGMENT_SECONDS / 2), max(0.0, duration - SEGMENT_SECONDS))
-        spans.append(Span(round(start, 3), SEGMENT_SECONDS, per))
+    for f0 in starts:
+        if f0 == 0:
+            spans.append(Span(0.0, SPAN_SAMPLES / SAMPLE_RATE, (0,)))
+        else:
+            spans.append(Span((f0 - 1) * HOP_LENGTH / SAMPLE_RATE, SPAN_SAMPLES / SAMPLE_RATE, (1,)))
     return spans
 
 
 @dataclass
 class Classifier:
-    """Classifies audio files with one loaded model; safe to reuse for many files."""
+    """Classifies audio files with one loaded model; safe to reuse for many files (and threads)."""
 
     model: GenreModel
-    max_windows: int = MAX_WINDOWS
+    embedder: Embedder
+    max_patches: int = 0  # 0: the model's own patches per song
     timeout: float = 60.0
     _threads_set: bool = field(default=False, repr=False)
 
     @classmethod
     def from_dir(cls, directory: str | os.PathLike[str], **kwargs: object) -> "Classifier":
-        return cls(load_model(directory), **kwargs)  # type: ignore[arg-type]
+        """The model in ``directory`` and the front end it names (ModelError if either is unusable)."""
+        model = load_model(directory)
+        return cls(model, load_embedder(model.frontend, model.inputs), **kwargs)  # type: ignore[arg-type]
 
     @property
     def version(self) -> str:
         return self.model.version
 
-    def windows_for(self, path: str | os.PathLike[str]) -> np.ndarray:
-        """``(n, window_frames, F)`` feature windows of ``path``; raises AudioDecodeError."""
-        model = self.model
-        params = model.feature_params
-        min_seconds = model.window_seconds
-        info = audio.probe(path, timeout=self.timeout)
-        chunks = []
-        for span in plan_spans(info.duration, self.max_windows):
-            y = audio.load(
-                path,
-                offset=span.offset,
-                duration=span.duration,
-                sr=params.sample_rate,
-                min_seconds=min_seconds if span.duration is None else 0.0,
-                timeout=self.timeout,
-            )
-            if len(y) < params.n_fft:
-                continue
-            chunks.append(clip_windows(model.features(y), model.window_frames, span.windows))
-        if not chunks:
-            raise AudioDecodeError(path, f"no decodable audio of at least {min_seconds:.1f} s")
-        windows = np.concatenate(chunks)
-        if not np.isfinite(windows).all():
-            # Finite samples can still overflow a spectrum; a NaN score must never place a file.
-            raise AudioDecodeError(path, "the audio gives non-finite features (pathological samples)")
-        return windows
+    @property
+    def patches(self) -> int:
+        return self.max_patches or self.model.patches
 
-    def warm_up(self) -> None:
-        """Build the feature filterbanks and run one forward pass now, so that the first real
-        file does not pay for them (a long-running daemon calls this once at start)."""
-        rng = np.random.default_rng(0)
-        seconds = self.model.window_seconds + 0.1
-        y = (0.1 * rng.standard_normal(int(seconds * self.model.feature_params.sample_rate))).astype(np.float32)
-        self.scores(clip_windows(self.model.features(y), self.model.window_frames, self.max_windows))
-
-    def scores(self, windows: np.ndarray) -> np.ndarray:
-        """Mean window probability per genre (one batched forward pass).
-
-        Torch runs single-threaded in a process that classifies: the model is tiny (21k
-        parameters), so intra-op threads only spin and fight other processes for the cores
-        (measured: ``classify`` 7-20x slower on a busy 2-core machine with torch's default of one
-        thread per core, and no faster on an idle one). The daemon's parallelism is its workers."""
+    def _single_thread(self) -> None:
+        """Torch runs single-threaded in a process that classifies: intra-op threads only spin
+        and fight other processes for the cores (measured on the round-1 model: ``classify``
+        7-20x slower on a busy 2-core machine, no faster on an idle one; musicnn's convolutions
+        on 187x96 patches gain little from a second thread). The daemon's parallelism is its
+        workers."""
         if not self._threads_set:
             torch.set_num_threads(1)
             self._threads_set = True
+
+    def patch_vectors(self, path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
+        """``(n_patches, n_inputs)`` patch vectors of ``path`` and its duration in seconds;
+        raises AudioDecodeError (too short, undecodable, pathological samples)."""
+        self._single_thread()
+        info = audio.probe(path, timeout=self.timeout)
+        patches = []
+        for span in plan_spans(info.duration, self.patches):
+            y = audio.load(path, offset=span.offset, duration=span.duration, sr=SAMPLE_RATE,
+                           min_seconds=PATCH_SECONDS if span.duration is None else 0.0, timeout=self.timeout)
+            logmel = melspec.log_mel(y)
+            usable = [s for s in span.starts if s + PATCH_FRAMES <= logmel.shape[0]]
+            if span.duration is None and not usable:
+                usable = [0]  # whole decode a little shorter than probed: tile what there is
+            if usable:
+                patches.append(cut_patches(logmel, usable))
+        if not patches:
+            raise AudioDecodeError(path, f"no decodable audio of at least {PATCH_SECONDS:.1f} s")
+        vectors = self.embedder.patch_vectors(np.concatenate(patches))
+        if not np.isfinite(vectors).all():
+            # Finite samples can still overflow a spectrum; a NaN score must never place a file.
+            raise AudioDecodeError(path, "the audio gives non-finite features (pathological samples)")
+        return vectors, info.duration
+
+    def warm_up(self) -> None:
+        """Run the front end and the network once now, so that the first real file does not pay
+        for lazy initialisation (a long-running daemon calls this once at start)."""
+        self._single_thread()
+        rng = np.random.default_rng(0)
+        y = (0.1 * rng.standard_normal(SPAN_SAMPLES)).astype(np.float32)
+        self.scores(self.embedder.patch_vectors(cut_patches(melspec.log_mel(y), [0])))
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Genre probabilities of one song from its patch vectors ``(n, n_inputs)``: the LSTM
+        runs over the sequence, so the song is judged as a whole, not patch by patch."""
+        self._single_thread()
         with torch.inference_mode():
-            probs = torch.softmax(self.model.net(torch.from_numpy(np.ascontiguousarray(windows))), dim=-1)
-        return probs.mean(dim=0).numpy()
+            logits = self.model.net(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))[None])
+        return torch.softmax(logits, dim=-1)[0].numpy()
 
     def classify(self, path: str | os.PathLike[str]) -> Prediction:
-        windows = self.windows_for(path)
-        probs = self.scores(windows)
+        vectors, duration = self.patch_vectors(path)
+        probs = self.scores(vectors)
         if not np.isfinite(probs).all():
             raise AudioDecodeError(path, "the model gave non-finite scores for this audio")
         best = int(np.argmax(probs))
@@ -152,7 +169,8 @@ class Classifier:
             confidence=float(probs[best]),
             scores={g: float(p) for g, p in zip(self.model.genres, probs)},
             model_version=self.model.version,
-            windows=len(windows),
+            windows=len(vectors),
+            duration=duration,
         )
 
     def classify_many(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Prediction | AudioDecodeError]:

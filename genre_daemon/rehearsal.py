@@ -1,12 +1,15 @@
-"""A compact sample of a model's training features, kept in its directory (``rehearsal.safetensors``).
+"""A compact sample of a model's training data, kept in its directory (``rehearsal.safetensors``).
 
 A retrain on a user's few labels must not forget the genres the model already knew, yet the
 audio those were learnt from is not on the user's machine. So every model directory carries a
-few windows of features per training clip (float16, a few MB), which a retrain mixes back in
-(:func:`to_clips`) and holds some of out, by clip, to check the old genres did not get worse.
+few "windows" per training clip: each a song as the network sees one, a time-ordered sequence
+of ``length`` patch vectors of the model's front end (float16, a few MB), which a retrain mixes
+back in (:func:`to_clips`) and holds some of out, by clip, to check the old genres did not get
+worse. The front end's identity is stored with them: vectors of another embedding space are
+never mixed in.
 
-Run as ``python -m genre_daemon.rehearsal --data DIR --model DIR`` to add a rehearsal set to a
-model trained before they existed, with the model's own augmentations and noise floor.
+Run as ``python -m genre_daemon.rehearsal --data DIR --model DIR`` to (re)make the rehearsal
+set of a model from its training data, with the model's own front end and augmentations.
 """
 
 from __future__ import annotations
@@ -25,21 +28,22 @@ import numpy as np
 from .errors import ModelError
 from .atomic import atomic_write
 from .model import REHEARSAL_FILE, _check_safetensors_header
-from .training import Clip, clip_windows, window_starts
+from .training import Clip, spread_indices
 
 log = logging.getLogger(__name__)
 
-FORMAT = "genre-daemon-rehearsal/1"
+FORMAT = "genre-daemon-rehearsal/2"  # 1: round-1 windows of librosa features
 
 
 @dataclass
 class RehearsalSet:
-    """Feature windows of a model's training clips, with their labels and source clips."""
+    """Patch-vector sequences of a model's training clips, with their labels and source clips."""
 
-    windows: np.ndarray  # (n, window_frames, n_features) float16
+    windows: np.ndarray  # (n, length, n_inputs) float16: n sequences of ``length`` patch vectors
     labels: np.ndarray  # (n,) int64, indices into genres
     genres: list[str]
     clip_ids: np.ndarray  # (n,) int64: the source clip of each window (split by clip, not window)
+    frontend: str = ""  # FrontEnd.identity(inputs) of the vectors
 
     def __len__(self) -> int:
         return int(self.windows.shape[0])
@@ -52,24 +56,27 @@ class RehearsalSet:
 def sample(
     clips: Sequence[Clip],
     genres: Sequence[str],
-    window_frames: int,
+    length: int,
     *,
     windows_per_clip: int = 4,
     max_bytes: int = 8 << 20,
     seed: int = 0,
+    frontend: str = "",
 ) -> RehearsalSet:
-    """Up to ``windows_per_clip`` windows spread evenly over each clip, alternating between the
-    clean variant and one augmented variant (picked at random per clip) where there is one, so
-    both kinds of sound are rehearsed. When that exceeds ``max_bytes``, fewer windows per clip are
-    taken; below one per clip, a random subset of clips, stratified by genre, is kept."""
-    if window_frames < 1 or windows_per_clip < 1:
-        raise ValueError(f"window_frames ({window_frames}) and windows_per_clip ({windows_per_clip}) must be >= 1")
+    """Up to ``windows_per_clip`` sequences of ``length`` patches per clip, alternating between
+    the clean variant and one augmented variant (picked at random per clip) where there is one,
+    so both kinds of sound are rehearsed. The first is the clean clip's patches spread evenly
+    (what inference judges it on), the others random time-ordered subsets; a clip with fewer
+    patches repeats some. When that exceeds ``max_bytes``, fewer sequences per clip are taken;
+    below one per clip, a random subset of clips, stratified by genre, is kept."""
+    if length < 1 or windows_per_clip < 1:
+        raise ValueError(f"length ({length}) and windows_per_clip ({windows_per_clip}) must be >= 1")
     bad = [c.name for c in clips if not 0 <= c.label < len(genres)]
     if bad:
         raise ValueError(f"{len(bad)} clips have a label outside the {len(genres)} genres, e.g. {bad[0]}")
     rng = np.random.default_rng(seed)
-    n_features = clips[0].variants[0].shape[1] if clips else 0
-    per_window = window_frames * n_features * 2 + 16  # float16 window + two int64
+    n_inputs = clips[0].variants[0].shape[1] if clips else 0
+    per_window = length * n_inputs * 2 + 16  # float16 sequence + two int64
     budget = max(0, max_bytes // per_window) if per_window else 0
     per_clip = min(windows_per_clip, budget // max(1, len(clips)))
     chosen = list(range(len(clips)))
@@ -83,19 +90,28 @@ def sample(
         clip = clips[i]
         clean = clip.variants[0]
         other = clip.variants[1 + int(rng.integers(len(clip.variants) - 1))] if len(clip.variants) > 1 else clean
-        frames = min(clean.shape[0], other.shape[0])
-        for k, start in enumerate(window_starts(frames, window_frames, per_clip)):
+        for k in range(per_clip):
             source = clean if k % 2 == 0 else other
-            windows.append(clip_windows(source[start:], window_frames, 1)[0])
+            windows.append(source[_indices(source.shape[0], length, first=k == 0, rng=rng)])
             labels.append(clip.label)
             ids.append(i)
-    shape = (0, window_frames, n_features)
+    shape = (0, length, n_inputs)
     return RehearsalSet(
         windows=np.stack(windows).astype(np.float16) if windows else np.zeros(shape, np.float16),
         labels=np.asarray(labels, dtype=np.int64),
         genres=list(genres),
         clip_ids=np.asarray(ids, dtype=np.int64),
+        frontend=frontend,
     )
+
+
+def _indices(n: int, length: int, *, first: bool, rng: np.random.Generator) -> np.ndarray:
+    """``length`` time-ordered patch indices of ``n``: spread evenly (``first``) or a random subset;
+    repeated (each patch about equally often) when ``n < length``."""
+    if first or n <= length:
+        base = spread_indices(n, length)
+        return np.sort(np.resize(base, length)) if len(base) < length else base
+    return np.sort(rng.choice(n, size=length, replace=False))
 
 
 def _stratified_subset(labels: Sequence[int], k: int, rng: np.random.Generator) -> list[int]:
@@ -123,7 +139,7 @@ def save(rs: RehearsalSet, model_dir: Path) -> None:
         "labels": np.ascontiguousarray(rs.labels, dtype=np.int64),
         "clip_ids": np.ascontiguousarray(rs.clip_ids, dtype=np.int64),
     }
-    meta = {"format": FORMAT, "genres": json.dumps(list(rs.genres))}
+    meta = {"format": FORMAT, "genres": json.dumps(list(rs.genres)), "frontend": rs.frontend}
     path = Path(model_dir) / REHEARSAL_FILE
     payload = serialise(tensors, metadata=meta)
     # Bytes written by hand: safetensors' save_file replaces the file with a 0600 one, and a
@@ -157,7 +173,7 @@ def load(model_dir: Path) -> RehearsalSet | None:
         raise ModelError(f"{path}: genres must be a list of names, got {genres!r}")
     if sorted(tensors) != ["clip_ids", "labels", "windows"]:
         raise ModelError(f"{path}: expected tensors windows, labels, clip_ids; found {sorted(tensors)}")
-    rs = RehearsalSet(tensors["windows"], tensors["labels"], genres, tensors["clip_ids"])
+    rs = RehearsalSet(tensors["windows"], tensors["labels"], genres, tensors["clip_ids"], str(meta.get("frontend", "")))
     _validate(rs, path)
     return rs
 
@@ -167,7 +183,7 @@ def _validate(rs: RehearsalSet, path: Path) -> None:
     w, y, ids = rs.windows, rs.labels, rs.clip_ids
     problems = []
     if w.ndim != 3 or w.dtype != np.float16:
-        problems.append(f"windows must be (n, frames, features) float16, got {w.shape} {w.dtype}")
+        problems.append(f"windows must be (n, length, n_inputs) float16, got {w.shape} {w.dtype}")
     if y.shape != (w.shape[0],) or ids.shape != (w.shape[0],) or y.dtype != np.int64 or ids.dtype != np.int64:
         problems.append(f"labels {y.shape} {y.dtype} and clip_ids {ids.shape} {ids.dtype} must be ({w.shape[0]},) int64")
     elif y.size and (y.min() < 0 or y.max() >= len(rs.genres)):
@@ -181,8 +197,8 @@ def _validate(rs: RehearsalSet, path: Path) -> None:
 
 
 def to_clips(rs: RehearsalSet, genres: Sequence[str] | None = None) -> list[Clip]:
-    """One :class:`Clip` per source clip, whose variants are its windows (each exactly
-    ``window_frames`` long, float32; the first is a clean one), ready to mix with new clips in
+    """One :class:`Clip` per source clip, whose variants are its windows (each a ``length``-patch
+    sequence, float32; the first is a clean one), ready to mix with new clips in
     :func:`genre_daemon.training.fit`. ``genres`` re-indexes the labels into a new model's genre
     list (which must hold every rehearsed genre; new genres may be added anywhere)."""
     target = list(genres) if genres is not None else list(rs.genres)
@@ -204,10 +220,11 @@ def to_clips(rs: RehearsalSet, genres: Sequence[str] | None = None) -> list[Clip
 def _main(argv: Sequence[str] | None = None) -> int:
     from .dataset import build_clips, scan_labelled
     from .featcache import FeatureCache
-    from .model import read_metadata
+    from .frontend import load_embedder
+    from .model import load_model
 
     ap = argparse.ArgumentParser(prog="python -m genre_daemon.rehearsal",
-                                 description="Add a rehearsal set to a model directory from its training data.")
+                                 description="(Re)make the rehearsal set of a model directory from its training data.")
     ap.add_argument("--data", required=True, help="folder with one sub-folder per genre (the model's training data)")
     ap.add_argument("--model", required=True, help="model directory to write rehearsal.safetensors into")
     ap.add_argument("--windows-per-clip", type=int, default=4)
@@ -216,23 +233,20 @@ def _main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache", help="feature cache folder to use (optional)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    from .features import FeatureParams
 
-    meta = read_metadata(args.model)
-    genres = [str(g) for g in meta["genres"]]
-    augment = list(meta.get("training", {}).get("data", {}).get("augment", []))
-    window = int(meta["window_frames"])
-    params = FeatureParams.from_dict(meta["features"])
+    model = load_model(args.model)
+    genres = list(model.genres)
+    augment = list(model.training.get("data", {}).get("augment", []))
     _, files = scan_labelled(args.data)
     skipped = sorted({f.genre for f in files if f.genre not in genres})
     if skipped:
         log.warning("skipping folders that are not genres of the model: %s", ", ".join(skipped))
     files = [f for f in files if f.genre in genres]
-    min_seconds = (window - 1) * params.hop_length / params.sample_rate
     cache = FeatureCache(Path(args.cache)) if args.cache else None
-    clips, failures = build_clips(files, genres, params, augment, min_seconds, meta.get("noise_floor_db"), cache=cache)
-    rs = sample(clips, genres, window, windows_per_clip=args.windows_per_clip,
-                max_bytes=int(args.max_mb * (1 << 20)), seed=args.seed)
+    embedder = load_embedder(model.frontend, model.inputs)
+    clips, failures = build_clips(files, genres, embedder, model.frontend, model.train_hop_frames, augment, cache=cache)
+    rs = sample(clips, genres, model.patches, windows_per_clip=args.windows_per_clip,
+                max_bytes=int(args.max_mb * (1 << 20)), seed=args.seed, frontend=model.frontend.identity(model.inputs))
     save(rs, Path(args.model))
     size = (Path(args.model) / REHEARSAL_FILE).stat().st_size
     print(f"{Path(args.model) / REHEARSAL_FILE}: {len(rs)} windows of {len(set(rs.clip_ids.tolist()))} clips, "

@@ -87,6 +87,7 @@ def run(settings: Settings) -> dict[str, Any]:
     from . import rehearsal
     from .dataset import LabelledFile, build_clips
     from .featcache import FeatureCache
+    from .frontend import load_embedder
     from .gate import decide
     from .journal import Journal
     from .labels import new_labels, scan_labels, trainable_genres
@@ -114,14 +115,18 @@ def run(settings: Settings) -> dict[str, Any]:
         return result
 
     write_progress(settings, state="running", started=started, step=f"features of {len(labels)} labels")
-    params = active.feature_params
     augment = list(active.training.get("data", {}).get("augment", []))
     cache = FeatureCache(settings.state_dir / "features")
     files = [LabelledFile(lab.path, lab.genre) for lab in labels]
-    clips, failures = build_clips(files, genres, params, augment, active.window_seconds, active.noise_floor_db,
+    embedder = load_embedder(active.frontend, active.inputs)
+    clips, failures = build_clips(files, genres, embedder, active.frontend, active.train_hop_frames, augment,
                                   cache=cache)
-    # Old genres: the active model's rehearsal sample, remapped to the new genre order.
+    # Old genres: the active model's rehearsal sample, remapped to the new genre order; only if
+    # its vectors come from the active model's own front end (never another embedding space).
     rs = rehearsal.load(active_dir)
+    if rs is not None and rs.frontend != active.frontend.identity(active.inputs):
+        log.warning("%s: rehearsal set of another front end; not used", active_dir)
+        rs = None
     old_clips: list[Clip] = rehearsal.to_clips(rs, genres) if rs is not None else []
     tr_idx, ho_idx = stratified_split([c.label for c in clips], HELD_OUT_FRACTION, SEED)
     otr_idx, oho_idx = stratified_split([c.label for c in old_clips], REHEARSAL_HELD_OUT, SEED) if old_clips else ([], [])
@@ -132,22 +137,22 @@ def run(settings: Settings) -> dict[str, Any]:
     write_progress(settings, state="running", started=started, step=f"training on {len(train)} clips")
     cfg_data = dict(active.training.get("config", {}))
     cfg = TrainConfig(**{k: v for k, v in cfg_data.items() if k in TrainConfig.__dataclass_fields__})
-    # Fewer epochs than a first training: the rehearsal windows are short clips (nothing to crop)
+    # Fewer epochs than a first training: the rehearsal windows are short (a song's patches each)
     # and the retrain must stay within minutes on one core.
-    cfg = replace(cfg, seed=SEED, threads=THREADS, val_fraction=0.0, window_frames=active.window_frames,
-                  epochs=RETRAIN_EPOCHS, crops_per_clip=RETRAIN_CROPS, backbone_lr_factor=BACKBONE_LR_FACTOR,
-                  distill_weight=DISTILL_WEIGHT)
+    cfg = replace(cfg, seed=SEED, threads=THREADS, val_fraction=0.0, patches=active.patches,
+                  train_hop_frames=active.train_hop_frames, epochs=RETRAIN_EPOCHS, crops_per_clip=RETRAIN_CROPS,
+                  backbone_lr_factor=BACKBONE_LR_FACTOR, distill_weight=DISTILL_WEIGHT)
     arch = replace(active.net.arch, n_classes=len(genres))
 
     def progress(total: int, desc: str) -> Any:
         return _ProgressFile(settings, started, total, desc)
 
-    candidate, _ = fit(train, [], genres, arch, cfg, params, progress, warm_start=active)
+    candidate, _ = fit(train, [], genres, arch, cfg, active.frontend, progress, warm_start=active)
     # The gate: the same held-out data for both; a genre the active model lacks counts as wrong.
-    cand_lab = _accuracy(candidate, held_labels, genres, cfg.eval_windows)
-    act_lab = _accuracy(active, held_labels, genres, cfg.eval_windows)
-    cand_old = _accuracy(candidate, held_old, genres, cfg.eval_windows, all_variants=True)
-    act_old = _accuracy(active, held_old, genres, cfg.eval_windows, all_variants=True)
+    cand_lab = _accuracy(candidate, held_labels, genres)
+    act_lab = _accuracy(active, held_labels, genres)
+    cand_old = _accuracy(candidate, held_old, genres, all_variants=True)
+    act_old = _accuracy(active, held_old, genres, all_variants=True)
     result_gate = decide(cand_lab if cand_lab is not None else 0.0, act_lab if act_lab is not None else 0.0,
                          cand_old, act_old, margin=OLD_GENRE_MARGIN)
     summary: dict[str, Any] = {
@@ -168,26 +173,29 @@ def run(settings: Settings) -> dict[str, Any]:
         candidate.version = f"r{time.strftime('%Y%m%d%H%M%S')}-{weights_digest(candidate)}"
         tmp = store.new_candidate()
         save_model(candidate, tmp)
-        rehearsal.save(rehearsal.sample(train, genres, cfg.window_frames, seed=SEED), tmp)
+        rehearsal.save(rehearsal.sample(train, genres, cfg.patches, seed=SEED,
+                                        frontend=active.frontend.identity(active.inputs)), tmp)
         info = store.promote(tmp, n_labels=len(labels), metrics=candidate.metrics)
         summary.update(promoted=True, version=info.version)
     write_progress(settings, state="done", started=started, finished=time.time(), **summary)
     return summary
 
 
-def _accuracy(model: Any, data: list[Any], names: list[str], n_windows: int, *, all_variants: bool = False) -> float | None:
+def _accuracy(model: Any, data: list[Any], names: list[str], *, all_variants: bool = False) -> float | None:
     """Song-level accuracy of ``model`` on clips labelled by index into ``names`` (the new genre
     order); a genre the model does not know is never predicted, so it counts as wrong.
-    ``all_variants``: a rehearsal clip's variants are its windows; average over all of them."""
-    from .training import clip_windows, predict_probs
+    ``all_variants``: a rehearsal clip's variants are its stored sequences; the clip's scores are
+    the mean over them."""
+    from .training import predict_probs, song_sequence
 
     if not data:
         return None
     if all_variants:
-        batches = [np.stack([v[: model.window_frames] for v in c.variants]).astype(np.float32) for c in data]
+        flat = predict_probs(model.net, [np.ascontiguousarray(v, dtype=np.float32) for c in data for v in c.variants])
+        bounds = np.cumsum([0] + [len(c.variants) for c in data])
+        probs = [np.mean(flat[bounds[i]:bounds[i + 1]], axis=0) for i in range(len(data))]
     else:
-        batches = [clip_windows(c.variants[0], model.window_frames, n_windows) for c in data]
-    probs = predict_probs(model.net, batches)
+        probs = predict_probs(model.net, [song_sequence(c.variants[0], model.patches) for c in data])
     return float(np.mean([model.genres[int(np.argmax(p))] == names[c.label] for p, c in zip(probs, data)]))
 
 

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from . import rehearsal
-from .dataset import build_clips, scan_labelled
+from .dataset import build_clips, check_augment, scan_labelled
 from .errors import AudioDecodeError
 from .featcache import FeatureCache
-from .features import FeatureParams
+from .frontend import DEFAULT_INPUTS, FrontEnd, load_embedder
 from .metrics import report
 from .model import Architecture, GenreModel, save_model
 from .training import Clip, TrainConfig, evaluate_clips, fit, predict_clips, stratified_folds, stratified_split
@@ -43,7 +43,7 @@ def train_clips(
     genres: Sequence[str],
     arch: Architecture,
     cfg: TrainConfig,
-    params: FeatureParams,
+    frontend: FrontEnd,
     refit: bool = True,
     progress: Progress = None,
 ) -> tuple[GenreModel, dict[str, Any]]:
@@ -51,14 +51,14 @@ def train_clips(
     number of epochs that was best, so no labelled clip is left out of the final model."""
     labels = [c.label for c in clips]
     tr, va = stratified_split(labels, cfg.val_fraction, cfg.seed) if cfg.val_fraction > 0 else (list(range(len(clips))), [])
-    model, history = fit([clips[i] for i in tr], [clips[i] for i in va], genres, arch, cfg, params, progress)
+    model, history = fit([clips[i] for i in tr], [clips[i] for i in va], genres, arch, cfg, frontend, progress)
     metrics: dict[str, Any] = {}
     if va:
-        metrics["validation"] = evaluate_clips(model, [clips[i] for i in va], cfg.eval_windows)
+        metrics["validation"] = evaluate_clips(model, [clips[i] for i in va])
         metrics["validation"]["best_epoch"] = history.best_epoch
     if refit and va:
         final_cfg = replace(cfg, epochs=max(1, history.best_epoch), patience=10**6)
-        model, _ = fit(list(clips), [], genres, arch, final_cfg, params, progress)
+        model, _ = fit(list(clips), [], genres, arch, final_cfg, frontend, progress)
         model.training["early_stopping"] = asdict(history)
     return model, metrics
 
@@ -68,27 +68,36 @@ def train_from_folder(
     out_dir: str | os.PathLike[str],
     seed: int = 0,
     epochs: int | None = None,
-    window_frames: int | None = None,
+    patches: int | None = None,
     augment: Sequence[str] = (),
     arch_overrides: dict[str, Any] | None = None,
     val_fraction: float | None = None,
     threads: int = 0,
     progress: Progress = None,
     cache: FeatureCache | None = None,
+    train_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``genre-daemon train``: decode (or read from ``cache``), augment, train, write the model
-    directory with its rehearsal set (a sample of the training features, see :mod:`rehearsal`)."""
-    params = FeatureParams()
+    """``genre-daemon train``: decode and embed (or read from ``cache``), augment, train, write the
+    model directory with its rehearsal set (a sample of the training vectors, see :mod:`rehearsal`)."""
     cfg = TrainConfig(seed=seed, threads=threads)
-    cfg = replace(cfg, **{k: v for k, v in {"epochs": epochs, "window_frames": window_frames,
-                                             "val_fraction": val_fraction}.items() if v is not None})
+    cfg = replace(cfg, **{k: v for k, v in {"epochs": epochs, "patches": patches, "val_fraction": val_fraction,
+                                             **(train_overrides or {})}.items() if v is not None})
+    overrides = dict(arch_overrides or {})
+    inputs = tuple(overrides.pop("inputs", DEFAULT_INPUTS))
+    augment = check_augment(augment)
+    Architecture(inputs=inputs, **overrides)  # an impossible architecture is refused before any decode
     genres, files = scan_labelled(data_dir)
     if len(genres) < 2:
         raise AudioDecodeError(data_dir, "training needs at least two genre folders with audio")
-    min_seconds = (cfg.window_frames - 1) * params.hop_length / params.sample_rate
-    clips, failures = build_clips(files, genres, params, augment, min_seconds, cfg.noise_floor_db, progress, cache)
-    arch = Architecture(n_features=params.n_features, n_classes=len(genres), **(arch_overrides or {}))
-    model, metrics = train_clips(clips, genres, arch, cfg, params, progress=progress)
+    if threads:
+        torch.set_num_threads(threads)
+    frontend = FrontEnd.from_directory(inputs)
+    embedder = load_embedder(frontend, inputs)
+    clips, failures = build_clips(files, genres, embedder, frontend, cfg.train_hop_frames, augment, progress, cache)
+    if len({c.label for c in clips}) < 2:
+        raise AudioDecodeError(data_dir, "training needs decodable audio of at least two genres")
+    arch = Architecture(inputs=inputs, n_classes=len(genres), **overrides)
+    model, metrics = train_clips(clips, genres, arch, cfg, frontend, progress=progress)
     counts = np.bincount([c.label for c in clips], minlength=len(genres))
     model.training.update({
         "data": {"folder": os.fspath(data_dir), "clips": len(clips), "per_genre": dict(zip(genres, map(int, counts))),
@@ -100,7 +109,8 @@ def train_from_folder(
     model.version = f"{Path(out_dir).name}-{weights_digest(model)}"
     model.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     save_model(model, out_dir)
-    rehearsal.save(rehearsal.sample(clips, genres, cfg.window_frames, seed=seed), Path(out_dir))
+    rehearsal.save(rehearsal.sample(clips, genres, cfg.patches, seed=seed, frontend=frontend.identity(inputs)),
+                   Path(out_dir))
     return {"model": os.fspath(out_dir), "version": model.version, "clips": len(clips),
             "failed": [f"{p}: {r}" for p, r in failures], "metrics": metrics}
 
@@ -146,7 +156,7 @@ def cross_validate(
     genres: Sequence[str],
     arch: Architecture,
     cfg: TrainConfig,
-    params: FeatureParams,
+    frontend: FrontEnd,
     k: int = 5,
     test_variants: dict[str, int] | None = None,
     progress: Progress = None,
@@ -162,12 +172,12 @@ def cross_validate(
     for i, test_idx in enumerate(folds):
         held = set(test_idx)
         train = [c for j, c in enumerate(clips) if j not in held]
-        model, _ = train_clips(train, genres, arch, replace(cfg, seed=cfg.seed + i), params, progress=progress)
+        model, _ = train_clips(train, genres, arch, replace(cfg, seed=cfg.seed + i), frontend, progress=progress)
         test = [clips[j] for j in test_idx]
         truth += [c.label for c in test]
         line = []
         for name, v in test_variants.items():
-            pred = predict_clips(model, test, cfg.eval_windows, variant=v)
+            pred = predict_clips(model, test, variant=v)
             predicted[name] += pred
             line.append(f"{name} {np.mean(np.array(pred) == [c.label for c in test]):.3f}")
         log(f"fold {i + 1}/{k}: " + ", ".join(line))

@@ -1,8 +1,13 @@
-"""Training on per-clip feature arrays: splits by clip, random crops, augmentation, early stopping.
+"""Training on per-clip patch-vector sequences: splits by clip, random patch subsets, early stopping.
 
-Pure of file I/O: callers hand in :class:`Clip` objects (features of each clip, possibly several
-augmented versions of it) and get a :class:`GenreModel` back. Decoding and augmentation of audio
-happen in :mod:`genre_daemon.dataset`.
+Pure of file I/O: callers hand in :class:`Clip` objects (each clip's sequence of patch vectors,
+possibly several augmented versions of it) and get a :class:`GenreModel` back. Decoding,
+augmentation and the front end run in :mod:`genre_daemon.dataset`.
+
+A training example is a song as the classifier sees one: a handful of patches of one variant
+of a clip, in time order. Each is a random subset of the clip's patches (of a random length
+up to the patches per song), so the network learns from many different "songs" per clip and
+from short ones too; evaluation takes the patches spread evenly over the clip, as inference does.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .features import FeatureParams
+from .frontend import FrontEnd
 from .metrics import report
-from .model import Architecture, GenreModel, GenreNet
+from .model import PATCHES_PER_SONG, TRAIN_HOP_FRAMES, Architecture, GenreModel, GenreNet
 
 ProgressFactory = Callable[[int, str], Any]
 
@@ -28,37 +33,41 @@ ProgressFactory = Callable[[int, str], Any]
 class TrainConfig:
     """Training hyper-parameters; stored in ``model.json`` under ``training``."""
 
-    window_frames: int = 130  # ~3 s at hop 512 / 22050 Hz
-    epochs: int = 40
-    crops_per_clip: int = 32  # random windows drawn from each training clip per epoch
-    batch_size: int = 64
+    patches: int = PATCHES_PER_SONG  # per song at inference; the longest training sequence
+    min_patches: int = 0  # the shortest training sequence (0: half of ``patches``)
+    train_hop_frames: int = TRAIN_HOP_FRAMES  # training excerpts embedded every this many frames
+    epochs: int = 60
+    crops_per_clip: int = 16  # training sequences drawn from each clip per epoch
+    batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.05
     label_smoothing: float = 0.0
-    patience: int = 12  # epochs without a better validation score before stopping
+    patience: int = 15  # epochs without a better validation score before stopping
     val_fraction: float = 0.15
-    eval_windows: int = 12  # windows spread over a clip at evaluation
     balance: bool = True  # sample genres equally, whatever their clip counts
-    gain_db: float = 3.0  # random gain (+-) applied in the feature domain
-    noise_floor_db: float | None = -40.0  # features.add_noise_floor, at training and inference
     seed: int = 0
     threads: int = 0  # 0: torch's default
     backbone_lr_factor: float = 1.0  # < 1 for a retrain: the output layer learns at lr, the rest slower
     distill_weight: float = 0.0  # > 0 for a retrain: keep the warm-start model's old-genre outputs
     distill_temperature: float = 2.0
-    freeze_norm: bool = False  # a retrain keeps the warm-start model's BatchNorm statistics
+
+    @property
+    def shortest(self) -> int:
+        return max(1, min(self.patches, self.min_patches or self.patches // 2))
 
 
 @dataclass
 class Clip:
-    """One song's features: ``variants[0]`` is the clean decode, the rest augmented copies."""
+    """One song's patch vectors: ``variants[0]`` the clean decode, the rest augmented copies;
+    each ``(n_patches, n_inputs)`` float32, in time order."""
 
     name: str
     label: int
-    variants: list[np.ndarray]  # each (frames, n_features) float32
+    variants: list[np.ndarray]
 
     @property
     def frames(self) -> int:
+        """Patches of the shortest variant."""
         return min(v.shape[0] for v in self.variants)
 
 
@@ -105,84 +114,73 @@ def stratified_folds(labels: Sequence[int], k: int, seed: int) -> list[list[int]
     return [sorted(f) for f in folds]
 
 
-def window_starts(n_frames: int, window: int, count: int) -> list[int]:
-    """Start frames of up to ``count`` windows spread evenly over ``n_frames`` frames."""
-    if n_frames <= window:
-        return [0]
-    last = n_frames - window
-    count = max(1, min(count, last // max(1, window // 4) + 1))
-    return sorted({int(round(v)) for v in np.linspace(0, last, count)})
+def spread_indices(n: int, count: int) -> np.ndarray:
+    """Up to ``count`` indices of ``n`` items spread evenly, first and last included."""
+    if n <= 0:
+        raise ValueError("no patches")
+    return np.unique(np.round(np.linspace(0, n - 1, min(n, max(1, count)))).astype(np.int64))
 
 
-def clip_windows(features: np.ndarray, window: int, count: int) -> np.ndarray:
-    """``(n_windows, window, F)`` windows spread over one clip's features; short clips padded."""
-    if features.shape[0] < window:
-        reps = math.ceil(window / max(1, features.shape[0]))
-        features = np.concatenate([features] * reps)[:window]
-    return np.stack([features[s : s + window] for s in window_starts(features.shape[0], window, count)])
+def song_sequence(vectors: np.ndarray, count: int) -> np.ndarray:
+    """The ``(<= count, n_inputs)`` patches of a clip that inference would judge it on."""
+    return np.ascontiguousarray(vectors[spread_indices(vectors.shape[0], count)], dtype=np.float32)
 
 
-def predict_probs(net: GenreNet, batches: Sequence[np.ndarray], batch_size: int = 128) -> list[np.ndarray]:
-    """Mean window probabilities per clip, for a list of ``(n_windows, window, F)`` arrays."""
+def predict_probs(net: GenreNet, sequences: Sequence[np.ndarray], batch_size: int = 128) -> list[np.ndarray]:
+    """Song probabilities of each ``(n_patches, n_inputs)`` sequence (batched by length)."""
     net.eval()
-    flat = np.concatenate(batches)
-    out = []
+    out: list[np.ndarray | None] = [None] * len(sequences)
+    by_length: dict[int, list[int]] = {}
+    for i, s in enumerate(sequences):
+        by_length.setdefault(int(s.shape[0]), []).append(i)
     with torch.inference_mode():
-        for i in range(0, len(flat), batch_size):
-            out.append(torch.softmax(net(torch.from_numpy(flat[i : i + batch_size])), dim=-1).numpy())
-    probs = np.concatenate(out)
-    result, pos = [], 0
-    for b in batches:
-        result.append(probs[pos : pos + len(b)].mean(axis=0))
-        pos += len(b)
-    return result
+        for idx in by_length.values():
+            for b in range(0, len(idx), batch_size):
+                part = idx[b:b + batch_size]
+                x = torch.from_numpy(np.stack([sequences[i] for i in part]).astype(np.float32, copy=False))
+                probs = torch.softmax(net(x), dim=-1).numpy()
+                for i, p in zip(part, probs):
+                    out[i] = p
+    return [p for p in out if p is not None]
 
 
 def normalisation_stats(clips: Sequence[Clip]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and standard deviation over every frame of every variant."""
+    """Per-input mean and standard deviation over every patch of every variant."""
     stacked = np.concatenate([v for c in clips for v in c.variants]).astype(np.float64)
     return stacked.mean(axis=0), stacked.std(axis=0)
 
 
-def _gain_shift(params: FeatureParams) -> np.ndarray:
-    """How 1 dB of gain moves each feature: only MFCC 0 (orthonormal DCT of a constant)."""
-    shift = np.zeros(params.n_features, dtype=np.float32)
-    shift[0] = math.sqrt(params.n_mels)
-    return shift
-
-
-def _sample_batch(
-    clips: Sequence[Clip], order: np.ndarray, window: int, rng: np.random.Generator,
-    gain_db: float, shift: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+def _sample_batch(clips: Sequence[Clip], order: np.ndarray, length: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of ``length``-patch sequences: per clip a random variant and a random, time-
+    ordered subset of its patches (with repeats only when it has fewer than ``length``)."""
     xs, ys = [], []
     for i in order:
         clip = clips[i]
         variant = clip.variants[rng.integers(len(clip.variants))]
-        if variant.shape[0] <= window:
-            crop = clip_windows(variant, window, 1)[0]
-        else:
-            s = int(rng.integers(0, variant.shape[0] - window + 1))
-            crop = variant[s : s + window]
-        if gain_db:
-            crop = crop + shift * rng.uniform(-gain_db, gain_db)
-        xs.append(crop)
+        n = variant.shape[0]
+        idx = np.sort(rng.choice(n, size=length, replace=n < length))
+        xs.append(variant[idx])
         ys.append(clip.label)
     return np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64)
+
+
+def output_layer(net: GenreNet) -> str:
+    """The state-dict prefix of the per-genre output layer (the head's last module)."""
+    return f"head.{len(net.head) - 1}."
 
 
 def _copy_weights(source: GenreModel, net: GenreNet, genres: list[str]) -> None:
     """Every tensor of ``source`` into ``net``; the output layer row by row, by genre name."""
     src = source.net.state_dict()
     dst = net.state_dict()
-    head = [k for k in dst if k.startswith("head.")]
+    out = output_layer(net)
     with torch.no_grad():
         for name, tensor in dst.items():
-            if name in head:
+            if name.startswith(out) or name not in src or src[name].shape != tensor.shape:
                 continue
-            if name in src and src[name].shape == tensor.shape:
-                tensor.copy_(src[name])
-        for name in head:
+            tensor.copy_(src[name])
+        for name in (k for k in dst if k.startswith(out)):
             if name not in src or src[name].shape[1:] != dst[name].shape[1:]:
                 continue
             for j, genre in enumerate(genres):
@@ -193,7 +191,7 @@ def _copy_weights(source: GenreModel, net: GenreNet, genres: list[str]) -> None:
 
 class _Teacher:
     """Distillation from the warm-start model (learning without forgetting): on every training
-    window, the student's distribution over the genres the teacher knows is pulled towards the
+    sequence, the student's distribution over the genres the teacher knows is pulled towards the
     teacher's, so a retrain on a few new labels keeps the old genres' decision boundaries."""
 
     def __init__(self, model: GenreModel, genres: list[str], temperature: float) -> None:
@@ -211,21 +209,14 @@ class _Teacher:
         return nn.functional.kl_div(log_p, target, reduction="batchmean") * self.t * self.t
 
 
-def _validation(net: GenreNet, val: Sequence[Clip], windows: Sequence[np.ndarray]) -> tuple[float, float]:
-    """Window-level cross-entropy over every variant, and song-level accuracy over every variant.
-
-    ``windows`` holds one array per (clip, variant), in clip order then variant order.
-    """
+def _validation(net: GenreNet, val: Sequence[Clip], patches: int) -> tuple[float, float]:
+    """Song-level cross-entropy and accuracy over every variant of every held-out clip."""
     net.eval()
-    owners = [c for c in val for _ in c.variants]
-    labels = np.concatenate([np.full(len(w), c.label) for c, w in zip(owners, windows)])
-    with torch.inference_mode():
-        logits = torch.cat([net(torch.from_numpy(w)) for w in windows])
-        loss = float(nn.functional.cross_entropy(logits, torch.from_numpy(labels)))
-        probs = torch.softmax(logits, dim=-1).numpy()
-    bounds = np.cumsum([0] + [len(w) for w in windows])
-    hits = [int(np.argmax(probs[bounds[i] : bounds[i + 1]].mean(axis=0))) == c.label for i, c in enumerate(owners)]
-    return loss, float(np.mean(hits))
+    seqs = [song_sequence(v, patches) for c in val for v in c.variants]
+    labels = np.array([c.label for c in val for _ in c.variants])
+    probs = np.stack(predict_probs(net, seqs))
+    loss = float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
+    return loss, float(np.mean(np.argmax(probs, axis=1) == labels))
 
 
 def fit(
@@ -234,7 +225,7 @@ def fit(
     genres: Sequence[str],
     arch: Architecture,
     cfg: TrainConfig,
-    params: FeatureParams,
+    frontend: FrontEnd,
     progress: ProgressFactory | None = None,
     warm_start: GenreModel | None = None,
 ) -> tuple[GenreModel, History]:
@@ -247,8 +238,8 @@ def fit(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     net = GenreNet(arch)
-    model = GenreModel(net=net, genres=list(genres), feature_params=params, window_frames=cfg.window_frames,
-                       noise_floor_db=cfg.noise_floor_db)
+    model = GenreModel(net=net, genres=list(genres), frontend=frontend, patches=cfg.patches,
+                       train_hop_frames=cfg.train_hop_frames)
     if warm_start is not None:
         _copy_weights(warm_start, net, list(genres))
     else:
@@ -259,31 +250,24 @@ def fit(
     backbone = [p for p in net.parameters() if id(p) not in head_ids]
     opt = torch.optim.AdamW([{"params": backbone, "lr": cfg.lr * cfg.backbone_lr_factor}, {"params": head, "lr": cfg.lr}],
                             lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     teacher = _Teacher(warm_start, list(genres), cfg.distill_temperature) if warm_start and cfg.distill_weight > 0 else None
     labels = np.array([c.label for c in train])
     counts = np.bincount(labels, minlength=len(genres)).astype(np.float64)
     weights = (1.0 / counts[labels]) if cfg.balance else np.ones(len(train))
     weights /= weights.sum()
-    shift = _gain_shift(params)
-    # Early stopping watches the window-level loss over every variant of the held-out clips: with
-    # a few dozen clips, song-level figures move in steps too coarse to pick an epoch by.
-    val_windows = [clip_windows(v, cfg.window_frames, cfg.eval_windows) for c in val for v in c.variants]
     history = History()
     best_state = copy.deepcopy(net.state_dict())
     steps = max(4, len(train) * cfg.crops_per_clip // cfg.batch_size)  # tiny sets still learn
     bar = progress(cfg.epochs, "train") if progress else None
     for epoch in range(cfg.epochs):
         net.train()
-        if cfg.freeze_norm:
-            for m in net.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
         total = 0.0
         for _ in range(steps):
             order = rng.choice(len(train), size=cfg.batch_size, p=weights)
-            x, y = _sample_batch(train, order, cfg.window_frames, rng, cfg.gain_db, shift)
+            length = int(rng.integers(cfg.shortest, cfg.patches + 1))
+            x, y = _sample_batch(train, order, length, rng)
             opt.zero_grad()
             xt = torch.from_numpy(x)
             logits = net(xt)
@@ -298,11 +282,10 @@ def fit(
         row = {"epoch": epoch + 1, "train_loss": round(total / steps, 4)}
         history.epochs_run = epoch + 1
         if val:
-            vloss, vacc = _validation(net, val, val_windows)
+            vloss, vacc = _validation(net, val, cfg.patches)
             row.update(val_loss=round(vloss, 4), val_accuracy=round(vacc, 4))
-            # Best = most songs right (over every variant); the loss breaks ties. The loss alone
-            # bottoms out within a few epochs, as the model grows confident, long before the
-            # accuracy stops improving.
+            # Best = most songs right (over every variant); the loss breaks ties: with a few dozen
+            # clips the loss bottoms out long before the accuracy stops improving.
             if (vacc, -vloss) > (history.val_accuracy, -history.val_loss) or history.best_epoch == 0:
                 history.val_loss, history.val_accuracy, history.best_epoch = vloss, vacc, epoch + 1
                 best_state = copy.deepcopy(net.state_dict())
@@ -326,12 +309,12 @@ def fit(
     return model, history
 
 
-def predict_clips(model: GenreModel, clips: Sequence[Clip], n_windows: int = 12, variant: int = 0) -> list[int]:
-    """Song-level predicted class (mean of window probabilities) of one variant of each clip."""
-    windows = [clip_windows(c.variants[min(variant, len(c.variants) - 1)], model.window_frames, n_windows) for c in clips]
-    return [int(np.argmax(p)) for p in predict_probs(model.net, windows)]
+def predict_clips(model: GenreModel, clips: Sequence[Clip], variant: int = 0) -> list[int]:
+    """Song-level predicted class of one variant of each clip, from the patches inference would use."""
+    seqs = [song_sequence(c.variants[min(variant, len(c.variants) - 1)], model.patches) for c in clips]
+    return [int(np.argmax(p)) for p in predict_probs(model.net, seqs)]
 
 
-def evaluate_clips(model: GenreModel, clips: Sequence[Clip], n_windows: int = 12) -> dict[str, Any]:
+def evaluate_clips(model: GenreModel, clips: Sequence[Clip]) -> dict[str, Any]:
     """Song-level metrics on the clean variant of each clip."""
-    return report([c.label for c in clips], predict_clips(model, clips, n_windows), model.genres)
+    return report([c.label for c in clips], predict_clips(model, clips), model.genres)

@@ -43,6 +43,7 @@ from .errors import ModelError
 # that listing versions and switching the pointer never import torch).
 META_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
+MODEL_FORMAT = 2  # genre_daemon.model.FORMAT_VERSION (tests/test_versions.py checks they agree)
 
 log = logging.getLogger("genre_daemon.versions")
 
@@ -233,7 +234,7 @@ class ModelStore:
         path = self.root / name
         problem = _light_check(path)
         if problem:
-            log.warning("model version %s skipped: %s", path, problem)
+            _warn_once(f"model version {path} skipped: {problem}")
             return None
         meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
         side = _read_sidecar(path)
@@ -451,6 +452,17 @@ def _headline(metrics: Mapping[str, Any]) -> str:
 
 # --- small helpers ------------------------------------------------------------------------------
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` once per process: the daemon reads the pointer every few seconds, and a
+    skipped version would otherwise fill its log."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
+
+
 
 def _light_check(path: Path) -> str | None:
     """Why ``path`` is not a complete model directory (without loading weights), or ``None``."""
@@ -471,6 +483,14 @@ def _light_check(path: Path) -> str | None:
     genres = meta.get("genres") if isinstance(meta, dict) else None
     if not isinstance(genres, list) or not genres:
         return f"{META_FILE} has no genre list"
+    fmt = meta.get("format_version")
+    if fmt == 1:
+        # Kept on disk, never used: the daemon falls back to the shipped model, and its next
+        # retrain learns the user's labels again in the new embedding space.
+        return ("a round-1 model (format_version 1, librosa features) that this genre-daemon cannot use; "
+                "kept, not used (the shipped model serves until a retrain promotes a new version)")
+    if fmt != MODEL_FORMAT:
+        return f"{META_FILE} has format_version {fmt!r}, not {MODEL_FORMAT}"
     return None
 
 

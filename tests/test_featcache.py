@@ -15,17 +15,19 @@ from conftest import write_tone
 from genre_daemon import dataset
 from genre_daemon.dataset import LabelledFile, build_clips
 from genre_daemon.featcache import FeatureCache, recipe_key, round_trip
-from genre_daemon.features import FeatureParams
+from genre_daemon.frontend import DEFAULT_INPUTS, FrontEnd, load_embedder
 from genre_daemon.journal import content_hash
 
 H1 = "sha256:" + "ab" * 32
 H2 = "sha256:" + "cd" * 32
-RECIPE = recipe_key(FeatureParams(), (), -40.0)
+FRONTEND = FrontEnd.from_directory(DEFAULT_INPUTS)
+HOP = 94
+RECIPE = recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, ())
 
 
-def _variants(seed: int = 0, frames: int = 50) -> list[np.ndarray]:
+def _variants(seed: int = 0, frames: int = 12) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal((frames - i, 33)) * 100).astype(np.float32) for i in range(3)]
+    return [(rng.standard_normal((frames - i, 250)) * 3).astype(np.float32) for i in range(3)]
 
 
 @pytest.fixture
@@ -62,16 +64,18 @@ def test_miss_on_unknown_content(cache: FeatureCache) -> None:
 
 
 def test_recipe_key_changes_with_everything_that_changes_the_features(cache: FeatureCache) -> None:
-    base = recipe_key(FeatureParams(), ("sr16k", "mp3"), -40.0)
-    assert base == recipe_key(FeatureParams(), ["sr16k", "mp3"], -40.0)  # stable
+    base = recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, ("sr11k", "mp3"))
+    assert base == recipe_key(FRONTEND, list(DEFAULT_INPUTS), HOP, ["sr11k", "mp3"])  # stable
+    other_weights = FrontEnd(nets=(("msd", "0" * 64),))  # another msd.safetensors: another embedding space
     others = {
-        recipe_key(FeatureParams(), ("mp3", "sr16k"), -40.0),  # variant order
-        recipe_key(FeatureParams(), ("sr16k",), -40.0),
-        recipe_key(FeatureParams(), ("sr16k", "mp3"), None),
-        recipe_key(FeatureParams(), ("sr16k", "mp3"), -30.0),
-        recipe_key(FeatureParams(n_mels=64), ("sr16k", "mp3"), -40.0),
+        recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, ("mp3", "sr11k")),  # variant order
+        recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, ("sr11k",)),
+        recipe_key(FRONTEND, DEFAULT_INPUTS, 62, ("sr11k", "mp3")),
+        recipe_key(FRONTEND, ("msd_penultimate",), HOP, ("sr11k", "mp3")),
+        recipe_key(FRONTEND, ("msd_tags", "msd_penultimate"), HOP, ("sr11k", "mp3")),  # concatenation order
+        recipe_key(other_weights, DEFAULT_INPUTS, HOP, ("sr11k", "mp3")),
     }
-    assert base not in others and len(others) == 5
+    assert base not in others and len(others) == 6
     cache.put(H1, base, _variants())
     for other in others:
         assert cache.get(H1, other) is None
@@ -155,21 +159,33 @@ def test_put_refuses_nonsense(cache: FeatureCache) -> None:
     with pytest.raises(ValueError):
         cache.put(H1, RECIPE, [])
     with pytest.raises(ValueError, match="variant 1"):
-        cache.put(H1, RECIPE, [np.zeros((5, 33)), np.full((5, 33), np.nan)])
+        cache.put(H1, RECIPE, [np.zeros((5, 250)), np.full((5, 250), np.nan)])
     assert len(cache) == 0
 
 
 # --- build_clips with a cache -----------------------------------------------------------------
 
+GENRES = ["high", "low"]
+
+
+@pytest.fixture(scope="module")
+def embedder():  # type: ignore[no-untyped-def]
+    return load_embedder(FRONTEND, DEFAULT_INPUTS)
+
+
+def _build(files: list[LabelledFile], embedder, augment: tuple[str, ...] = (), cache: FeatureCache | None = None):  # type: ignore[no-untyped-def]
+    return build_clips(files, GENRES, embedder, FRONTEND, HOP, augment, cache=cache)
+
+
 @pytest.fixture
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every real decode build_clips makes, in order."""
+    """Every real decode build_clips makes, in order (the real decoder runs; it is only counted)."""
     seen: list[Path] = []
     real = dataset.load_training_audio
 
-    def counting(path, sr, min_seconds):  # type: ignore[no-untyped-def]
+    def counting(path, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(Path(path))
-        return real(path, sr, min_seconds)
+        return real(path, *args, **kwargs)
 
     monkeypatch.setattr(dataset, "load_training_audio", counting)
     return seen
@@ -180,65 +196,64 @@ def labelled(tmp_path: Path) -> list[LabelledFile]:
     files = []
     for g, genre in enumerate(["low", "high"]):
         for i in range(2):
-            p = write_tone(tmp_path / "data" / genre / f"{i}.wav", 1.5, freq=200.0 * (g + 1) * (i + 2))
+            p = write_tone(tmp_path / "data" / genre / f"{i}.wav", 3.2, freq=200.0 * (g + 1) * (i + 2))
             files.append(LabelledFile(p, genre))
     return files
 
 
-def test_build_clips_decodes_each_file_once(cache: FeatureCache, labelled: list[LabelledFile], decodes: list[Path]) -> None:
-    params, genres = FeatureParams(), ["high", "low"]
-    first, fail1 = build_clips(labelled, genres, params, ("sr11k",), 1.0, -40.0, cache=cache)
+def test_build_clips_decodes_each_file_once(cache: FeatureCache, labelled: list[LabelledFile], decodes: list[Path],
+                                            embedder) -> None:  # type: ignore[no-untyped-def]
+    first, fail1 = _build(labelled, embedder, ("sr11k",), cache)
     assert fail1 == [] and len(decodes) == 4 and len(cache) == 4
-    second, fail2 = build_clips(labelled, genres, params, ("sr11k",), 1.0, -40.0, cache=cache)
+    second, fail2 = _build(labelled, embedder, ("sr11k",), cache)
     assert fail2 == [] and len(decodes) == 4  # all from the cache
     for a, b in zip(first, second):
         assert (a.name, a.label, len(a.variants)) == (b.name, b.label, 2)
         for va, vb in zip(a.variants, b.variants):
+            assert va.shape == (1, 250)  # 3.2 s: one patch
             np.testing.assert_array_equal(va, vb)  # a miss and a hit give the same numbers
-    uncached, _ = build_clips(labelled[:1], genres, params, ("sr11k",), 1.0, -40.0)
-    np.testing.assert_allclose(uncached[0].variants[0], first[0].variants[0], rtol=2e-3, atol=2e-2)
+    uncached, _ = _build(labelled[:1], embedder)
+    np.testing.assert_allclose(uncached[0].variants[0], first[0].variants[0], rtol=2e-3, atol=2e-3)
 
 
 def test_cache_follows_content_not_names(cache: FeatureCache, labelled: list[LabelledFile], decodes: list[Path],
-                                         tmp_path: Path) -> None:
-    params, genres = FeatureParams(), ["high", "low"]
-    build_clips(labelled, genres, params, (), 1.0, -40.0, cache=cache)
+                                         tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    _build(labelled, embedder, (), cache)
     moved = tmp_path / "library" / "high" / "renamed.wav"
     moved.parent.mkdir(parents=True)
     os.replace(labelled[0].path, moved)  # the user moves a file: its features are still cached
-    clips, _ = build_clips([LabelledFile(moved, "high")], genres, params, (), 1.0, -40.0, cache=cache)
+    clips, _ = _build([LabelledFile(moved, "high")], embedder, (), cache)
     assert len(decodes) == 4 and clips[0].label == 0 and clips[0].name == str(moved)
-    write_tone(moved, 1.5, freq=1234.0)  # edited content: decoded again
-    build_clips([LabelledFile(moved, "high")], genres, params, (), 1.0, -40.0, cache=cache)
+    write_tone(moved, 3.2, freq=1234.0)  # edited content: decoded again
+    _build([LabelledFile(moved, "high")], embedder, (), cache)
     assert decodes[-1] == moved and len(decodes) == 5
-    build_clips(labelled[1:2], genres, params, ("sr11k",), 1.0, -40.0, cache=cache)  # new recipe: decoded
+    _build(labelled[1:2], embedder, ("sr11k",), cache)  # new recipe: decoded
     assert len(decodes) == 6
     assert content_hash(moved) != content_hash(labelled[1].path)
 
 
-def test_cached_clip_shorter_than_asked_is_still_a_failure(cache: FeatureCache, labelled: list[LabelledFile],
-                                                           decodes: list[Path]) -> None:
-    params, genres = FeatureParams(), ["high", "low"]
-    build_clips(labelled[:1], genres, params, (), 1.0, -40.0, cache=cache)
-    clips, failures = build_clips(labelled[:1], genres, params, (), 3.0, -40.0, cache=cache)
-    assert clips == [] and len(failures) == 1 and "3.00 s" in failures[0][1]
-    assert len(decodes) == 1
+def test_a_file_shorter_than_a_patch_is_a_failure(cache: FeatureCache, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    short = LabelledFile(write_tone(tmp_path / "data" / "low" / "short.wav", 1.5), "low")
+    clips, failures = _build([short], embedder, (), cache)
+    assert clips == [] and len(failures) == 1 and "short.wav" in str(failures[0][0])
+    assert len(cache) == 0
 
 
-def test_unreadable_file_is_a_failure_not_a_crash(cache: FeatureCache, labelled: list[LabelledFile], tmp_path: Path) -> None:
+def test_unreadable_file_is_a_failure_not_a_crash(cache: FeatureCache, labelled: list[LabelledFile], tmp_path: Path,
+                                                  embedder) -> None:  # type: ignore[no-untyped-def]
     link = tmp_path / "data" / "low" / "link.wav"
     link.symlink_to(labelled[0].path)
-    clips, failures = build_clips([LabelledFile(link, "low"), labelled[1]], ["high", "low"], FeatureParams(),
-                                  (), 1.0, -40.0, cache=cache)
+    clips, failures = _build([LabelledFile(link, "low"), labelled[1]], embedder, (), cache)
     assert len(clips) == 1 and failures[0][0] == link and "cannot read" in failures[0][1]
 
 
 def test_a_cache_that_cannot_be_written_costs_only_a_decode(cache: FeatureCache, labelled: list[LabelledFile],
-                                                            decodes: list[Path], caplog: pytest.LogCaptureFixture) -> None:
+                                                            decodes: list[Path], caplog: pytest.LogCaptureFixture,
+                                                            embedder) -> None:  # type: ignore[no-untyped-def]
     key = content_hash(labelled[0].path)
     blocker = cache.path(key, RECIPE).parent
     blocker.write_bytes(b"")  # a file where the entry's folder should be: every put fails
     with caplog.at_level(logging.WARNING, logger="genre_daemon.dataset"):
-        clips, failures = build_clips(labelled[:1], ["high", "low"], FeatureParams(), (), 1.0, -40.0, cache=cache)
+        clips, failures = _build(labelled[:1], embedder, (), cache)
     assert len(clips) == 1 and failures == [] and len(cache) == 0
     assert "cannot store" in caplog.text

@@ -1,4 +1,5 @@
-"""The classification pipeline: span planning, bounded cost on long tracks, real music."""
+"""The classification pipeline: patch planning, bounded cost on long tracks, spans that agree
+with a whole decode, real music through the shipped model."""
 
 from __future__ import annotations
 
@@ -9,25 +10,31 @@ import pytest
 import soundfile as sf
 
 from conftest import ffmpeg_encode
+from genre_daemon import audio
 from genre_daemon.cli import default_model_dir
 from genre_daemon.errors import AudioDecodeError
-from genre_daemon.pipeline import MAX_SEGMENTS, SEGMENT_SECONDS, WHOLE_SECONDS, Classifier, plan_spans
+from genre_daemon.frontend import PATCH_FRAMES, PATCH_SECONDS, cut_patches, spread_starts
+from genre_daemon.musicnn import melspec
+from genre_daemon.pipeline import SPAN_SAMPLES, WHOLE_SECONDS, Classifier, file_frames, plan_spans
 
 
-@pytest.mark.parametrize("duration", [1.0, 30.0, WHOLE_SECONDS])
+@pytest.mark.parametrize("duration", [3.0, 30.0, WHOLE_SECONDS])
 def test_short_tracks_are_read_whole(duration: float) -> None:
-    assert [(s.offset, s.duration) for s in plan_spans(duration)] == [(0.0, None)]
+    spans = plan_spans(duration, 8)
+    assert [(s.offset, s.duration) for s in spans] == [(0.0, None)]
+    assert spans[0].starts == tuple(spread_starts(file_frames(duration), 8))
 
 
 @pytest.mark.parametrize("duration", [WHOLE_SECONDS + 1, 240.0, 3600.0, 36000.0])
-def test_long_tracks_read_a_bounded_amount_spread_over_them(duration: float) -> None:
-    spans = plan_spans(duration, max_windows=12)
-    assert 1 <= len(spans) <= MAX_SEGMENTS
-    assert sum(s.duration or 0 for s in spans) <= MAX_SEGMENTS * SEGMENT_SECONDS
-    assert all(0 <= s.offset and s.offset + (s.duration or 0) <= duration + 1e-6 for s in spans)
-    assert sum(s.windows for s in spans) >= 12
-    if len(spans) == MAX_SEGMENTS:  # spread: first in the first third, last in the last third
-        assert spans[0].offset < duration / 3 and spans[-1].offset > 2 * duration / 3 - SEGMENT_SECONDS
+def test_long_tracks_read_one_short_span_per_patch_spread_over_them(duration: float) -> None:
+    spans = plan_spans(duration, 8)
+    assert len(spans) == 8  # one patch each: the cost does not grow with the length
+    assert all(s.duration == SPAN_SAMPLES / 16000 and len(s.starts) == 1 for s in spans)
+    assert spans[0].offset == 0.0 and spans[-1].offset + spans[-1].duration >= duration - 0.1
+    assert spans[-1].offset + PATCH_SECONDS <= duration
+    gaps = np.diff([s.offset for s in spans])
+    assert gaps.min() > 0 and gaps.max() - gaps.min() < 0.1  # evenly spread
+    assert sum(s.duration or 0 for s in spans) < 25  # seconds decoded, whatever the length
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +45,22 @@ def classifier() -> Classifier:
     return Classifier.from_dir(model_dir)
 
 
+def test_a_span_gives_exactly_the_patch_of_a_whole_decode(classifier: Classifier, gtzan_files: list[Path],
+                                                          tmp_path: Path) -> None:
+    """Reading one patch by seeking (as for a long file) gives the patch a whole decode gives."""
+    y, sr = sf.read(gtzan_files[2], dtype="float32")
+    track = tmp_path / "track.flac"
+    sf.write(track, np.tile(y, 2), sr)  # 60 s, so that plan_spans would seek
+    whole = melspec.log_mel(audio.load(track, sr=16000, max_seconds=100))
+    f0 = spread_starts(whole.shape[0], 8)[3]
+    span = audio.load(track, sr=16000, offset=(f0 - 1) * 256 / 16000, duration=SPAN_SAMPLES / 16000)
+    np.testing.assert_allclose(cut_patches(melspec.log_mel(span), [1])[0], whole[f0:f0 + PATCH_FRAMES], atol=2e-3)
+    vectors, duration = classifier.patch_vectors(track)
+    assert vectors.shape == (8, classifier.model.n_inputs) and duration == pytest.approx(60.0, abs=0.5)
+    expected = classifier.embedder.patch_vectors(cut_patches(whole, spread_starts(whole.shape[0], 8)))
+    np.testing.assert_allclose(vectors, expected, atol=2e-3)
+
+
 def test_shipped_model_classifies_real_music(classifier: Classifier, gtzan_files: list[Path]) -> None:
     """The shipped model saw these clips in training: it must get nearly all of them."""
     hits = 0
@@ -46,6 +69,7 @@ def test_shipped_model_classifies_real_music(classifier: Classifier, gtzan_files
         assert pred.genre in classifier.model.genres
         assert abs(sum(pred.scores.values()) - 1) < 1e-3
         assert pred.confidence == max(pred.scores.values())
+        assert pred.windows == 8 and pred.duration == pytest.approx(30.0, abs=0.5)
         hits += pred.genre == path.parent.name
     assert hits >= len(gtzan_files) - 1
 
@@ -58,16 +82,22 @@ def test_mp3_stereo_44k_of_a_clip_agrees_with_the_flac(classifier: Classifier, g
     assert np.abs(np.array(list(a.scores.values())) - np.array(list(b.scores.values()))).max() < 0.2
 
 
-def test_long_track_uses_a_bounded_number_of_windows(classifier: Classifier, gtzan_files: list[Path], tmp_path: Path) -> None:
-    """A 10-minute file costs the same number of windows as a 2-minute one."""
+def test_long_track_costs_what_a_short_one_does(classifier: Classifier, gtzan_files: list[Path], tmp_path: Path) -> None:
+    """A 10-minute file is judged on as many patches as a 2-minute one, and still rightly."""
     y, sr = sf.read(gtzan_files[1], dtype="float32")
     long, medium = tmp_path / "long.flac", tmp_path / "medium.flac"
     sf.write(long, np.tile(y, 20), sr)
     sf.write(medium, np.tile(y, 4), sr)
-    n_long = len(classifier.windows_for(long))
-    assert n_long == len(classifier.windows_for(medium))
-    assert n_long <= 12 + MAX_SEGMENTS
+    assert len(classifier.patch_vectors(long)[0]) == len(classifier.patch_vectors(medium)[0]) == classifier.patches
     assert classifier.classify(long).genre == gtzan_files[1].parent.name
+
+
+def test_a_file_of_one_patch_is_classified(classifier: Classifier, gtzan_files: list[Path], tmp_path: Path) -> None:
+    y, sr = sf.read(gtzan_files[0], dtype="float32")
+    short = tmp_path / "short.wav"
+    sf.write(short, y[: int(3.1 * sr)], sr)
+    pred = classifier.classify(short)
+    assert pred.windows == 1 and pred.genre in classifier.model.genres
 
 
 def test_too_short_audio_is_a_decode_error_naming_the_file(classifier: Classifier, audio_factory) -> None:  # type: ignore[no-untyped-def]

@@ -40,8 +40,8 @@ from genre_daemon.config import load_settings
 from genre_daemon.errors import ConfigError, ModelError
 from genre_daemon.journal import Journal
 from genre_daemon.labels import scan_labels
+from genre_daemon.frontend import FrontEnd
 from genre_daemon.model import Architecture, GenreModel, GenreNet, load_model, save_model
-from genre_daemon.features import FeatureParams
 from test_daemon import Tree, wait_for
 
 HAVE_MODEL = (default_model_dir() / "model.json").is_file()
@@ -207,8 +207,8 @@ HOSTILE_GENRES = ["..", ".", "/", "a/b", "", "\x00", "a\x00b", "rock\n", "\x1b[3
 
 
 def _tiny_model(genres: list[str]) -> GenreModel:
-    arch = Architecture(n_features=33, n_classes=len(genres), hidden=4, attention=False, stats_pool=False)
-    return GenreModel(net=GenreNet(arch), genres=genres, feature_params=FeatureParams(), window_frames=64)
+    arch = Architecture(inputs=("msd_tags",), n_classes=len(genres), hidden=4, pooling="mean", skip_mean=False)
+    return GenreModel(net=GenreNet(arch), genres=genres, frontend=FrontEnd.from_directory(arch.inputs))
 
 
 def _write_model_with_genres(directory: Path, genres: list[str]) -> Path:

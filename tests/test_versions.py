@@ -50,11 +50,11 @@ def make_model(path: Path, version: str, genres: list[str] | None = None) -> Pat
         meta["version"] = version
         (path / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
         return path
-    from genre_daemon.features import FeatureParams
+    from genre_daemon.frontend import DEFAULT_INPUTS, FrontEnd
     from genre_daemon.model import Architecture, GenreModel, GenreNet, save_model
 
     net = GenreNet(Architecture(n_classes=len(genres), hidden=8))
-    save_model(GenreModel(net=net, genres=genres, feature_params=FeatureParams(), window_frames=130,
+    save_model(GenreModel(net=net, genres=genres, frontend=FrontEnd.from_directory(DEFAULT_INPUTS),
                           version=version), path)
     return path
 
@@ -409,6 +409,50 @@ def test_seed_default_is_a_no_op_when_a_version_is_active(store: ModelStore) -> 
     store.promote(candidate(store, "r1"))
     assert seed_default(store, SHIPPED).version == "r1"
     assert names(store) == ["v0001"]
+
+
+def test_the_store_and_the_model_agree_on_the_format() -> None:
+    from genre_daemon import model, versions
+
+    assert versions.MODEL_FORMAT == model.FORMAT_VERSION
+
+
+def _make_round1(path: Path) -> Path:
+    """A version directory as a round-1 daemon promoted it (format 1 model.json)."""
+    make_model(path, "r-old")
+    meta = read_metadata(path)
+    meta["format_version"] = 1
+    (path / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+def test_a_round1_active_version_is_kept_but_not_used(store: ModelStore, caplog: pytest.LogCaptureFixture) -> None:
+    """After an upgrade, a promoted round-1 model is not loadable: the store reports no active
+    version (the daemon then serves the shipped model), warns once, and the next promotion
+    gets a fresh number; rollback never reaches the round-1 version."""
+    from genre_daemon.config import load_settings
+    from genre_daemon.service import resolve_model_dir
+
+    store.root.mkdir(parents=True)
+    _make_round1(store.root / "v0001")
+    (store.root / CURRENT).symlink_to("v0001")
+    with caplog.at_level(logging.WARNING, logger="genre_daemon.versions"):
+        assert store.active() is None and store.active_dir() is None and store.versions() == []
+        store.active_dir()
+    assert caplog.text.count("round-1 model") == 1
+    settings = load_settings(write_config(store.root.parent.parent))
+    assert resolve_model_dir(settings) == SHIPPED
+    info = seed_default(store, SHIPPED)
+    assert info.name == "v0002" and names(store) == ["v0002"]
+    assert (store.root / "v0001" / META_FILE).is_file()  # kept on disk
+    with pytest.raises(ModelError, match="oldest version"):
+        store.rollback()
+
+
+def test_a_round1_candidate_is_never_promoted(store: ModelStore, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="round-1 model"):
+        store.promote(_make_round1(tmp_path / "old"))
+    assert store.versions() == []
 
 
 # ---------------------------------------------------------------------------------------------
