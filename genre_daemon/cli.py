@@ -199,7 +199,18 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if r:
         step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")
         print(f"retrain: {r.get('state')}: {step}".rstrip(), file=out)
+    from .web.tokens import status_line
+
+    if (web := status_line(settings)) is not None:
+        print(web, file=out)
     return 0
+
+
+def cmd_web(args: argparse.Namespace, out: TextIO) -> int:
+    """Serve the review page alone, against the state files of a running (or stopped) daemon."""
+    from .web import serve
+
+    return serve(_settings(args))
 
 
 def _retrain_progress(settings: Any) -> dict[str, Any] | None:
@@ -385,6 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrain", help="retrain now from your labels, with the same gate as the automatic retrain")
     p.add_argument("--config", type=Path, help=config_help)
     p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser(
+        "web", help="serve the review page alone (the daemon serves it itself with web.enabled: true)",
+        description="Serve the review page (listen, file songs from review, correct and undo placements, status, "
+                    "models) on web.listen, against the journal and status files of the daemon of this config. "
+                    "Open the link it prints: it carries the token of state_dir/web-token once.")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.set_defaults(func=cmd_web)
 
     from .units import add_service_parser
     from .versions import add_model_parser

@@ -12,6 +12,7 @@ paths, so two names for one folder are caught. Nothing here creates or touches a
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import itertools
 import math
 import os
@@ -52,6 +53,62 @@ class RetrainSettings:
     labelled_dirs: tuple[Path, ...] = ()
 
 
+DEFAULT_WEB_LISTEN = "127.0.0.1:8765"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The review page (the ``web:`` section): served by the daemon itself when enabled."""
+
+    enabled: bool = False
+    listen: str = DEFAULT_WEB_LISTEN  # "host:port", host an IP address or localhost; port 0: any free one
+    allow_remote: bool = False  # a listen address that is not loopback must be asked for
+
+    @property
+    def host(self) -> str:
+        """The address to bind, without IPv6 brackets."""
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can connect (127.0.0.0/8, ::1, localhost)."""
+        return is_loopback(self.host)
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` into ``(host, port)``; ValueError saying what is wrong."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected host:port, such as 127.0.0.1:8765")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("an IPv6 address goes in brackets, such as [::1]:8765")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} is not a number from 0 to 65535 (0: any free port)")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IP address (or localhost); name the address to "
+                             "listen on, such as 127.0.0.1") from None
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (an unspecified one, 0.0.0.0 or ::, is not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the daemon, resolved: absolute paths, lower-case extensions."""
@@ -70,6 +127,7 @@ class Settings:
     workers: int = 1
     polling: bool = False
     retrain: RetrainSettings = RetrainSettings()
+    web: WebSettings = WebSettings()
     source: Path | None = None  # the file it was read from; None: built-in defaults
 
     @property
@@ -80,6 +138,7 @@ class Settings:
 
 TOP_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Settings) if f.name != "source")
 RETRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in fields(RetrainSettings))
+WEB_KEYS: tuple[str, ...] = tuple(f.name for f in fields(WebSettings))
 
 
 def default_config_path() -> Path:
@@ -146,6 +205,11 @@ def describe(settings: Settings) -> str:
             "min_interval": r.min_interval,
             "min_per_genre": r.min_per_genre,
             "labelled_dirs": [str(p) for p in r.labelled_dirs],
+        },
+        "web": {
+            "enabled": settings.web.enabled,
+            "listen": settings.web.listen,
+            "allow_remote": settings.web.allow_remote,
         },
     }
     origin = "built-in defaults (no config file)" if settings.source is None else str(settings.source)
@@ -521,6 +585,7 @@ def _parse(
     }
 
     retrain = _parse_retrain(data.get("retrain"), problems, to_path)
+    web = _parse_web(data.get("web"), problems)
     values = {
         "model": problems.convert(data, "model", _optional(to_path), None),
         "extensions": problems.convert(data, "extensions", _extensions, DEFAULT_EXTENSIONS),
@@ -538,7 +603,7 @@ def _parse(
     _check_roles(good_folders, retrain.labelled_dirs, problems)
     if problems.messages:
         raise ConfigError("\n".join(problems.messages))
-    return Settings(**folders, **values, retrain=retrain, source=source_path)
+    return Settings(**folders, **values, retrain=retrain, web=web, source=source_path)
 
 
 def _parse_retrain(
@@ -568,6 +633,41 @@ def _parse_retrain(
             section, "labelled_dirs", _path_list(to_path),
             defaults.labelled_dirs, p),
     )
+
+
+def _listen(value: object) -> str:
+    if not isinstance(value, str):
+        raise _expected("host:port, such as 127.0.0.1:8765", value)
+    text = value.strip()
+    try:
+        split_listen(text)
+    except ValueError as exc:
+        raise _Bad(f"{exc}, got {_show(value)}") from None
+    return text
+
+
+def _parse_web(section: object, problems: _Problems) -> WebSettings:
+    """The ``web:`` section; absent or empty means all defaults (off). A listen address that
+    is not loopback is refused unless ``allow_remote`` says it is meant."""
+    defaults = WebSettings()
+    if section is None:
+        return defaults
+    if not isinstance(section, Mapping):
+        problems.add("web", _expected("a mapping of " + ", ".join(WEB_KEYS), section).reason)
+        return defaults
+    for key in section:
+        if key not in WEB_KEYS:
+            problems.unknown(key, WEB_KEYS, prefix="web.")
+    p = "web."
+    web = WebSettings(
+        enabled=problems.convert(section, "enabled", _boolean, defaults.enabled, p),
+        listen=problems.convert(section, "listen", _listen, defaults.listen, p),
+        allow_remote=problems.convert(section, "allow_remote", _boolean, defaults.allow_remote, p),
+    )
+    if not web.loopback and not web.allow_remote:
+        problems.add("web.listen", f"{web.listen} is not a loopback address (127.0.0.1, ::1, localhost), so "
+                     "other machines could reach the page; set web.allow_remote: true if that is meant")
+    return web
 
 
 # (inner, outer, why it is refused): a folder role that must not lie inside another.

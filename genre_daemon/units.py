@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from .config import Settings, default_config_path, load_settings, parse_settings
+from .config import Settings, WebSettings, default_config_path, load_settings, parse_settings, split_listen
 from .errors import ConfigError, GenreDaemonError
 
 Kind = Literal["system", "user", "launchd"]
@@ -184,6 +184,43 @@ def render_systemd(template: str, *, exe: Path, config: Path, folders: Folders |
     return text
 
 
+def _replace_line(text: str, old: str, new: list[str]) -> str:
+    """``text`` with its line ``old`` replaced by ``new`` (UnitError if the template lacks it)."""
+    lines = text.split("\n")
+    if old not in lines:
+        raise UnitError(f"the unit template has no line {old!r} to open for the review page")
+    at = lines.index(old)
+    return "\n".join(lines[:at] + new + lines[at + 1:])
+
+
+def web_rules(text: str, web: WebSettings, kind: Kind) -> str:
+    """The unit opened for the review page's listener (``web.enabled``), and for nothing else.
+
+    System unit: its own network namespace would hide the listener, so ``PrivateNetwork=`` goes;
+    ``RestrictAddressFamilies=`` gains the one IP family the address needs; ``IPAddressDeny=any``
+    stays with ``IPAddressAllow=localhost`` for a loopback address (``any`` only with
+    ``web.allow_remote``); ``SocketBindAllow=`` lets it bind that one TCP port and no other.
+    User unit: the address families only (the other options need the system manager).
+    With web off the unit is left exactly as it was.
+    """
+    if not web.enabled:
+        return text
+    host, port = split_listen(web.listen)
+    families = ["AF_INET", "AF_INET6"] if host == "localhost" else (["AF_INET6"] if ":" in host else ["AF_INET"])
+    note = f"# The review page (web.enabled) listens on {web.listen}: TCP on {'loopback only' if web.loopback else 'a reachable address'}."
+    text = _replace_line(text, "RestrictAddressFamilies=AF_UNIX",
+                         [note, "RestrictAddressFamilies=AF_UNIX " + " ".join(families)])
+    if kind != "system":
+        return text
+    text = _replace_line(text, "PrivateNetwork=yes", ["PrivateNetwork=no"])
+    allow = "localhost" if web.loopback else "any"
+    text = _replace_line(text, "IPAddressDeny=any", ["IPAddressDeny=any", f"IPAddressAllow={allow}"])
+    if port:
+        text = _replace_line(text, "RestrictNamespaces=yes",
+                             ["RestrictNamespaces=yes", f"SocketBindAllow=tcp:{port}", "SocketBindDeny=any"])
+    return text
+
+
 def _substitute(value: Any, values: dict[str, str]) -> Any:
     if isinstance(value, str):
         return values.get(value, value)
@@ -209,7 +246,8 @@ def render(kind: Kind, *, exe: Path, config: Path, settings: Settings, home: Pat
     if kind == "launchd":
         return render_plist(template, exe=exe, config=config,
                             log=home / "Library" / "Logs" / "genre-daemon.log")
-    return render_systemd(template, exe=exe, config=config, folders=folders_for(settings, exe, config))
+    text = render_systemd(template, exe=exe, config=config, folders=folders_for(settings, exe, config))
+    return web_rules(text, settings.web, kind)
 
 
 def target_path(kind: Kind, *, home: Path, root: Path | None = None) -> Path:
@@ -334,5 +372,5 @@ def cmd_service_install(args: argparse.Namespace, out: TextIO, err: TextIO | Non
 __all__: Sequence[str] = (
     "Folders", "Outcome", "UnitError", "add_service_parser", "cmd_service_install", "enable_command",
     "find_executable", "folders_for", "install", "read_template", "render", "render_plist",
-    "render_systemd", "sandbox_rules", "settings_for", "target_path", "template_dir", "unit_quote",
+    "render_systemd", "sandbox_rules", "settings_for", "target_path", "template_dir", "unit_quote", "web_rules",
 )

@@ -1,0 +1,445 @@
+"""The Starlette application: pages, the JSON API, and the guard in front of both.
+
+The guard (an ASGI middleware, so it sees every request before routing) refuses, in order:
+a ``Host`` that is not a loopback name when the server listens on loopback (DNS rebinding);
+a request without the token (``Authorization: Bearer``, the session cookie, or ``?token=`` on a
+GET, which sets the cookie and redirects to the same URL without it): 401; a state-changing
+request whose ``Origin`` is not this server or whose ``Sec-Fetch-Site`` is not ``same-origin``:
+403. State changes are POST only; with the cookie they also need the session's CSRF token
+(``X-CSRF-Token`` header, or the ``csrf`` field of a form). URLs carry ids only: anything else,
+``..`` and encoded forms included, matches no route and gets 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import os
+import stat
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request, cookie_parser
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .data import WebData, WebError
+from .templates import APP_CSS, APP_JS, render
+from .tokens import csrf_for, new_session, same_token, session_nonce
+
+log = logging.getLogger("genre_daemon.web")
+
+__all__ = ["create_app", "COOKIE", "PAGE_SIZE"]
+
+COOKIE = "genre_daemon_session"
+COOKIE_MAX_AGE = 30 * 24 * 3600
+PAGE_SIZE = 50
+MAX_BODY = 16 * 1024
+_MAX_ID = (1 << 63) - 1
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_AUDIO_TYPES = {
+    "mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "opus": "audio/ogg",
+    "m4a": "audio/mp4", "au": "audio/basic", "aiff": "audio/aiff", "aif": "audio/aiff",
+}
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+# --- the guard --------------------------------------------------------------------------------------
+
+
+class Guard:
+    """Authentication, Host and cross-origin checks, and security headers, for every request."""
+
+    def __init__(self, app: ASGIApp, token: str, *, loopback: bool) -> None:
+        self.app = app
+        self.token = token
+        self.loopback = loopback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        send = _with_security_headers(send)
+        host = headers.get("host", "")
+        if self.loopback and not _loopback_host(host):
+            await _refuse(421, f"this page answers only to a loopback host name, not {host[:100]!r}", scope, receive, send)
+            return
+        method = scope["method"]
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        given = [v for k, v in query if k == "token"]
+        via, nonce = self._authenticate(headers)
+        if given:
+            if method in _SAFE_METHODS and same_token(given[0], self.token):
+                await self._exchange(scope, query, receive, send)
+                return
+            await _refuse(401, "wrong token in the link: open the one `genre-daemon status` prints", scope, receive, send)
+            return
+        if via is None:
+            await _refuse(401, "this page needs its token: open the link `genre-daemon status` prints "
+                               "(or send Authorization: Bearer <state_dir/web-token>)", scope, receive, send,
+                          extra={"WWW-Authenticate": 'Bearer realm="genre-daemon"'})
+            return
+        if method not in _SAFE_METHODS:
+            origin = headers.get("origin")
+            if origin is not None and origin != f"{scope.get('scheme', 'http')}://{host}":
+                await _refuse(403, f"cross-origin request from {origin[:100]!r} refused", scope, receive, send)
+                return
+            site = headers.get("sec-fetch-site")
+            if site is not None and site != "same-origin":
+                await _refuse(403, f"request from another site ({site[:40]}) refused", scope, receive, send)
+                return
+        scope.setdefault("state", {})["auth"] = {"via": via, "nonce": nonce}
+        await self.app(scope, receive, send)
+
+    def _authenticate(self, headers: Headers) -> tuple[str | None, str | None]:
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return ("bearer", None) if same_token(auth[7:].strip(), self.token) else (None, None)
+        cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        if cookie:
+            nonce = session_nonce(cookie, self.token)
+            if nonce is not None:
+                return "cookie", nonce
+        return None, None
+
+    async def _exchange(self, scope: Scope, query: list[tuple[str, str]], receive: Receive, send: Send) -> None:
+        """``?token=`` once: a session cookie, and the same URL without the token."""
+        rest = [(k, v) for k, v in query if k != "token"]
+        target = scope.get("path", "/") or "/"
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"
+        if rest:
+            target += "?" + urlencode(rest)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, new_session(self.token), max_age=COOKIE_MAX_AGE, path="/", httponly=True,
+                            samesite="strict", secure=scope.get("scheme") == "https")
+        await response(scope, receive, send)
+
+
+def _loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name in _LOOPBACK_NAMES:
+        return True
+    parts = name.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            h = MutableHeaders(scope=message)
+            h.setdefault("content-security-policy", _CSP)
+            h.setdefault("x-content-type-options", "nosniff")
+            h.setdefault("referrer-policy", "no-referrer")
+            h.setdefault("x-frame-options", "DENY")
+            h.setdefault("cache-control", "no-store")
+        await send(message)
+
+    return wrapped
+
+
+async def _refuse(status: int, message: str, scope: Scope, receive: Receive, send: Send,
+                  extra: dict[str, str] | None = None) -> None:
+    path = scope.get("path", "")
+    if path.startswith("/api/"):
+        response: Response = JSONResponse({"error": message}, status_code=status, headers=extra)
+    else:
+        response = PlainTextResponse(f"{status}: {message}\n", status_code=status, headers=extra)
+    await response(scope, receive, send)
+
+
+# --- responses --------------------------------------------------------------------------------------
+
+
+class _OpenedFileResponse(FileResponse):
+    """A FileResponse of a file opened with ``O_NOFOLLOW`` before the response is built: what is
+    streamed is that inode (read through ``/proc/self/fd``), whatever replaces the name meanwhile."""
+
+    def __init__(self, fd: int, st: os.stat_result, media_type: str) -> None:
+        self._fd = fd
+        super().__init__(f"/proc/self/fd/{fd}", stat_result=st, media_type=media_type,
+                         headers={"cache-control": "private, no-store"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            os.close(self._fd)
+
+
+def _error(exc: WebError, request: Request, form: bool = False) -> Response:
+    if form:
+        return HTMLResponse(render("error", title="not done", page="", csrf=_csrf(request), status=exc.status,
+                                   message=exc.message, back=_back(request)), status_code=exc.status)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+def _back(request: Request) -> str:
+    path = request.url.path
+    return "/recent" if path.startswith("/api/moves/") else "/models" if path.startswith("/api/models") else "/"
+
+
+def _csrf(request: Request) -> str:
+    auth = request.scope.get("state", {}).get("auth") or {}
+    nonce = auth.get("nonce")
+    return csrf_for(request.app.state.token, nonce) if nonce else ""
+
+
+def _id(request: Request, key: str) -> int:
+    value = request.path_params[key]
+    if not isinstance(value, int) or value < 0 or value > _MAX_ID:
+        raise WebError(404, "no such id")
+    return value
+
+
+async def _body(request: Request) -> tuple[dict[str, Any], bool]:
+    """The POST body (JSON object or urlencoded form) and whether it was a form; checks the
+    session's CSRF token when the request came with the cookie."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise WebError(413, f"request body larger than {MAX_BODY} bytes")
+    form = kind == "application/x-www-form-urlencoded"
+    if form:
+        data: Any = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    elif kind == "application/json":
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise WebError(400, "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise WebError(400, 'the body must be a JSON object, e.g. {"genre": "jazz"}')
+    else:
+        raise WebError(415, "send JSON (Content-Type: application/json)")
+    auth = request.scope.get("state", {}).get("auth") or {}
+    if auth.get("via") == "cookie":
+        given = request.headers.get("x-csrf-token") or (data.get("csrf") if form else None) or ""
+        if not hmac.compare_digest(str(given).encode(), _csrf(request).encode()):
+            raise WebError(403, "missing or wrong CSRF token: reload the page")
+    return data, form
+
+
+Action = Callable[[WebData, Request, dict[str, Any]], Any]
+
+
+def _action(run: Action, after: str) -> Callable[[Request], Awaitable[Response]]:
+    """A POST endpoint: parse and check the body, run ``run`` in a worker thread, answer JSON
+    (or, for a plain form, redirect to ``after`` / show the error page)."""
+
+    async def endpoint(request: Request) -> Response:
+        form = False
+        try:
+            body, form = await _body(request)
+            result = await run_in_threadpool(run, request.app.state.data, request, body)
+        except WebError as exc:
+            return _error(exc, request, form)
+        if form:
+            return RedirectResponse(after, status_code=303)
+        return JSONResponse(result)
+
+    return endpoint
+
+
+# --- endpoints ---------------------------------------------------------------------------------------
+
+
+def review_page(request: Request) -> Response:
+    data: WebData = request.app.state.data
+    items = data.review_items()
+    pages = max(1, math.ceil(len(items) / PAGE_SIZE))
+    try:
+        page_no = min(max(1, int(request.query_params.get("page", "1"))), pages)
+    except ValueError:
+        page_no = 1
+    shown = items[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
+    return HTMLResponse(render("review", title="Review", page="review", csrf=_csrf(request), items=shown,
+                               total=len(items), pages=pages, page_no=page_no, genres=data.known_genres(),
+                               min_confidence=data.settings.min_confidence))
+
+
+def recent_page(request: Request) -> Response:
+    data: WebData = request.app.state.data
+    return HTMLResponse(render("recent", title="Recent", page="recent", csrf=_csrf(request),
+                               items=data.recent(_limit(request, 50)), genres=data.known_genres()))
+
+
+def status_page(request: Request) -> Response:
+    s = _status(request.app.state.data)
+    return HTMLResponse(render("status", title="Status", page="status", csrf=_csrf(request), s=s,
+                               daemon=s["daemon"], retrain_text=s["retrain_text"], gate_text=s["gate_text"]))
+
+
+def models_page(request: Request) -> Response:
+    data: WebData = request.app.state.data
+    return HTMLResponse(render("models", title="Models", page="models", csrf=_csrf(request), m=data.models()))
+
+
+def api_review(request: Request) -> Response:
+    items = request.app.state.data.review_items()
+    offset = _int_param(request, "offset", 0)
+    limit = _int_param(request, "limit", len(items))
+    return JSONResponse([it.to_json() for it in items[offset: offset + limit]])
+
+
+def api_recent(request: Request) -> Response:
+    return JSONResponse([it.to_json() for it in request.app.state.data.recent(_limit(request, 50))])
+
+
+def api_status(request: Request) -> Response:
+    return JSONResponse(_status(request.app.state.data))
+
+
+def api_models(request: Request) -> Response:
+    return JSONResponse(request.app.state.data.models())
+
+
+def audio(request: Request) -> Response:
+    data: WebData = request.app.state.data
+    try:
+        path, st = data.audio_path(_id(request, "file_id"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except WebError as exc:
+        return _error(exc, request)
+    except OSError:
+        return _error(WebError(404, "the file cannot be opened"), request)
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        return _error(WebError(404, "the file changed while it was being opened"), request)
+    ext = path.name.rpartition(".")[2].lower()
+    return _OpenedFileResponse(fd, opened, _AUDIO_TYPES.get(ext, "application/octet-stream"))
+
+
+def confusion(request: Request) -> Response:
+    try:
+        png = request.app.state.data.confusion_png(request.path_params["name"])
+    except WebError as exc:
+        return PlainTextResponse(exc.message, status_code=exc.status)
+    return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=60"})
+
+
+def app_js(request: Request) -> Response:
+    return Response(APP_JS, media_type="text/javascript", headers={"cache-control": "private, max-age=300"})
+
+
+def app_css(request: Request) -> Response:
+    return Response(APP_CSS, media_type="text/css", headers={"cache-control": "private, max-age=300"})
+
+
+def _do_review(data: WebData, request: Request, body: dict[str, Any]) -> Any:
+    return data.file_review(_id(request, "file_id"), body.get("genre"))
+
+
+def _do_correct(data: WebData, request: Request, body: dict[str, Any]) -> Any:
+    return data.correct(_id(request, "move_id"), body.get("genre"))
+
+
+def _do_undo(data: WebData, request: Request, body: dict[str, Any]) -> Any:
+    return data.undo(_id(request, "move_id"))
+
+
+def _do_rollback(data: WebData, request: Request, body: dict[str, Any]) -> Any:
+    return data.rollback()
+
+
+def _status(data: WebData) -> dict[str, Any]:
+    """:meth:`WebData.status` plus the one-line texts the status page shows."""
+    s = data.status()
+    if s["running"]:
+        s["daemon"] = f"running, pid {s['pid']}, up {_duration(s['uptime'] or 0)}"
+    else:
+        s["daemon"] = "not running (this page serves the journal as it is)"
+    r = s.get("retrain") or {}
+    if r.get("state") == "running":
+        done = f" {r['done']}/{r['total']}" if "done" in r and "total" in r else ""
+        s["retrain_text"] = f"running: {r.get('step', '')}{done}"
+    elif r:
+        s["retrain_text"] = f"{r.get('state')}" + (f" at {_when(r['finished'])}" if r.get("finished") else "")
+    else:
+        s["retrain_text"] = "never ran"
+    g = s.get("last_gate")
+    if g:
+        nums = ""
+        cand, act = g.get("candidate") or {}, g.get("active") or {}
+        if cand or act:
+            nums = (f" [held-out labels: candidate {_fmt(cand.get('labels'))}, active {_fmt(act.get('labels'))}; "
+                    f"old genres: candidate {_fmt(cand.get('old_genres'))}, active {_fmt(act.get('old_genres'))}]")
+        s["gate_text"] = f"{'promoted' if g.get('promoted') else 'not promoted'}: {g.get('reason', '')}{nums}"
+    else:
+        s["gate_text"] = "none yet"
+    return s
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else "-"
+
+
+def _when(t: Any) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(t)))
+    except (TypeError, ValueError, OverflowError):
+        return "?"
+
+
+def _duration(seconds: float) -> str:
+    s = max(int(seconds), 0)
+    return f"{s // 3600}h {s % 3600 // 60}m {s % 60}s" if s >= 3600 else f"{s // 60}m {s % 60}s"
+
+
+def _int_param(request: Request, key: str, default: int) -> int:
+    try:
+        return max(0, int(request.query_params.get(key, default)))
+    except ValueError:
+        return default
+
+
+def _limit(request: Request, default: int) -> int:
+    return max(1, min(_int_param(request, "limit", default), 1000))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    reason = "not found" if status == 404 else ("method not allowed" if status == 405 else "refused")
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": reason}, status_code=status)
+    return PlainTextResponse(f"{status}: {reason}\n", status_code=status)
+
+
+def create_app(data: WebData, token: str, *, loopback: bool = True) -> ASGIApp:
+    """The page's ASGI application over ``data``, guarded by ``token``."""
+    routes = [
+        Route("/", review_page, methods=["GET"]),
+        Route("/recent", recent_page, methods=["GET"]),
+        Route("/status", status_page, methods=["GET"]),
+        Route("/models", models_page, methods=["GET"]),
+        Route("/assets/app.js", app_js, methods=["GET"]),
+        Route("/assets/app.css", app_css, methods=["GET"]),
+        Route("/api/review", api_review, methods=["GET"]),
+        Route("/api/review/{file_id:int}", _action(_do_review, "/"), methods=["POST"]),
+        Route("/api/files/{file_id:int}/audio", audio, methods=["GET"]),
+        Route("/api/status", api_status, methods=["GET"]),
+        Route("/api/recent", api_recent, methods=["GET"]),
+        Route("/api/moves/{move_id:int}/genre", _action(_do_correct, "/recent"), methods=["POST"]),
+        Route("/api/moves/{move_id:int}/undo", _action(_do_undo, "/recent"), methods=["POST"]),
+        Route("/api/models", api_models, methods=["GET"]),
+        Route("/api/models/rollback", _action(_do_rollback, "/models"), methods=["POST"]),
+        Route("/models/{name:str}/confusion.png", confusion, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    app.state.data = data
+    app.state.token = token
+    return Guard(app, token, loopback=loopback)

@@ -1,0 +1,161 @@
+"""The page's access token, its session cookie and the per-session CSRF token.
+
+The token lives in ``state_dir/web-token`` (0600, made at start when missing): whoever can read
+the daemon's state may use the page. A browser shows it once (``/?token=...``) and gets a
+session cookie in exchange: ``<nonce>.<HMAC(token, nonce)>``, so sessions need no server-side
+store, survive a restart, and all end when the token file is replaced. Each session's CSRF
+token is ``HMAC(token, "csrf:" + nonce)``, embedded in the pages it is shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import stat
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import GenreDaemonError
+
+__all__ = [
+    "TOKEN_FILE", "ENDPOINT_FILE", "WebTokenError", "ensure_token", "read_token", "token_path",
+    "new_session", "session_nonce", "csrf_for", "same_token", "write_endpoint", "read_endpoint",
+    "remove_endpoint", "status_line",
+]
+
+TOKEN_FILE = "web-token"
+ENDPOINT_FILE = "web.json"  # {"url", "pid"} of the server now listening, for `genre-daemon status`
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")
+_NONCE_BYTES = 18
+
+
+class WebTokenError(GenreDaemonError):
+    """The token file cannot be made or read."""
+
+
+def token_path(state_dir: Path) -> Path:
+    """``state_dir/web-token``."""
+    return Path(state_dir) / TOKEN_FILE
+
+
+def read_token(state_dir: Path) -> str | None:
+    """The token, if the file exists, is ours, private (no group/other bits) and well formed."""
+    path = token_path(state_dir)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with open(fd, "rb", closefd=True) as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None
+        text = fh.read(256).decode("ascii", "replace").strip()
+    return text if _TOKEN_RE.fullmatch(text) else None
+
+
+def ensure_token(state_dir: Path) -> str:
+    """The token of ``state_dir``, made (0600, atomically) when missing, malformed, not ours or
+    readable by others (then it may have been seen: a new one replaces it)."""
+    existing = read_token(state_dir)
+    if existing is not None:
+        return existing
+    path = token_path(state_dir)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with open(fd, "w", encoding="ascii", closefd=True) as fh:
+            fh.write(token + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise WebTokenError(f"{path}: cannot write the web page's token: {exc.strerror or exc}") from exc
+    return token
+
+
+def same_token(given: str, token: str) -> bool:
+    """Constant-time comparison of a presented token with the real one."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("ascii"))
+
+
+def _mac(token: str, message: str) -> str:
+    return hmac.new(token.encode("ascii"), message.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def new_session(token: str) -> str:
+    """A fresh session cookie value, ``<nonce>.<mac>``."""
+    nonce = secrets.token_urlsafe(_NONCE_BYTES)
+    return f"{nonce}.{_mac(token, 'session:' + nonce)}"
+
+
+def session_nonce(cookie: str, token: str) -> str | None:
+    """The nonce of a genuine session cookie, or None."""
+    nonce, dot, mac = cookie.partition(".")
+    if not dot or not nonce or len(cookie) > 200 or not re.fullmatch(r"[A-Za-z0-9_-]+", nonce):
+        return None
+    return nonce if hmac.compare_digest(mac, _mac(token, "session:" + nonce)) else None
+
+
+def csrf_for(token: str, nonce: str) -> str:
+    """The CSRF token of the session with ``nonce``."""
+    return _mac(token, "csrf:" + nonce)
+
+
+def write_endpoint(state_dir: Path, url: str) -> None:
+    """Record where this process serves the page (read by ``genre-daemon status``)."""
+    path = Path(state_dir) / ENDPOINT_FILE
+    tmp = path.with_name(f".{ENDPOINT_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(fd, "w", encoding="utf-8", closefd=True) as fh:
+        json.dump({"url": url, "pid": os.getpid()}, fh)
+    os.replace(tmp, path)
+
+
+def read_endpoint(state_dir: Path) -> dict[str, object] | None:
+    """``{"url", "pid"}`` of a live server of this state_dir, or None."""
+    try:
+        data: dict[str, object] = dict(json.loads((Path(state_dir) / ENDPOINT_FILE).read_text(encoding="utf-8")))
+        os.kill(int(str(data["pid"])), 0)
+        if not isinstance(data.get("url"), str):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return data
+
+
+def status_line(settings: Settings) -> str | None:
+    """The ``web:`` line of ``genre-daemon status``: the link with the token while a server runs;
+    None when the page is off and nothing serves it."""
+    token = read_token(settings.state_dir)
+    endpoint = read_endpoint(settings.state_dir)
+    if endpoint is not None:
+        url = str(endpoint["url"])
+        if token is None:
+            return f"web: {url} (its token in {token_path(settings.state_dir)} is not readable by you)"
+        return f"web: {url}?token={token}"
+    if settings.web.enabled:
+        return (f"web: not serving now (web.enabled: the daemon serves http://{settings.web.listen}/ while it runs)"
+                + (f"; token {token}" if token else ""))
+    return None
+
+
+def remove_endpoint(state_dir: Path) -> None:
+    """Forget the endpoint written by this process (another process's is left alone)."""
+    path = Path(state_dir) / ENDPOINT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if int(data.get("pid", -1)) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, TypeError):
+        pass
