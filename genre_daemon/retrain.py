@@ -161,8 +161,6 @@ def run(settings: Settings) -> dict[str, Any]:
         "candidate": {"labels": cand_lab, "old_genres": cand_old}, "active": {"labels": act_lab, "old_genres": act_old},
     }
     if result_gate.promote:
-        if store.active() is None:
-            seed_default(store, active_dir)  # the shipped model becomes v0001: rollback can reach it
         candidate.training.update({
             "data": {**active.training.get("data", {}), "labels": len(labels), "per_genre": _counts(clips, genres)},
             "label_hashes": sorted({_hash(lab.path) for lab in labels} | used),
@@ -175,6 +173,10 @@ def run(settings: Settings) -> dict[str, Any]:
         save_model(candidate, tmp)
         rehearsal.save(rehearsal.sample(train, genres, cfg.patches, seed=SEED,
                                         frontend=active.frontend.identity(active.inputs)), tmp)
+        # The shipped model becomes v0001 (rollback can reach it), but is not made active: the
+        # pointer goes straight from the shipped model to the candidate.
+        if store.active() is None:
+            seed_default(store, active_dir, activate=False)
         info = store.promote(tmp, n_labels=len(labels), metrics=candidate.metrics)
         summary.update(promoted=True, version=info.version)
     write_progress(settings, state="done", started=started, finished=time.time(), **summary)

@@ -161,12 +161,15 @@ def cross_validate(
     test_variants: dict[str, int] | None = None,
     progress: Progress = None,
     log: Callable[[str], None] = print,
+    folds: Sequence[Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """Clip-split ``k``-fold CV: every clip is tested once by a model that never saw any window
-    of it. ``test_variants`` maps a name to the variant index scored (0 = clean)."""
+    """Clip-split ``k``-fold CV: every clip is tested once by a model that never saw any patch
+    of it. ``test_variants`` maps a name to the variant index scored (0 = clean); ``folds``
+    (clip indices) replaces the default stratified random folds."""
     test_variants = test_variants or {"clean": 0}
     labels = [c.label for c in clips]
-    folds = stratified_folds(labels, k, cfg.seed)
+    folds = [list(f) for f in folds] if folds is not None else stratified_folds(labels, k, cfg.seed)
+    k = len(folds)
     truth: list[int] = []
     predicted: dict[str, list[int]] = {name: [] for name in test_variants}
     for i, test_idx in enumerate(folds):

@@ -248,8 +248,8 @@ class ModelStore:
         )
 
     def _promote(self, candidate: Path, n_labels: int, metrics: Mapping[str, Any] | None,
-                 step: Hook) -> VersionInfo:
-        """:meth:`promote` under the lock."""
+                 step: Hook, activate: bool = True) -> VersionInfo:
+        """:meth:`promote` under the lock (``activate=False``: add the version, leave ``current``)."""
         self._check_candidate(candidate)
         inside = os.path.realpath(candidate.parent) == os.path.realpath(self.root)
         if inside and not candidate.name.startswith(CANDIDATE_PREFIX):
@@ -286,6 +286,11 @@ class ModelStore:
                 shutil.rmtree(work, ignore_errors=True)
             raise
         step("renamed")
+        if not activate:
+            info = self._info(target.name, False)
+            if info is None:
+                raise ModelError(f"{target}: added but unreadable")
+            return info
         self._switch(target.name, step)
         step("switched")
         info = self._info(target.name, True)
@@ -347,20 +352,26 @@ class ModelStore:
             os.close(fd)
 
 
-def seed_default(store: ModelStore, default_dir: Path) -> VersionInfo:
-    """Make sure the store has an active version: if it has none at all, copy ``default_dir`` (the
-    shipped model) in as ``v0001`` and activate it, so a rollback can always reach the model the
-    daemon started with. If versions exist but none is active (a crash during the very first
-    promotion, a deleted pointer), the newest one is activated."""
+def seed_default(store: ModelStore, default_dir: Path, *, activate: bool = True) -> VersionInfo:
+    """Make sure the store holds the model the daemon started with: if it has no version at all,
+    copy ``default_dir`` (the shipped model) in as ``v0001`` and activate it, so a rollback can
+    always reach it. If versions exist but none is active (a crash during the very first
+    promotion, a deleted pointer), the newest one is activated.
+
+    ``activate=False`` (a retrain about to promote its candidate): the copy is added but
+    ``current`` is left alone, so the daemon never switches to the copy for the moment before
+    the promotion (it would re-sort the review folder with the old model)."""
     with store._locked():  # two processes seeding at once must not make two copies
         active = store.active()
         if active is not None:
             return active
         infos = store.versions()
         if not infos:
-            info = store._promote(Path(default_dir), 0, None, _no_hook)
+            info = store._promote(Path(default_dir), 0, None, _no_hook, activate=activate)
             log.info("shipped model %s copied in as %s", info.version, info.name)
             return info
+        if not activate:
+            return infos[-1]
         log.warning("%s: no active model version; activating the newest, %s", store.root, infos[-1].name)
         return store._activate(infos[-1].name, _no_hook)
 

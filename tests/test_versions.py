@@ -396,6 +396,17 @@ def test_seed_default_copies_the_shipped_model_in_once(store: ModelStore) -> Non
     assert store.rollback().version == read_metadata(SHIPPED)["version"]
 
 
+def test_seed_default_for_a_promotion_adds_the_copy_without_switching_to_it(store: ModelStore) -> None:
+    """A retrain seeds then promotes: the pointer must go from nothing (the shipped model) straight
+    to the candidate, never to the copy, which the daemon would switch to and re-sort review with."""
+    info = seed_default(store, SHIPPED, activate=False)
+    assert info.name == "v0001" and not info.active
+    assert store.active() is None and not os.path.lexists(store.root / CURRENT)
+    store.promote(candidate(store, "r2"))
+    assert [(v.name, v.active) for v in store.versions()] == [("v0001", False), ("v0002", True)]
+    assert store.rollback().name == "v0001"
+
+
 def test_seed_default_reactivates_after_a_crash_in_the_first_promotion(store: ModelStore) -> None:
     proc = run_child(KILL_PROMOTE, str(store.root), str(SHIPPED), "renamed")
     assert proc.returncode == -signal.SIGKILL, proc.stderr
