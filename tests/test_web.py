@@ -836,5 +836,6 @@ def test_the_real_daemon_sends_unsure_songs_to_review_and_the_page_files_them(tm
             web.send_signal(signal.SIGTERM)
             web.wait(15)
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(20)
+        code = daemon.wait(20)
         log.close()
+    assert code == 0, (tmp_path / "daemon.log").read_text()[-2000:]  # the page stops with the daemon
