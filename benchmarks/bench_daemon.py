@@ -209,6 +209,8 @@ def kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
     with sqlite3.connect(tree.state / "journal.sqlite3") as c:
         integrity = c.execute("PRAGMA integrity_check").fetchone()[0]
         moves = c.execute("SELECT count(*) FROM moves WHERE undone = 0").fetchone()[0]
+        reasons = c.execute("SELECT reason, count(*) FROM files WHERE state = 'quarantined' "
+                            "GROUP BY reason ORDER BY 2 DESC").fetchall()
     total = len(expected)
     ok = (not dupes and not missing and not altered and not tree.partials() and not tree.left()
           and integrity == "ok" and moves == total)
@@ -218,6 +220,8 @@ def kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
           f"duplicated {dupes}, altered {len(altered)}, partial files {len(tree.partials())}, "
           f"left in inbox {len(tree.left())}, journal moves {moves}, integrity_check {integrity} "
           f"-> {'OK' if ok else 'FAILED'}")
+    for reason, count in reasons:  # every file here is a good clip: a reason says why it was taken for poison
+        print(f"  quarantined {count}: {reason}")
     if not ok:
         sys.exit(1)
 
