@@ -152,6 +152,7 @@ class Daemon:
         self._new_labels = 0
         self._label_scan: threading.Thread | None = None
         self.library_watch: LibraryWatcher | None = None
+        self.web: Any = None  # genre_daemon.web's server while web.enabled
         from .labels import HashCache
 
         self._hashes = HashCache()
@@ -224,6 +225,7 @@ class Daemon:
         self._last_rescan = time.monotonic()
         self.library_watch = LibraryWatcher([s.library, *s.retrain.labelled_dirs], polling=s.polling)
         self.library_watch.start()
+        self._restart_web(s)
         self._write_status()
 
     def _make_watcher(self, s: Settings) -> InboxWatcher:
@@ -249,6 +251,9 @@ class Daemon:
         log.info("genre-daemon stopped")
 
     def close(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
         try:
             status_path(self.settings).unlink()
         except OSError:
@@ -405,7 +410,23 @@ class Daemon:
             self.library_watch.start()
         if resolve_model_dir(old) != resolve_model_dir(new):
             self.classifier = Classifier.from_dir(resolve_model_dir(new))
+        if old.web != new.web:
+            try:
+                self._restart_web(new)
+            except GenreDaemonError as exc:
+                log.error("web: the review page is not served: %s", exc)
         log.info("configuration reloaded from %s", source)
+
+    def _restart_web(self, settings: Settings) -> None:
+        """(Re)start the review page for ``settings`` when ``web.enabled``; stop it otherwise.
+        It runs in this process (no second service to manage), on its own journal connection."""
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
+        if settings.web.enabled:
+            from .web import start_in_thread
+
+            self.web = start_in_thread(settings, status_provider=self.status)
 
     # ----------------------------------------------------------------- learning
     def _check_model(self) -> None:
