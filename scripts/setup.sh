@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up genre-daemon on a fresh Debian/Ubuntu machine (or reuse what is there):
-# system packages (ffmpeg, libsndfile, libsystemd headers), a virtualenv in .venv, torch 2.13.0
+# system packages (ffmpeg, libsndfile, libsystemd headers, chromium for the browser tests), a virtualenv in .venv, torch 2.13.0
 # (CPU build) and the package itself with its extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 [ -e /usr/include/systemd/sd-daemon.h ] || need+=(libsystemd-dev)
 ldconfig -p 2>/dev/null | grep -q libsndfile || need+=(libsndfile1)
+# The review page's browser tests drive Debian's chromium (never a browser Playwright downloads).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
