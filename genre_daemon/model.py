@@ -36,8 +36,8 @@ META_FILE = "model.json"
 REHEARSAL_FILE = "rehearsal.safetensors"
 POOLINGS = ("attention", "mean", "last")
 HEADS = ("linear", "mlp")
-PATCHES_PER_SONG = 8  # measured: see benchmarks/results-frontend.txt and the README
-TRAIN_HOP_FRAMES = 94  # training excerpts are embedded every ~1.5 s (half a patch)
+PATCHES_PER_SONG = 10  # measured (benchmarks/results-frontend.txt): 10 spread > 6 > 4, on GTZAN and emotify
+TRAIN_HOP_FRAMES = 187  # training excerpts cut into non-overlapping 3-s patches (a 1.5-s hop gained nothing)
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ class Architecture:
     hidden: int = 32
     lstm_layers: int = 1
     bidirectional: bool = True
-    pooling: str = "attention"
-    skip_mean: bool = True
+    pooling: str = "mean"
+    skip_mean: bool = False
     head: str = "linear"
     head_hidden: int = 64
-    dropout: float = 0.5
-    input_dropout: float = 0.0
+    dropout: float = 0.3
+    input_dropout: float = 0.2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", check_inputs(self.inputs))
@@ -104,16 +104,28 @@ class AttentionPool(nn.Module):
         super().__init__()
         self.score = nn.Sequential(nn.Linear(dim, max(1, dim // 2)), nn.Tanh(), nn.Linear(max(1, dim // 2), 1))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        w = torch.softmax(self.score(h), dim=1)  # (B, T, 1)
-        return (w * h).sum(dim=1)
+    def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        score = self.score(h)  # (B, T, 1)
+        if mask is not None:
+            score = score.masked_fill(~mask[..., None], float("-inf"))
+        return (torch.softmax(score, dim=1) * h).sum(dim=1)
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over time of ``(B, T, F)``, only over the steps ``mask`` (B, T) keeps."""
+    if mask is None:
+        return x.mean(dim=1)
+    m = mask[..., None].to(x.dtype)
+    return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
 class GenreNet(nn.Module):
     """Standardise -> (Bi)LSTM over the song's patch vectors -> pooling [+ mean input] -> head.
 
-    Input: raw patch vectors ``(batch, patches, n_inputs)``; any number of patches >= 1. The
-    standardisation statistics live in buffers, so a model directory is complete by itself.
+    Input: raw patch vectors ``(batch, patches, n_inputs)``; any number of patches >= 1, and
+    with ``lengths`` a batch of songs of different lengths (zero-padded at the end; a padded
+    step never reaches the LSTM or the pooling). The standardisation statistics live in
+    buffers, so a model directory is complete by itself.
     """
 
     def __init__(self, arch: Architecture) -> None:
@@ -134,18 +146,27 @@ class GenreNet(nn.Module):
             self.head = nn.Sequential(nn.Dropout(arch.dropout), nn.Linear(head_in, arch.head_hidden), nn.ReLU(),
                                       nn.Dropout(arch.dropout), nn.Linear(arch.head_hidden, arch.n_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         x = self.in_drop((x - self.feat_mean) / self.feat_std)
-        h, _ = self.lstm(x)
+        t = x.shape[1]
+        mask = None
+        if lengths is not None and bool((lengths < t).any()):
+            mask = torch.arange(t)[None, :] < lengths[:, None]
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            h, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=t)
+        else:
+            h, _ = self.lstm(x)
         if self.pool is not None:
-            pooled = self.pool(h)
+            pooled = self.pool(h, mask)
         elif self.arch.pooling == "mean":
-            pooled = h.mean(dim=1)
+            pooled = _masked_mean(h, mask)
         else:  # last: the forward direction's last output and the backward direction's first
+            last = (lengths - 1 if mask is not None else torch.full((x.shape[0],), t - 1)).long()
+            fwd = h[torch.arange(x.shape[0]), last]
             half = self.arch.hidden
-            pooled = torch.cat([h[:, -1, :half], h[:, 0, half:]], dim=1) if self.arch.bidirectional else h[:, -1]
+            pooled = torch.cat([fwd[:, :half], h[:, 0, half:]], dim=1) if self.arch.bidirectional else fwd
         if self.arch.skip_mean:
-            pooled = torch.cat([pooled, x.mean(dim=1)], dim=1)
+            pooled = torch.cat([pooled, _masked_mean(x, mask)], dim=1)
         return self.head(pooled)
 
 

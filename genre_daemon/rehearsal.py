@@ -39,18 +39,30 @@ FORMAT = "genre-daemon-rehearsal/2"  # 1: round-1 windows of librosa features
 class RehearsalSet:
     """Patch-vector sequences of a model's training clips, with their labels and source clips."""
 
-    windows: np.ndarray  # (n, length, n_inputs) float16: n sequences of ``length`` patch vectors
+    windows: np.ndarray  # (n, length, n_inputs) float16: n sequences of up to ``length`` patch vectors
     labels: np.ndarray  # (n,) int64, indices into genres
     genres: list[str]
     clip_ids: np.ndarray  # (n,) int64: the source clip of each window (split by clip, not window)
+    lengths: np.ndarray | None = None  # (n,) int64: real patches of each window (zeros after); None: all
     frontend: str = ""  # FrontEnd.identity(inputs) of the vectors
+
+    def __post_init__(self) -> None:
+        if self.lengths is None:  # every window full
+            self.lengths = np.full(self.windows.shape[0], self.windows.shape[1] if self.windows.ndim == 3 else 0,
+                                   dtype=np.int64)
+
+    def sequence(self, row: int) -> np.ndarray:
+        """Window ``row`` without its padding, float32 ``(length, n_inputs)``."""
+        n = int(self.lengths[row]) if self.lengths is not None else self.windows.shape[1]
+        return self.windows[row, :n].astype(np.float32)
 
     def __len__(self) -> int:
         return int(self.windows.shape[0])
 
     @property
     def nbytes(self) -> int:
-        return int(self.windows.nbytes + self.labels.nbytes + self.clip_ids.nbytes)
+        extra = self.lengths.nbytes if self.lengths is not None else 0
+        return int(self.windows.nbytes + self.labels.nbytes + self.clip_ids.nbytes + extra)
 
 
 def sample(
@@ -66,9 +78,10 @@ def sample(
     """Up to ``windows_per_clip`` sequences of ``length`` patches per clip, alternating between
     the clean variant and one augmented variant (picked at random per clip) where there is one,
     so both kinds of sound are rehearsed. The first is the clean clip's patches spread evenly
-    (what inference judges it on), the others random time-ordered subsets; a clip with fewer
-    patches repeats some. When that exceeds ``max_bytes``, fewer sequences per clip are taken;
-    below one per clip, a random subset of clips, stratified by genre, is kept."""
+    (what inference judges it on), the others random time-ordered subsets; a clip of fewer
+    patches gives all of them (its ``lengths`` entry says how many; zeros after). When that
+    exceeds ``max_bytes``, fewer sequences per clip are taken; below one per clip, a random
+    subset of clips, stratified by genre, is kept."""
     if length < 1 or windows_per_clip < 1:
         raise ValueError(f"length ({length}) and windows_per_clip ({windows_per_clip}) must be >= 1")
     bad = [c.name for c in clips if not 0 <= c.label < len(genres)]
@@ -76,7 +89,7 @@ def sample(
         raise ValueError(f"{len(bad)} clips have a label outside the {len(genres)} genres, e.g. {bad[0]}")
     rng = np.random.default_rng(seed)
     n_inputs = clips[0].variants[0].shape[1] if clips else 0
-    per_window = length * n_inputs * 2 + 16  # float16 sequence + two int64
+    per_window = length * n_inputs * 2 + 24  # float16 sequence + three int64
     budget = max(0, max_bytes // per_window) if per_window else 0
     per_clip = min(windows_per_clip, budget // max(1, len(clips)))
     chosen = list(range(len(clips)))
@@ -86,13 +99,18 @@ def sample(
     windows: list[np.ndarray] = []
     labels: list[int] = []
     ids: list[int] = []
+    lengths: list[int] = []
     for i in chosen:
         clip = clips[i]
         clean = clip.variants[0]
         other = clip.variants[1 + int(rng.integers(len(clip.variants) - 1))] if len(clip.variants) > 1 else clean
         for k in range(per_clip):
             source = clean if k % 2 == 0 else other
-            windows.append(source[_indices(source.shape[0], length, first=k == 0, rng=rng)])
+            idx = _indices(source.shape[0], length, first=k == 0, rng=rng)
+            window = np.zeros((length, n_inputs), np.float32)
+            window[:len(idx)] = source[idx]
+            windows.append(window)
+            lengths.append(len(idx))
             labels.append(clip.label)
             ids.append(i)
     shape = (0, length, n_inputs)
@@ -101,16 +119,16 @@ def sample(
         labels=np.asarray(labels, dtype=np.int64),
         genres=list(genres),
         clip_ids=np.asarray(ids, dtype=np.int64),
+        lengths=np.asarray(lengths, dtype=np.int64),
         frontend=frontend,
     )
 
 
 def _indices(n: int, length: int, *, first: bool, rng: np.random.Generator) -> np.ndarray:
-    """``length`` time-ordered patch indices of ``n``: spread evenly (``first``) or a random subset;
-    repeated (each patch about equally often) when ``n < length``."""
+    """Up to ``length`` time-ordered patch indices of ``n``: spread evenly (``first``), or a
+    random subset; all of them when ``n <= length``."""
     if first or n <= length:
-        base = spread_indices(n, length)
-        return np.sort(np.resize(base, length)) if len(base) < length else base
+        return spread_indices(n, length)
     return np.sort(rng.choice(n, size=length, replace=False))
 
 
@@ -138,6 +156,7 @@ def save(rs: RehearsalSet, model_dir: Path) -> None:
         "windows": np.ascontiguousarray(rs.windows, dtype=np.float16),
         "labels": np.ascontiguousarray(rs.labels, dtype=np.int64),
         "clip_ids": np.ascontiguousarray(rs.clip_ids, dtype=np.int64),
+        "lengths": np.ascontiguousarray(rs.lengths, dtype=np.int64),
     }
     meta = {"format": FORMAT, "genres": json.dumps(list(rs.genres)), "frontend": rs.frontend}
     path = Path(model_dir) / REHEARSAL_FILE
@@ -171,16 +190,17 @@ def load(model_dir: Path) -> RehearsalSet | None:
         raise ModelError(f"{path}: metadata has no readable genre list: {exc!r}") from exc
     if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
         raise ModelError(f"{path}: genres must be a list of names, got {genres!r}")
-    if sorted(tensors) != ["clip_ids", "labels", "windows"]:
-        raise ModelError(f"{path}: expected tensors windows, labels, clip_ids; found {sorted(tensors)}")
-    rs = RehearsalSet(tensors["windows"], tensors["labels"], genres, tensors["clip_ids"], str(meta.get("frontend", "")))
+    if sorted(tensors) != ["clip_ids", "labels", "lengths", "windows"]:
+        raise ModelError(f"{path}: expected tensors windows, labels, clip_ids, lengths; found {sorted(tensors)}")
+    rs = RehearsalSet(tensors["windows"], tensors["labels"], genres, tensors["clip_ids"], tensors["lengths"],
+                      str(meta.get("frontend", "")))
     _validate(rs, path)
     return rs
 
 
 def _validate(rs: RehearsalSet, path: Path) -> None:
     """ModelError naming ``path`` unless the arrays agree with each other and with the genres."""
-    w, y, ids = rs.windows, rs.labels, rs.clip_ids
+    w, y, ids, lengths = rs.windows, rs.labels, rs.clip_ids, rs.lengths
     problems = []
     if w.ndim != 3 or w.dtype != np.float16:
         problems.append(f"windows must be (n, length, n_inputs) float16, got {w.shape} {w.dtype}")
@@ -190,6 +210,10 @@ def _validate(rs: RehearsalSet, path: Path) -> None:
         problems.append(f"labels outside 0..{len(rs.genres) - 1}")
     if len(set(rs.genres)) != len(rs.genres):
         problems.append(f"duplicate genres in {rs.genres}")
+    if lengths is None or lengths.shape != (w.shape[0],) or lengths.dtype != np.int64:
+        problems.append(f"lengths must be ({w.shape[0]},) int64")
+    elif lengths.size and w.ndim == 3 and (lengths.min() < 1 or lengths.max() > w.shape[1]):
+        problems.append(f"lengths outside 1..{w.shape[1]}")
     if w.ndim == 3 and w.size and not np.all(np.isfinite(w)):
         problems.append("windows hold non-finite values")
     if problems:
@@ -212,7 +236,7 @@ def to_clips(rs: RehearsalSet, genres: Sequence[str] | None = None) -> list[Clip
     clips = []
     for cid, rows in order.items():
         label = int(rs.labels[rows[0]])
-        variants = [rs.windows[r].astype(np.float32) for r in rows]
+        variants = [rs.sequence(r) for r in rows]
         clips.append(Clip(f"rehearsal:{rs.genres[label]}:{cid}", remap[label], variants))
     return clips
 

@@ -68,6 +68,26 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, arch: Architecture) 
     assert meta["created"]
 
 
+@pytest.mark.parametrize("arch", [
+    SMALL,
+    Architecture(n_classes=3, hidden=8, pooling="attention", skip_mean=True),
+    Architecture(n_classes=3, hidden=8, pooling="last", lstm_layers=2),
+    Architecture(n_classes=3, hidden=8, pooling="last", bidirectional=False),
+])
+def test_a_padded_batch_scores_each_song_as_it_alone_would(arch: Architecture) -> None:
+    """Training batches songs of different lengths (zero-padded); the padding must change nothing."""
+    net = _model(arch).net
+    torch.manual_seed(1)
+    songs = [torch.randn(n, arch.n_inputs) for n in (1, 4, 2, 4)]
+    batch = torch.zeros(4, 4, arch.n_inputs)
+    for i, song in enumerate(songs):
+        batch[i, :len(song)] = song
+    with torch.inference_mode():
+        together = net(batch, torch.tensor([len(s) for s in songs]))
+        alone = torch.cat([net(s[None]) for s in songs])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
 def test_the_input_vector_length_follows_the_inputs() -> None:
     assert Architecture().n_inputs == 250
     assert Architecture(inputs=("msd_penultimate", "mtt_penultimate", "msd_tags", "mtt_tags")).n_inputs == 500

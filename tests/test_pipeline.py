@@ -56,8 +56,8 @@ def test_a_span_gives_exactly_the_patch_of_a_whole_decode(classifier: Classifier
     span = audio.load(track, sr=16000, offset=(f0 - 1) * 256 / 16000, duration=SPAN_SAMPLES / 16000)
     np.testing.assert_allclose(cut_patches(melspec.log_mel(span), [1])[0], whole[f0:f0 + PATCH_FRAMES], atol=2e-3)
     vectors, duration = classifier.patch_vectors(track)
-    assert vectors.shape == (8, classifier.model.n_inputs) and duration == pytest.approx(60.0, abs=0.5)
-    expected = classifier.embedder.patch_vectors(cut_patches(whole, spread_starts(whole.shape[0], 8)))
+    assert vectors.shape == (classifier.patches, classifier.model.n_inputs) and duration == pytest.approx(60.0, abs=0.5)
+    expected = classifier.embedder.patch_vectors(cut_patches(whole, spread_starts(whole.shape[0], classifier.patches)))
     np.testing.assert_allclose(vectors, expected, atol=2e-3)
 
 
@@ -69,7 +69,7 @@ def test_shipped_model_classifies_real_music(classifier: Classifier, gtzan_files
         assert pred.genre in classifier.model.genres
         assert abs(sum(pred.scores.values()) - 1) < 1e-3
         assert pred.confidence == max(pred.scores.values())
-        assert pred.windows == 8 and pred.duration == pytest.approx(30.0, abs=0.5)
+        assert pred.windows == classifier.patches and pred.duration == pytest.approx(30.0, abs=0.5)
         hits += pred.genre == path.parent.name
     assert hits >= len(gtzan_files) - 1
 

@@ -76,15 +76,18 @@ def test_sample_of_clips_without_augmentation_uses_the_clean_variant() -> None:
     assert len(rs) == 12 and np.all(rs.windows[:, :, 1] == 0)
 
 
-def test_short_clip_repeats_patches_to_a_full_sequence() -> None:
+def test_a_short_clip_keeps_its_length() -> None:
+    """A clip of 2 patches is rehearsed as the 2-patch song inference would see, not padded out."""
     rs = rehearsal.sample(_traceable_clips(2, patches=2, n_variants=1), GENRES, WINDOW)
-    assert rs.windows.shape == (8, WINDOW, D)
-    assert rs.windows[0, :, 2].astype(int).tolist() == [0, 0, 0, 1, 1, 1]
+    assert rs.windows.shape == (8, WINDOW, D) and rs.lengths.tolist() == [2] * 8
+    assert rs.windows[0, :2, 2].tolist() == [0, 1] and not rs.windows[0, 2:].any()
+    back = rehearsal.to_clips(rs)
+    assert all(v.shape == (2, D) for c in back for v in c.variants)
 
 
 def test_size_cap_takes_fewer_windows_per_clip_then_fewer_clips() -> None:
     clips = _traceable_clips(30)
-    per_window = WINDOW * D * 2 + 16
+    per_window = WINDOW * D * 2 + 24
     rs = rehearsal.sample(clips, GENRES, WINDOW, windows_per_clip=4, max_bytes=65 * per_window)
     assert rs.nbytes <= 65 * per_window and len(rs) == 60  # 2 per clip
     assert sorted(set(rs.clip_ids.tolist())) == list(range(30))
@@ -108,6 +111,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(back.windows, rs.windows)
     np.testing.assert_array_equal(back.labels, rs.labels)
     np.testing.assert_array_equal(back.clip_ids, rs.clip_ids)
+    np.testing.assert_array_equal(back.lengths, rs.lengths)
     assert back.windows.dtype == np.float16
     assert [p.name for p in tmp_path.iterdir()] == [REHEARSAL_FILE]  # no temporary file left
     assert (tmp_path / REHEARSAL_FILE).stat().st_mode & 0o044 == 0o044  # readable by a service account
@@ -146,11 +150,19 @@ def test_load_refuses_malformed_files(tmp_path: Path) -> None:
     save_file({"windows": rs.windows, "labels": rs.labels, "clip_ids": rs.clip_ids}, str(path))
     with pytest.raises(ModelError, match="not a rehearsal set"):
         rehearsal.load(tmp_path)
-    save_file({"windows": rs.windows, "labels": rs.labels + 5, "clip_ids": rs.clip_ids}, str(path),
+    save_file({"windows": rs.windows, "labels": rs.labels, "clip_ids": rs.clip_ids}, str(path),
               metadata={"format": rehearsal.FORMAT, "genres": '["a", "b", "c"]'})
+    with pytest.raises(ModelError, match="expected tensors"):  # a round-1 set has no lengths
+        rehearsal.load(tmp_path)
+    save_file({"windows": rs.windows, "labels": rs.labels + 5, "clip_ids": rs.clip_ids, "lengths": rs.lengths},
+              str(path), metadata={"format": rehearsal.FORMAT, "genres": '["a", "b", "c"]'})
     with pytest.raises(ModelError, match="labels outside"):
         rehearsal.load(tmp_path)
-    save_file({"windows": rs.windows, "labels": rs.labels, "clip_ids": rs.clip_ids}, str(path),
+    save_file({"windows": rs.windows, "labels": rs.labels, "clip_ids": rs.clip_ids, "lengths": rs.lengths + 99},
+              str(path), metadata={"format": rehearsal.FORMAT, "genres": '["a", "b", "c"]'})
+    with pytest.raises(ModelError, match="lengths outside"):
+        rehearsal.load(tmp_path)
+    save_file({"windows": rs.windows, "labels": rs.labels, "clip_ids": rs.clip_ids, "lengths": rs.lengths}, str(path),
               metadata={"format": rehearsal.FORMAT, "genres": "not json"})
     with pytest.raises(ModelError, match="genre list"):
         rehearsal.load(tmp_path)
@@ -245,11 +257,11 @@ def test_the_shipped_default_model_carries_a_rehearsal_set_it_recognises() -> No
     assert rs.frontend == model.frontend.identity(model.inputs)
     assert set(rs.labels.tolist()) == set(range(len(model.genres)))
     assert read_metadata(model_dir)["training"]["data"]["clips"] == len(set(rs.clip_ids.tolist()))
-    windows, labels = rs.windows.astype(np.float32), rs.labels
+    labels = rs.labels
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a busy 2-core machine made 2 threads 400x slower here
     try:
-        probs = predict_probs(model.net, list(windows))
+        probs = predict_probs(model.net, [rs.sequence(i) for i in range(len(rs))])
     finally:
         torch.set_num_threads(threads)
     accuracy = float(np.mean(np.argmax(probs, axis=1) == labels))

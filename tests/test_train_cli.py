@@ -49,7 +49,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(data: Path, out: Path, cache: Path) -> int:
-    return main(["train", "--data", str(data), "--out", str(out), "--epochs", "12", "--patches", "4",
+    return main(["train", "--data", str(data), "--out", str(out), "--epochs", "80", "--patches", "4",
                  "--inputs", "msd_penultimate,msd_tags,mtt_tags", "--hidden", "16", "--head", "mlp",
                  "--augment", "sr11k", "--seed", "1", "--threads", "1", "--cache", str(cache)])
 
