@@ -161,8 +161,8 @@ class GenreNet(nn.Module):
         elif self.arch.pooling == "mean":
             pooled = _masked_mean(h, mask)
         else:  # last: the forward direction's last output and the backward direction's first
-            last = (lengths - 1 if mask is not None else torch.full((x.shape[0],), t - 1)).long()
-            fwd = h[torch.arange(x.shape[0]), last]
+            last = lengths - 1 if lengths is not None else torch.full((x.shape[0],), t - 1)
+            fwd = h[torch.arange(x.shape[0]), last.long()]
             half = self.arch.hidden
             pooled = torch.cat([fwd[:, :half], h[:, 0, half:]], dim=1) if self.arch.bidirectional else fwd
         if self.arch.skip_mean:

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,26 +43,23 @@ class RehearsalSet:
     labels: np.ndarray  # (n,) int64, indices into genres
     genres: list[str]
     clip_ids: np.ndarray  # (n,) int64: the source clip of each window (split by clip, not window)
-    lengths: np.ndarray | None = None  # (n,) int64: real patches of each window (zeros after); None: all
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (n,) int64: real patches
     frontend: str = ""  # FrontEnd.identity(inputs) of the vectors
 
     def __post_init__(self) -> None:
-        if self.lengths is None:  # every window full
-            self.lengths = np.full(self.windows.shape[0], self.windows.shape[1] if self.windows.ndim == 3 else 0,
-                                   dtype=np.int64)
+        if self.lengths.size == 0 and self.windows.ndim == 3 and self.windows.shape[0]:  # not given: all full
+            self.lengths = np.full(self.windows.shape[0], self.windows.shape[1], dtype=np.int64)
 
     def sequence(self, row: int) -> np.ndarray:
-        """Window ``row`` without its padding, float32 ``(length, n_inputs)``."""
-        n = int(self.lengths[row]) if self.lengths is not None else self.windows.shape[1]
-        return self.windows[row, :n].astype(np.float32)
+        """Window ``row`` without its padding (zeros after its real patches), float32 ``(length, n_inputs)``."""
+        return self.windows[row, :int(self.lengths[row])].astype(np.float32)
 
     def __len__(self) -> int:
         return int(self.windows.shape[0])
 
     @property
     def nbytes(self) -> int:
-        extra = self.lengths.nbytes if self.lengths is not None else 0
-        return int(self.windows.nbytes + self.labels.nbytes + self.clip_ids.nbytes + extra)
+        return int(self.windows.nbytes + self.labels.nbytes + self.clip_ids.nbytes + self.lengths.nbytes)
 
 
 def sample(
@@ -210,7 +207,7 @@ def _validate(rs: RehearsalSet, path: Path) -> None:
         problems.append(f"labels outside 0..{len(rs.genres) - 1}")
     if len(set(rs.genres)) != len(rs.genres):
         problems.append(f"duplicate genres in {rs.genres}")
-    if lengths is None or lengths.shape != (w.shape[0],) or lengths.dtype != np.int64:
+    if lengths.shape != (w.shape[0],) or lengths.dtype != np.int64:
         problems.append(f"lengths must be ({w.shape[0]},) int64")
     elif lengths.size and w.ndim == 3 and (lengths.min() < 1 or lengths.max() > w.shape[1]):
         problems.append(f"lengths outside 1..{w.shape[1]}")
