@@ -56,9 +56,12 @@ STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, sto
 UNREADABLE = "cannot be read"
 # Journal reason of a file that holds less than its header promises and was written to recently:
 # it may still be arriving (a writer that paused), so it waits in the inbox. Once it has not
-# changed for INCOMPLETE_GRACE seconds it is classified again and, still truncated, quarantined.
+# changed for incomplete_grace(settings) seconds it is classified again and, still truncated,
+# quarantined: at least a minute, and 30 settle periods (a writer's stall outlasting the settle
+# period many times over is not a pause any more).
 INCOMPLETE = "incomplete, may still be arriving"
-INCOMPLETE_GRACE = 300.0
+INCOMPLETE_GRACE_MIN = 60.0
+INCOMPLETE_GRACE_SETTLES = 30
 
 
 def resolve_model_dir(settings: Settings) -> Path:
@@ -534,7 +537,7 @@ class Daemon:
                 log.info("%s can be read now: taking it", path)
             elif not new and self._incomplete_for_good(row):
                 row, new = journal.reopen(row.id), True
-                log.info("%s has not changed for %.0f s: taking it as it is", path, INCOMPLETE_GRACE)
+                log.info("%s has not changed for %.0f s: taking it as it is", path, self._grace())
             if new:  # (a row already recorded is in the queue, the journal's backlog, or done)
                 self._enqueue(row)  # a full queue leaves it in the journal: the backlog
             if self._unrecorded.clear():
@@ -559,12 +562,15 @@ class Daemon:
         return (row.state == State.GONE and not row.held and (row.reason or "").startswith(UNREADABLE)
                 and _unreadable(path) is None)
 
-    @staticmethod
-    def _incomplete_for_good(row: FileRow) -> bool:
+    def _grace(self) -> float:
+        """How long a truncated file written to recently waits for its writer to come back."""
+        return max(INCOMPLETE_GRACE_MIN, INCOMPLETE_GRACE_SETTLES * self.settings.settle_seconds)
+
+    def _incomplete_for_good(self, row: FileRow) -> bool:
         """A file held back as incomplete that has stayed as it was for the whole grace period
         (same identity, so same mtime): it will not grow any more."""
         return (row.state == State.GONE and not row.held and (row.reason or "").startswith(INCOMPLETE)
-                and time.time() - row.identity.mtime_ns / 1e9 >= INCOMPLETE_GRACE)
+                and time.time() - row.identity.mtime_ns / 1e9 >= self._grace())
 
     def _enqueue(self, row: FileRow) -> bool:
         """Record the file as queued, then queue it. A full queue leaves it queued in the
@@ -736,7 +742,7 @@ class Daemon:
                 self._skip_unreadable(row, why)
             elif FileIdentity.of_or_none(path) != row.identity:  # it changed while being read
                 self._resettle(row, "it changed while it was being classified")
-            elif exc.incomplete and time.time() - row.identity.mtime_ns / 1e9 < INCOMPLETE_GRACE:
+            elif exc.incomplete and time.time() - row.identity.mtime_ns / 1e9 < self._grace():
                 self._hold_incomplete(row, exc.reason)
             else:
                 self._quarantine(row, exc.reason)
@@ -760,11 +766,11 @@ class Daemon:
 
     def _hold_incomplete(self, row: FileRow, reason: str) -> None:
         """Truncated, and written to recently: a writer may have paused. Left in the inbox; any
-        change takes it again, and after INCOMPLETE_GRACE unchanged it is judged as it is."""
+        change takes it again, and after the grace period unchanged it is judged as it is."""
         assert self.journal is not None
         self.journal.set_state(row.id, State.GONE, reason=f"{INCOMPLETE} ({reason}); left in the inbox")
         log.warning("%s: %s; left in the inbox while it may still be arriving (judged as it is after "
-                    "%.0f s unchanged)", row.path, reason, INCOMPLETE_GRACE, extra=file_fields(row.path))
+                    "%.0f s unchanged)", row.path, reason, self._grace(), extra=file_fields(row.path))
 
     def _skip_unreadable(self, row: FileRow, why: str) -> None:
         """Not quarantined, not moved: left in the inbox, taken again once it can be read."""

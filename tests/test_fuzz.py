@@ -222,10 +222,13 @@ def test_daemon_quarantines_every_hostile_file_and_stays_up(
     try:
         for path in sorted(staging.iterdir()):  # dropped at once: renames into the inbox
             os.rename(path, tree.inbox / path.name)
+        # Truncated files written moments ago may still be arriving (issue 10, D1): they wait in
+        # the inbox for the grace period (60 s here), then go to quarantine like the rest.
         wait_for(lambda: len(tree.quarantined()) == len(expected_bad)
                  and len(list(tree.quarantine.glob("*.reason.txt"))) == len(expected_bad)
                  and len(tree.placed()) == len(expected_ok) and not tree.in_inbox(),
-                 90, f"{len(expected_bad)} files in quarantine with reasons, {len(expected_ok)} placed")
+                 180, f"{len(expected_bad)} files in quarantine with reasons, {len(expected_ok)} placed")
+        assert "left in the inbox while it may still be arriving" in tree.log.read_text()
         assert tree.proc is not None and tree.proc.poll() is None, "the daemon died"
         assert {p.name for p in tree.quarantined()} == expected_bad
         assert {p.name for p in tree.placed()} == expected_ok
