@@ -92,7 +92,7 @@ def run(settings: Settings) -> dict[str, Any]:
     from .journal import Journal
     from .labels import new_labels, scan_labels, trainable_genres
     from .model import load_model, save_model
-    from .service import resolve_model_dir
+    from .versions import resolve_model_dir
     from .training import Clip, TrainConfig, fit, stratified_split
     from .trainer import weights_digest
     from .versions import ModelStore, seed_default

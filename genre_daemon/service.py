@@ -26,6 +26,7 @@ from typing import Any
 
 from . import mover
 from .config import DEFAULT_FOLDERS, Settings, load_settings, missing_folders
+from .versions import resolve_model_dir
 from .errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError, SourceChangedError
 from .journal import (
     MAX_INTERRUPTIONS,
@@ -62,21 +63,6 @@ UNREADABLE = "cannot be read"
 INCOMPLETE = "incomplete, may still be arriving"
 INCOMPLETE_GRACE_MIN = 60.0
 INCOMPLETE_GRACE_SETTLES = 30
-
-
-def resolve_model_dir(settings: Settings) -> Path:
-    """``model:`` from the config; else the newest promoted model in ``state_dir``; else the
-    shipped default."""
-    if settings.model is not None:
-        return settings.model
-    from .versions import ModelStore
-
-    active = ModelStore(settings.state_dir / "models").active_dir()
-    if active is not None:
-        return active
-    from .cli import default_model_dir
-
-    return default_model_dir()
 
 
 def status_path(settings: Settings) -> Path:

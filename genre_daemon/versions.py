@@ -592,3 +592,17 @@ def _fsync_dir(directory: Path) -> None:
 
 __all__ = ["CURRENT", "ModelStore", "VersionInfo", "add_model_parser", "cmd_model_list",
            "cmd_model_rollback", "seed_default"]
+
+
+def resolve_model_dir(settings: Any) -> Path:
+    """The model the daemon uses: ``model:`` from the config; else the newest promoted model in
+    ``state_dir``; else the shipped default. Here, not in the service, so that ``genre-daemon
+    web`` and the retrain child find it without importing the service (and with it torch)."""
+    if settings.model is not None:
+        return settings.model
+    active = ModelStore(settings.state_dir / "models").active_dir()
+    if active is not None:
+        return active
+    from .cli import default_model_dir
+
+    return default_model_dir()

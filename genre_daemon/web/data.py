@@ -550,18 +550,10 @@ class WebData:
 
 
 def model_dir(settings: Settings) -> Path:
-    """The model the daemon uses: :func:`genre_daemon.service.resolve_model_dir`, without importing
-    the service (and with it torch) into ``genre-daemon web``."""
-    if settings.model is not None:
-        return settings.model
-    from ..versions import ModelStore
+    """The model the daemon uses (:func:`genre_daemon.versions.resolve_model_dir`)."""
+    from ..versions import resolve_model_dir
 
-    active = ModelStore(settings.state_dir / "models").active_dir()
-    if active is not None:
-        return active
-    from ..cli import default_model_dir
-
-    return default_model_dir()
+    return resolve_model_dir(settings)
 
 
 def daemon_status(settings: Settings) -> dict[str, Any] | None:
