@@ -135,7 +135,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     files = make_long_mp3s(args.data, work, args.files)
 
-    from genre_daemon.cli import default_model_dir  # light: no torch in this process yet
+    from genre_daemon.resources import default_model_dir  # light: no torch in this process yet
 
     model_dir = default_model_dir()
     # Memory first, while this process is small: a child's peak RSS counts the parent's pages
@@ -155,7 +155,7 @@ def main() -> int:
         for f in (hour_mp3, hour_wav):
             rss = peak_rss_mb([*cli(), "classify", "--model", str(model_dir), str(f)])
             print(f"  {f.suffix[1:]:4s} ({f.stat().st_size / 2**20:.0f} MB file): {rss:6.0f} MB  (target < 500 MB)")
-    from genre_daemon.pipeline import Classifier
+    from genre_daemon.model.inference import Classifier
 
     if "speed" not in skip:
         import torch

@@ -103,7 +103,7 @@ def mp3_roundtrip(src: Path, dst: Path) -> Path:
 
 def decode(clip: Clip, variant: str, tmp: Path) -> np.ndarray:
     """Mono float32 16 kHz audio of ``clip`` as ``variant`` ('clean'/'asis' or 'mp3')."""
-    from genre_daemon import audio
+    from genre_daemon.audio import decode as audio
 
     if variant in ("clean", "asis"):
         return audio.load(clip.path, sr=SR)
@@ -122,7 +122,7 @@ def decode(clip: Clip, variant: str, tmp: Path) -> np.ndarray:
 
 def load_nets(models: Path) -> dict:
     """{'msd': MusiCNN, 'mtt': MusiCNN} from the shipped model folder."""
-    from genre_daemon.musicnn.weights import load_musicnn
+    from genre_daemon.model.musicnn.weights import load_musicnn
 
     return {w: load_musicnn(models, w) for w in ("msd", "mtt")}
 
@@ -134,7 +134,7 @@ def embed_audio(nets: dict, y: np.ndarray, start: int = 0, batch: int = 8) -> tu
     """
     import torch
 
-    from genre_daemon.musicnn import melspec
+    from genre_daemon.model.musicnn import melspec
 
     lm = melspec.log_mel(y)[start:]
     p = melspec.patches(lm, hop=HOP)
@@ -677,7 +677,7 @@ def log_rows(rows: list[Row], log: list[str]) -> None:
 
 def zero_shot_mtt(emo: Embeddings) -> float:
     """Emotify 3-way accuracy of MTT's own 'classical'/'pop'/'rock' tags (mean over patches)."""
-    from genre_daemon.musicnn.weights import load_musicnn
+    from genre_daemon.model.musicnn.weights import load_musicnn
 
     labels = load_musicnn(ROOT / "models" / "musicnn", "mtt").tags_labels
     cols = [labels.index(g) for g in EMO_GENRES]
@@ -838,7 +838,7 @@ N_TAGS = 50  # msd_tags are the last 50 columns of the msd_pen+tags sequences
 
 def tag_map_matrix() -> np.ndarray:
     """(10, 50): row g averages the tags mapped to genre g (1/|tags| each, 0 elsewhere)."""
-    from genre_daemon.musicnn.weights import load_musicnn
+    from genre_daemon.model.musicnn.weights import load_musicnn
 
     labels = load_musicnn(ROOT / "models" / "musicnn", "msd").tags_labels
     m = np.zeros((len(GENRES), len(labels)))

@@ -95,13 +95,13 @@ def write_config(root: Path, *, retrain_enabled: bool = True, settle: float = 1.
 
 
 def seed_store(tree: Path, model_dir: Path) -> None:
-    from genre_daemon.versions import ModelStore, seed_default
+    from genre_daemon.learning.versions import ModelStore, seed_default
 
     seed_default(ModelStore(tree / "state" / "models"), model_dir)
 
 
 def active_dir(tree: Path) -> Path:
-    from genre_daemon.versions import ModelStore
+    from genre_daemon.learning.versions import ModelStore
 
     d = ModelStore(tree / "state" / "models").active_dir()
     if d is None:

@@ -1,6 +1,6 @@
 """How fast the review page answers with a long review queue.
 
-Builds a real tree (``tests/test_web.py``'s ``WebTree``): a real SQLite journal with ``--songs``
+Builds a real tree (``tests/web/test_web.py``'s ``WebTree``): a real SQLite journal with ``--songs``
 review rows (each one a real WAV file recorded and moved the way the daemon does) and
 ``--placed`` songs placed in genre folders, starts the real server on a loopback port, and
 measures ``GET /`` (the review page, first of its pages) and ``GET /api/review`` (the whole
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "web")]
 
 from test_web import Client, WebTree  # noqa: E402
 

@@ -29,12 +29,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genre_daemon.dataset import build_clips, scan_labelled  # noqa: E402
-from genre_daemon.featcache import FeatureCache  # noqa: E402
-from genre_daemon.frontend import DEFAULT_INPUTS, FrontEnd, load_embedder  # noqa: E402
-from genre_daemon.model import Architecture, save_model  # noqa: E402
-from genre_daemon.trainer import cross_validate, evaluate_folder, train_clips  # noqa: E402
-from genre_daemon.training import TrainConfig  # noqa: E402
+from genre_daemon.learning.dataset import build_clips, scan_labelled  # noqa: E402
+from genre_daemon.learning.cache import FeatureCache  # noqa: E402
+from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, load_embedder  # noqa: E402
+from genre_daemon.model.files import Architecture, save_model  # noqa: E402
+from genre_daemon.learning.workflows import cross_validate, evaluate_folder, train_clips  # noqa: E402
+from genre_daemon.learning.fit import TrainConfig  # noqa: E402
 
 AUGMENT = ["mp3"]  # what `train` uses by default
 TEST_VARIANTS = {"clean": 0, "mp3_128k": 1}

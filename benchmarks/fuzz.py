@@ -39,8 +39,8 @@ import numpy as np
 import soundfile as sf
 from hypothesis import HealthCheck, Phase, given, settings
 
-from genre_daemon.cli import default_model_dir
-from genre_daemon.pipeline import Classifier
+from genre_daemon.resources import default_model_dir
+from genre_daemon.model.inference import Classifier
 
 # Reason text -> kind, first match wins (the reasons audio.py and the pipeline write).
 _KINDS = [

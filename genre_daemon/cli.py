@@ -16,29 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import __version__
-from .errors import GenreDaemonError
+from genre_daemon import __version__
+from genre_daemon.errors import GenreDaemonError
+from genre_daemon.resources import default_model_dir
 
 if TYPE_CHECKING:
-    from .undo import UndoResult
+    from genre_daemon.filing.undo import UndoResult
 
 log = logging.getLogger("genre_daemon")
-
-
-def default_model_dir() -> Path:
-    """The shipped model: ``$GENRE_DAEMON_MODEL``, the checkout's ``models/default``, or the
-    copy installed under ``<prefix>/share/genre-daemon``."""
-    env = os.environ.get("GENRE_DAEMON_MODEL")
-    if env:
-        return Path(env)
-    candidates = [
-        Path(__file__).resolve().parent.parent / "models" / "default",
-        Path(sys.prefix) / "share" / "genre-daemon" / "models" / "default",
-    ]
-    for c in candidates:
-        if (c / "model.json").is_file():
-            return c
-    return candidates[0]
 
 
 def _progress(stream: TextIO) -> Any:
@@ -51,7 +36,7 @@ def _progress(stream: TextIO) -> Any:
 
 
 def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
-    from .pipeline import Classifier, Prediction
+    from genre_daemon.model.inference import Classifier, Prediction
 
     classifier = Classifier.from_dir(args.model or default_model_dir())
     failed = 0
@@ -83,10 +68,10 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: Text
 
 
 def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
-    from .dataset import check_augment
-    from .featcache import FeatureCache
-    from .model import Architecture
-    from .trainer import train_from_folder
+    from genre_daemon.learning.dataset import check_augment
+    from genre_daemon.learning.cache import FeatureCache
+    from genre_daemon.model.files import Architecture
+    from genre_daemon.learning.workflows import train_from_folder
 
     inputs = [i for i in args.inputs.split(",") if i] if args.inputs is not None else None
     augment = [a for a in args.augment.split(",") if a]
@@ -119,11 +104,11 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
-    from .trainer import evaluate_folder
+    from genre_daemon.learning.workflows import evaluate_folder
 
     result = evaluate_folder(args.data, args.model or default_model_dir(), progress=_progress(sys.stderr))
     if args.plot:
-        from .metrics import plot_confusion
+        from genre_daemon.learning.metrics import plot_confusion
 
         plot_confusion(result, args.plot)
     if args.json:
@@ -138,13 +123,13 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from .config import load_settings
+    from genre_daemon.config import load_settings
 
     return load_settings(args.config)
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from .service import Daemon
+    from genre_daemon.daemon.service import Daemon
 
     return Daemon(_settings(args)).run()
 
@@ -152,7 +137,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
     """Validate the config and print every resolved setting; a folder that does not exist is a
     warning on stderr (a typo would otherwise mean a new, empty folder), not a failure."""
-    from .config import DEFAULT_FOLDERS, default_config_path, describe, load_settings, missing_folders
+    from genre_daemon.config import DEFAULT_FOLDERS, default_config_path, describe, load_settings, missing_folders
 
     settings = load_settings(args.path)
     print(f"{settings.source or args.path or default_config_path()}: OK", file=out)
@@ -166,8 +151,8 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    from .journal import Journal
-    from .service import read_status
+    from genre_daemon.filing.journal import Journal
+    from genre_daemon.daemon.service import read_status
 
     settings = _settings(args)
     running = read_status(settings)
@@ -199,7 +184,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if r:
         step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")
         print(f"retrain: {r.get('state')}: {step}".rstrip(), file=out)
-    from .web.tokens import status_line
+    from genre_daemon.web.tokens import status_line
 
     if (web := status_line(settings)) is not None:
         print(web, file=out)
@@ -208,19 +193,19 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_web(args: argparse.Namespace, out: TextIO) -> int:
     """Serve the review page alone, against the state files of a running (or stopped) daemon."""
-    from .web import serve
+    from genre_daemon.web import serve
 
     return serve(_settings(args))
 
 
 def _retrain_progress(settings: Any) -> dict[str, Any] | None:
-    from .retrain import read_progress
+    from genre_daemon.learning.retrain import read_progress
 
     return read_progress(settings)
 
 
 def cmd_retrain(args: argparse.Namespace, out: TextIO) -> int:
-    from .retrain import run
+    from genre_daemon.learning.retrain import run
 
     summary = run(_settings(args))
     print(json.dumps(summary, indent=2), file=out)
@@ -238,7 +223,7 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
-    from .journal import Journal
+    from genre_daemon.filing.journal import Journal
 
     settings = _settings(args)
     if not settings.journal_path.exists():
@@ -264,8 +249,8 @@ def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
 
     Moves that cannot be undone are reported one line each on stderr and skipped (never first
     in line for ever); exit status 0 when as many moves were undone as asked, 1 otherwise."""
-    from .journal import Journal
-    from .undo import Undoer
+    from genre_daemon.filing.journal import Journal
+    from genre_daemon.filing.undo import Undoer
 
     settings = _settings(args)
     if args.last is not None and args.last < 1:
@@ -405,8 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help=config_help)
     p.set_defaults(func=cmd_web)
 
-    from .units import add_service_parser
-    from .versions import add_model_parser
+    from genre_daemon.system.units import add_service_parser
+    from genre_daemon.learning.versions import add_model_parser
 
     add_service_parser(sub, config_help)
     add_model_parser(sub, config_help)
@@ -415,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .logs import setup_logging
+    from genre_daemon.system.logs import setup_logging
 
     setup_logging(args.verbose)
     try:

@@ -24,7 +24,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from .errors import ConfigError
+from genre_daemon.errors import ConfigError
 
 OnConflict = Literal["rename", "skip", "overwrite"]
 ON_CONFLICT_CHOICES: tuple[str, ...] = get_args(OnConflict)

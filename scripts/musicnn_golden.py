@@ -1,6 +1,6 @@
-"""Golden outputs of the original musicnn (TensorFlow) for tests/test_musicnn.py.
+"""Golden outputs of the original musicnn (TensorFlow) for tests/model/test_musicnn.py.
 
-Why: the PyTorch port (genre_daemon.musicnn) must reproduce the published models; this runs
+Why: the PyTorch port (genre_daemon.model.musicnn) must reproduce the published models; this runs
 the wheel's own code (musicnn.extractor.batch_data for the log-mel, musicnn.models for the
 graph, tf.compat.v1 Saver for the checkpoint) once, on a deterministic synthetic clip, and
 stores what the tests compare against. Not part of the package: it needs TensorFlow, which
@@ -9,7 +9,7 @@ the project never installs. Run it in a separate venv:
     python3 -m venv /work/tfvenv
     /work/tfvenv/bin/pip install "tensorflow-cpu==2.15.*" "numpy<2" librosa safetensors
     /work/tfvenv/bin/pip install --no-deps musicnn-0.1.0-py3-none-any.whl
-    /work/tfvenv/bin/python scripts/musicnn_golden.py tests/golden
+    /work/tfvenv/bin/python scripts/musicnn_golden.py tests/model/golden
 
 Writes ``musicnn_golden.safetensors`` (the int16 input clip, librosa's mel power of it and of its first 3 s + 123 samples, musicnn's
 log-mel whose 187-frame rows at ``patch_starts`` are the input patches, per-patch tags / penultimate / max and mean pools of
@@ -136,4 +136,4 @@ def main(outdir: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "tests/golden"))
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "tests/model/golden"))

@@ -31,7 +31,7 @@ python=${PYTHON:-python3}
 extras="test"
 if [ "$(uname -s)" = "Linux" ]; then extras="test,systemd"; fi
 .venv/bin/python -m pip install -q -e ".[$extras]"
-# The musicnn 0.1.0 wheel (ISC), so tests/test_musicnn.py can check models/musicnn/*.safetensors
+# The musicnn 0.1.0 wheel (ISC), so tests/model/test_musicnn.py can check models/musicnn/*.safetensors
 # against its TF checkpoints bit for bit; best effort: offline, those checks skip and say why.
 .venv/bin/python -m pip download -q --no-deps musicnn==0.1.0 -d .cache/wheels || true
 echo "setup: ready (.venv/bin/genre-daemon)" >&2

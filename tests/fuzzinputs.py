@@ -1,6 +1,6 @@
 """Hostile audio inputs for the fuzzer: valid seeds, mutations, and hypothesis strategies.
 
-Shared by ``tests/test_fuzz.py`` and ``benchmarks/fuzz.py`` (which imports it by path). An
+Shared by ``tests/daemon/test_fuzz.py`` and ``benchmarks/fuzz.py`` (which imports it by path). An
 input is a :class:`Recipe`: a seed name, the extension the file is given, and a tuple of
 mutation operations. Recipes are plain data, so any failing input is printed as a recipe that
 rebuilds the same bytes (``build(recipe, seeds)``). Seeds are real encodings: a short tone
@@ -477,7 +477,7 @@ def check_input(path: str | os.PathLike[str], classifier: object) -> list[str]:
     message starts with the file's path and carries a non-empty reason). Anything else raises
     :class:`PropertyViolation` (with the original exception chained).
     """
-    from genre_daemon import audio
+    from genre_daemon.audio import decode as audio
     from genre_daemon.errors import AudioDecodeError
 
     p = os.fspath(path)

@@ -1,13 +1,13 @@
 """Security: no link, name, config or umask lets the daemon read, move or write outside its folders.
 
 Real files in tmp_path, /dev/shm as a second filesystem, the real daemon as a subprocess (``Tree``
-from tests/test_daemon.py) where the behaviour is the daemon's. Checks that already exist
+from tests/daemon/test_service.py) where the behaviour is the daemon's. Checks that already exist
 elsewhere are not repeated here (see the README, "What genre-daemon promises"):
-tests/test_mover.py (symlink sources and symlinked destination folders refused, hostile genre
-and file names), tests/test_daemon.py::test_symlink_in_inbox_is_never_followed_or_moved,
-tests/test_labels.py::test_symlinks_are_ignored_and_never_followed (library),
-tests/test_model.py (a pickle or a ``torch.save`` file in place of the weights is refused),
-tests/test_featcache.py (pickles and symlinks in the feature cache), tests/test_config.py
+tests/filing/test_mover.py (symlink sources and symlinked destination folders refused, hostile genre
+and file names), tests/daemon/test_service.py::test_symlink_in_inbox_is_never_followed_or_moved,
+tests/learning/test_labels.py::test_symlinks_are_ignored_and_never_followed (library),
+tests/model/test_files.py (a pickle or a ``torch.save`` file in place of the weights is refused),
+tests/learning/test_cache.py (pickles and symlinks in the feature cache), tests/test_config.py
 (folder roles that clash).
 """
 
@@ -34,15 +34,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import PROJECT_ROOT, write_tone
-from genre_daemon import mover
-from genre_daemon.cli import default_model_dir
+from genre_daemon.filing import mover
+from genre_daemon.resources import default_model_dir
 from genre_daemon.config import load_settings
 from genre_daemon.errors import ConfigError, ModelError
-from genre_daemon.journal import Journal
-from genre_daemon.labels import scan_labels
-from genre_daemon.frontend import FrontEnd
-from genre_daemon.model import Architecture, GenreModel, GenreNet, load_model, save_model
-from test_daemon import Tree, wait_for
+from genre_daemon.filing.journal import Journal
+from genre_daemon.learning.labels import scan_labels
+from genre_daemon.model.frontend import FrontEnd
+from genre_daemon.model.files import Architecture, GenreModel, GenreNet, load_model, save_model
+from support import Tree, wait_for
 
 HAVE_MODEL = (default_model_dir() / "model.json").is_file()
 needs_model = pytest.mark.skipif(not HAVE_MODEL, reason="no shipped model (models/default)")
@@ -117,7 +117,7 @@ def test_rename_and_skip_treat_a_symlink_destination_as_taken(tmp_path: Path) ->
 
 def test_a_symlinked_library_root_or_parent_is_not_written_through(tmp_path: Path) -> None:
     """``root`` is the library as configured; a symlinked genre folder or sub-folder below it is
-    refused (tests/test_mover.py checks one level; here a genre folder that is a symlink to a
+    refused (tests/filing/test_mover.py checks one level; here a genre folder that is a symlink to a
     folder inside the library, and one to a file)."""
     lib = tmp_path / "lib"
     (lib / "rock").mkdir(parents=True)
@@ -387,7 +387,7 @@ def project_sources() -> list[Path]:
 
 def test_no_module_loads_pickles_runs_a_shell_or_evaluates_code() -> None:
     files = project_sources()
-    assert len([f for f in files if f.parent.name == "genre_daemon"]) >= 20
+    assert len([f for f in files if f.is_relative_to(PROJECT_ROOT / "genre_daemon")]) >= 20
     found = [hit for f in files for hit in unsafe_constructs(f.read_text(encoding="utf-8"), str(f.relative_to(PROJECT_ROOT)))]
     assert found == []
 
@@ -423,7 +423,7 @@ class _Boom:
 
 
 def test_a_torch_save_pickle_with_a_payload_in_place_of_the_weights_is_never_executed(tmp_path: Path) -> None:
-    """tests/test_model.py refuses a plain pickle and a torch.save'd state dict; here a torch.save
+    """tests/model/test_files.py refuses a plain pickle and a torch.save'd state dict; here a torch.save
     zip whose pickle would run code, in a version directory the daemon would pick up."""
     save_model(_tiny_model(["a", "b"]), tmp_path / "m")
     marker = tmp_path / "pwned"
@@ -571,7 +571,7 @@ def test_daemon_under_umask_0_creates_nothing_world_writable(tmp_path: Path) -> 
     with its reason file, one in review (after a SIGHUP raising min_confidence), its status
     file, journal, lock and a model version. Nothing it made under state_dir, the library,
     review or quarantine is world-writable; nothing in state_dir is world-readable (version
-    directories excepted: tests/test_versions.py asks for 0755 there, behind a 0700 state_dir)."""
+    directories excepted: tests/learning/test_versions.py asks for 0755 there, behind a 0700 state_dir)."""
     tree = Tree(tmp_path, quarantine_dir=str(tmp_path / "quarantine"))
     tree.quarantine = tmp_path / "quarantine"
     tone(tmp_path / "drop" / "a.wav", freq=300)
@@ -593,7 +593,7 @@ def test_daemon_under_umask_0_creates_nothing_world_writable(tmp_path: Path) -> 
         wait_for(lambda: "configuration reloaded" in tree.log.read_text(errors="replace"), 30, "the reload")
         tone(tree.inbox / "b.wav", freq=800)
         wait_for(lambda: (tree.review / "b.wav").exists(), 60, "b.wav in review")
-        seed = ("from pathlib import Path; from genre_daemon.versions import ModelStore, seed_default; "
+        seed = ("from pathlib import Path; from genre_daemon.learning.versions import ModelStore, seed_default; "
                 f"seed_default(ModelStore(Path({str(tree.state / 'models')!r})), Path({str(default_model_dir())!r}))")
         subprocess.run([sys.executable, "-c", seed], check=True, timeout=120, umask=0)
         writable = {**_world_bits(tree.state, 0o002), **_world_bits(tree.library, 0o002),

@@ -32,9 +32,9 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .data import WebData, WebError
-from .templates import APP_CSS, APP_JS, render
-from .tokens import csrf_for, new_session, same_token, session_nonce
+from genre_daemon.web.data import WebData, WebError
+from genre_daemon.web.templates import APP_CSS, APP_JS, render
+from genre_daemon.web.tokens import csrf_for, new_session, same_token, session_nonce
 
 log = logging.getLogger("genre_daemon.web")
 

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import mover
-from ..config import Settings
-from ..errors import GenreDaemonError, MoveError, SourceChangedError
-from ..journal import FileRow, Journal, JournalError, MoveRow, State
-from ..labels import genre_name
+from genre_daemon.filing import mover
+from genre_daemon.config import Settings
+from genre_daemon.errors import GenreDaemonError, MoveError, SourceChangedError
+from genre_daemon.filing.journal import FileRow, Journal, JournalError, MoveRow, State
+from genre_daemon.learning.labels import genre_name
 
 log = logging.getLogger("genre_daemon.web")
 
@@ -290,7 +290,7 @@ class WebData:
 
     def undo(self, move_id: int) -> dict[str, Any]:
         """Put the file of placement ``move_id`` back where it came from (``undo.py``)."""
-        from ..undo import Undoer
+        from genre_daemon.filing.undo import Undoer
 
         with self._act:
             move = self.journal.move(move_id)
@@ -342,7 +342,7 @@ class WebData:
 
     def status(self) -> dict[str, Any]:
         """Counts per state, the daemon's queue and model, retrain progress, the last gate decision."""
-        from ..retrain import read_progress
+        from genre_daemon.learning.retrain import read_progress
 
         running = dict(self.status_provider() or {}) if self.status_provider is not None else {}
         try:
@@ -375,7 +375,7 @@ class WebData:
 
     def models(self) -> dict[str, Any]:
         """Every model version (or the shipped model) with its metrics; which one is active."""
-        from ..versions import ModelStore
+        from genre_daemon.learning.versions import ModelStore
 
         store = ModelStore(self.settings.state_dir / "models")
         infos = store.versions()
@@ -393,8 +393,8 @@ class WebData:
 
     def rollback(self) -> dict[str, Any]:
         """The version before the active one becomes active (a running daemon switches by itself)."""
-        from ..errors import ModelError
-        from ..versions import ModelStore
+        from genre_daemon.errors import ModelError
+        from genre_daemon.learning.versions import ModelStore
 
         with self._act:
             store = ModelStore(self.settings.state_dir / "models")
@@ -413,7 +413,7 @@ class WebData:
     def confusion_png(self, name: str) -> bytes:
         """The confusion matrix of version ``name`` (``vNNNN`` or ``shipped``) as a PNG, drawn from
         the held-out metrics stored with the model; WebError 404 when it has none."""
-        from .plots import confusion_png, find_confusion
+        from genre_daemon.web.plots import confusion_png, find_confusion
 
         entry = next((v for v in self.models()["versions"] if v["name"] == name), None)
         if entry is None:
@@ -531,7 +531,7 @@ class WebData:
     @staticmethod
     def _version_json(name: str, version: str, active: bool, created: str, genres: list[str],
                       metrics: Mapping[str, Any], n_labels: int) -> dict[str, Any]:
-        from .plots import find_confusion
+        from genre_daemon.web.plots import find_confusion
 
         number = int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else 0
         clean = _finite(dict(metrics))
@@ -550,14 +550,14 @@ class WebData:
 
 
 def model_dir(settings: Settings) -> Path:
-    """The model the daemon uses (:func:`genre_daemon.versions.resolve_model_dir`)."""
-    from ..versions import resolve_model_dir
+    """The model the daemon uses (:func:`genre_daemon.learning.versions.resolve_model_dir`)."""
+    from genre_daemon.learning.versions import resolve_model_dir
 
     return resolve_model_dir(settings)
 
 
 def daemon_status(settings: Settings) -> dict[str, Any] | None:
-    """The running daemon's ``daemon.json`` (:func:`genre_daemon.service.read_status`, without
+    """The running daemon's ``daemon.json`` (:func:`genre_daemon.daemon.service.read_status`, without
     importing the service), or None when no daemon runs for this state_dir."""
     try:
         data = json.loads((settings.state_dir / "daemon.json").read_text(encoding="utf-8"))

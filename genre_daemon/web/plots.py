@@ -13,7 +13,7 @@ __all__ = ["find_confusion", "confusion_png"]
 def find_confusion(metrics: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The first stored evaluation in ``metrics`` with a square confusion matrix matching its
     genre list, as ``(key, result)``: ``validation`` (a first training's held-out clips) or any
-    other entry in the :func:`genre_daemon.metrics.report` shape."""
+    other entry in the :func:`genre_daemon.learning.metrics.report` shape."""
     keys = sorted(metrics, key=lambda k: (k != "validation", str(k)))
     for key in keys:
         value = metrics[key]

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import uvicorn
 
-from ..config import Settings
-from ..errors import GenreDaemonError
-from ..journal import Journal
-from .app import create_app
-from .data import StatusProvider, WebData, daemon_status
-from .tokens import ensure_token, remove_endpoint, write_endpoint
+from genre_daemon.config import Settings
+from genre_daemon.errors import GenreDaemonError
+from genre_daemon.filing.journal import Journal
+from genre_daemon.web.app import create_app
+from genre_daemon.web.data import StatusProvider, WebData, daemon_status
+from genre_daemon.web.tokens import ensure_token, remove_endpoint, write_endpoint
 
 log = logging.getLogger("genre_daemon.web")
 

@@ -18,8 +18,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import GenreDaemonError
+from genre_daemon.config import Settings
+from genre_daemon.errors import GenreDaemonError
 
 __all__ = [
     "TOKEN_FILE", "ENDPOINT_FILE", "WebTokenError", "ensure_token", "read_token", "token_path",

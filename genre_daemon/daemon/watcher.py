@@ -1,0 +1,675 @@
+"""The inbox watcher: filters filesystem events, waits until each file is complete, hands it on.
+
+It never classifies and never touches the journal; the service wires ``on_ready`` to its queue.
+
+Three parts, from pure to threaded:
+
+- :func:`is_candidate` decides from a path alone whether a file is audio the daemon should take.
+- :class:`Settler` decides when a file is complete: its ``(device, inode, size, mtime)`` unchanged
+  for ``settle_seconds`` and no writer holding it open: the kernel is asked (a read-lease
+  probe, :mod:`genre_daemon.filing.writers`), and where it cannot answer, inotify's events decide
+  (written and not closed-after-write, or opened more often than closed). A reader's
+  open and close never ends a writer's write.
+  Clock and stat are injected, so it is tested without threads or sleeps.
+- :class:`InboxWatcher` runs a watchdog observer on the inbox (inotify, or polling for network
+  shares), feeds the settler from thin event handlers, and hands settled paths to ``on_ready``
+  from its own thread. A full rescan runs at start (events can be dropped, e.g. when inotify's
+  queue overflows; the service calls :meth:`InboxWatcher.rescan` periodically too).
+
+Links: a symlink in the inbox is never a candidate and never followed (the observer does not
+follow links, the rescan walks with ``follow_symlinks=False``, and before a path is handed on
+every folder between the inbox and the file is checked to be a real folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat as stat_mod
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from watchdog.events import (
+    EVENT_TYPE_ATTRIB,
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserverVFS
+
+from genre_daemon.filing.writers import open_for_writing
+
+try:  # Linux only; elsewhere no observer reports close-after-write.
+    from watchdog.observers.inotify import InotifyObserver
+except Exception:  # pragma: no cover - non-Linux
+    InotifyObserver = None  # type: ignore[assignment,misc]
+
+logger = logging.getLogger(__name__)
+
+# Names that downloaders and copiers give a file while it is still being written.
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".!qb", ".opdownload")
+
+
+def _normalized_extensions(extensions: Collection[str]) -> frozenset[str]:
+    return frozenset(e.lower().lstrip(".") for e in extensions)
+
+
+def _skipped_folder(path: Path, excluded: Collection[Path]) -> bool:
+    """True when ``path`` is an excluded folder or lies under one (lexically)."""
+    return any(path == ex or path.is_relative_to(ex) for ex in excluded)
+
+
+def is_candidate(
+    path: Path, inbox: Path, extensions: Collection[str], excluded: Collection[Path] = ()
+) -> bool:
+    """Whether ``path`` names a file the daemon should take (pure: no filesystem access).
+
+    True when the path lies inside ``inbox``, no component below the inbox is hidden (starts
+    with "."), it is not under an ``excluded`` folder (review or quarantine folders that sit in
+    the inbox), its extension is one of ``extensions`` in any case (``"mp3"`` or ``".mp3"``
+    both match ``x.MP3``), and it is not a partial-download name (``x.mp3.part``).
+    Both paths are compared as given: pass absolute paths.
+    """
+    try:
+        parts = path.relative_to(inbox).parts
+    except ValueError:
+        return False
+    if not parts or any(part.startswith(".") for part in parts):  # also rejects ".."
+        return False
+    if excluded and _skipped_folder(path, excluded):
+        return False
+    name = parts[-1].lower()
+    if name.endswith(PARTIAL_SUFFIXES):
+        return False
+    ext = os.path.splitext(name)[1][1:]
+    return bool(ext) and ext in _normalized_extensions(extensions)
+
+
+@dataclass
+class _Entry:
+    signature: tuple[int, int, int, int] | None  # (device, inode, size, mtime_ns); None: not yet seen
+    since: float  # clock time at which `signature` was first observed
+    dirty: bool  # written to since the last close-after-write
+    opens: int = 0  # opens seen minus closes seen (readers and writers alike)
+
+    @property
+    def writing(self) -> bool:
+        """A writer may hold the file: written since its last close-after-write, or opened and
+        not closed by whoever opened it (a reader's close never ends a writer's write)."""
+        return self.dirty or self.opens > 0
+
+
+@dataclass
+class Settler:
+    """Tracks files that are still arriving and reports those that are complete.
+
+    Not thread-safe: the owner serialises calls. ``touch``/``forget`` do no I/O; ``due`` stats.
+    ``open_timeout`` bounds how long a file that is reported open but no longer changes is held
+    back: a lost close event (inotify overflow) must not strand a file forever.
+
+    ``writers(path)`` asks the kernel whether a process holds the file open for writing
+    (:func:`genre_daemon.filing.writers.open_for_writing`): True holds a file back however quiet it
+    is (a writer that paused, a lost event), False lets a quiet file go even when events
+    suggest an open (a reader still holding it), None (cannot tell) leaves it to the events.
+    """
+
+    settle_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    stat: Callable[[Path], os.stat_result] = os.lstat
+    open_timeout: float = 600.0
+    writers: Callable[[Path], bool | None] = open_for_writing
+    _entries: dict[Path, _Entry] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.settle_seconds < 0:
+            raise ValueError(f"settle_seconds must be >= 0, not {self.settle_seconds!r}")
+
+    def touch(self, path: Path, *, writing: bool | None = None) -> None:
+        """Record an event for ``path``.
+
+        ``writing=True``: a write or an open happened (the quiet period starts again);
+        ``False``: the writer closed it; ``None``: no news about writers (rescan, rename-in).
+        """
+        entry = self._entries.get(path)
+        if entry is None:
+            self._entries[path] = _Entry(None, self.clock(), bool(writing))
+            return
+        if writing is False:  # close-after-write: that writer is done
+            entry.dirty = False
+            entry.opens = max(0, entry.opens - 1)
+        elif writing:
+            entry.dirty = True
+            entry.signature = None
+
+    def opened(self, path: Path) -> None:
+        """Someone opened a tracked file (inotify cannot say whether to read or to write)."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            entry.opens += 1
+
+    def closed_unwritten(self, path: Path) -> None:
+        """Someone closed a tracked file without writing (a reader): one open fewer, and
+        nothing learnt about any writer."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            entry.opens = max(0, entry.opens - 1)
+
+    def forget(self, path: Path) -> None:
+        """Stop tracking ``path`` (deleted, or moved away)."""
+        self._entries.pop(path, None)
+
+    def due(self) -> list[Path]:
+        """Paths complete now, oldest first; they stop being tracked.
+
+        A path is complete when its signature was unchanged across observations spanning at
+        least ``settle_seconds`` and no writer is known to hold it. Vanished paths, symlinks and
+        anything but regular files are dropped; a transient stat error keeps the path for later.
+        """
+        now = self.clock()
+        ready: list[Path] = []
+        for path, entry in list(self._entries.items()):
+            try:
+                st = self.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                del self._entries[path]
+                continue
+            except OSError as exc:
+                logger.debug("cannot stat %s, will retry: %s", path, exc)
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                del self._entries[path]
+                continue
+            signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if signature != entry.signature:
+                entry.signature, entry.since = signature, now
+                continue
+            quiet = now - entry.since
+            if quiet < self.settle_seconds:
+                continue
+            held = self.writers(path)
+            if held:  # a writer holds it open, however long it has been quiet
+                entry.dirty, entry.since = True, now
+                continue
+            if held is None and entry.writing and quiet < self.open_timeout:
+                continue
+            del self._entries[path]
+            ready.append(path)
+        return ready
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class _Handler(FileSystemEventHandler):
+    """Thin adapter: every watchdog event goes to the watcher, and nothing escapes it
+    (an exception in a handler would kill the observer thread)."""
+
+    def __init__(self, watcher: InboxWatcher) -> None:
+        self._watcher = watcher
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self._watcher._on_event(event)
+        except Exception:
+            logger.exception("error handling %r", event)
+
+
+_Verdict = Literal["take", "gone", "wait"]
+
+
+class InboxWatcher:
+    """Watches ``inbox`` recursively and calls ``on_ready(path)`` once per complete audio file.
+
+    ``on_ready`` runs on the watcher's own thread and must not block; it returns False when the
+    daemon cannot take the file now (queue full): the file is kept and offered again on a later
+    tick, before any file that settled after it. Paths handed on are under ``inbox`` as given,
+    even when the inbox itself is a symlink (the observer watches its real path).
+    """
+
+    def __init__(
+        self,
+        inbox: Path,
+        extensions: Collection[str],
+        settle_seconds: float,
+        on_ready: Callable[[Path], bool],
+        *,
+        excluded: Collection[Path] = (),
+        polling: bool = False,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.inbox = Path(os.path.abspath(inbox))
+        self.extensions = _normalized_extensions(extensions)
+        self.settle_seconds = settle_seconds
+        self.polling = polling
+        self.poll_interval = poll_interval
+        self._on_ready = on_ready
+        self._given_excluded = tuple(Path(os.path.abspath(p)) for p in excluded)
+        self._excluded: tuple[Path, ...] = self._given_excluded
+        self._tick = max(0.02, min(0.25, settle_seconds / 4))
+
+        self._lock = threading.Lock()  # guards _settler, _ready, _dirs
+        self._settler = Settler(settle_seconds)
+        self._ready: dict[Path, None] = {}  # settled, waiting for on_ready to accept (FIFO)
+        self._dirs: dict[Path, None] = {}  # folders to scan on the next tick
+
+        self._life_lock = threading.RLock()  # guards the observer's lifecycle
+        self._observer: BaseObserver | None = None
+        self._root = str(self.inbox)  # real path the observer watches
+        self._root_id: tuple[int, int] | None = None
+        self._reports_writers = False  # the observer sends open/close-after-write events
+        self._handler = _Handler(self)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._warned_missing = False
+        self._told: set[Path] = set()  # files said once to be left alone
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the observer, the settle thread, then rescan the inbox.
+
+        A missing inbox is not an error here: it is logged, :meth:`is_alive` is False, and
+        :meth:`ensure_running` starts watching once the folder exists.
+        """
+        with self._life_lock:
+            if self._thread is not None:
+                raise RuntimeError("InboxWatcher already started")
+            self._stop.clear()
+            if not self._start_observer():
+                logger.warning("inbox %s cannot be watched yet; waiting for it", self.inbox)
+                self._warned_missing = True
+            self._thread = threading.Thread(
+                target=self._run, name="genre-daemon-settle", daemon=True
+            )
+            self._thread.start()
+        self.rescan()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the observer and the settle thread; files not yet handed on stay pending."""
+        with self._life_lock:
+            self._stop.set()
+            self._stop_observer(timeout)
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("settle thread did not stop within %.1f s", timeout)
+
+    def is_alive(self) -> bool:
+        """Whether events are being watched: the observer and its emitter threads run, and the
+        inbox is still the folder they watch (not deleted, replaced or unmounted)."""
+        with self._life_lock:  # the emitter set changes only under this lock
+            observer, root_id = self._observer, self._root_id
+            if observer is None or not observer.is_alive():
+                return False
+            emitters = list(observer.emitters)
+        if not emitters or not all(e.is_alive() for e in emitters):
+            return False
+        try:
+            st = os.stat(self.inbox)
+        except OSError:
+            return False
+        return stat_mod.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == root_id
+
+    def ensure_running(self) -> bool:
+        """Restart a dead observer once the inbox exists again, then rescan.
+
+        Never creates the inbox (a vanished network share must not be replaced by an empty
+        local folder). Returns True when a restart happened.
+        """
+        with self._life_lock:
+            if self._thread is None or self._stop.is_set() or self.is_alive():
+                return False
+            if not os.path.isdir(self.inbox):
+                if not self._warned_missing:
+                    logger.warning("inbox %s is gone; waiting for it to come back", self.inbox)
+                    self._warned_missing = True
+                return False
+            self._stop_observer(5.0)
+            if not self._start_observer():
+                return False
+            logger.warning("watching %s again (observer restarted)", self.inbox)
+            self._warned_missing = False
+        self.rescan()
+        return True
+
+    def rescan(self) -> int:
+        """Walk the inbox without following symlinks and track every candidate file.
+
+        Returns how many candidates were found. Files already settled and waiting are not
+        reset; files still settling keep their progress.
+        """
+        return self._scan(self.inbox)
+
+    def track(self, path: Path) -> None:
+        """Follow ``path`` again, e.g. when the daemon found it changed after it was handed on:
+        it is offered again once complete. Ignored unless it is a candidate in the inbox."""
+        self._touch(Path(os.path.abspath(path)), writing=None)
+
+    def pending(self) -> int:
+        """Files seen but not yet handed on (settling, or waiting for the daemon to accept)."""
+        with self._lock:
+            return len(self._settler) + len(self._ready)
+
+    # -- observer ----------------------------------------------------------------------------
+
+    def _start_observer(self) -> bool:
+        """Start a fresh observer on the inbox's real path; False when that is impossible."""
+        root = os.path.realpath(self.inbox)
+        try:
+            st = os.stat(root)
+        except OSError:
+            return False
+        if not stat_mod.S_ISDIR(st.st_mode):
+            return False
+        self._root, self._root_id = root, (st.st_dev, st.st_ino)
+        self._excluded = self._resolve_excluded(root)
+        observer = self._new_observer(self.polling)
+        if observer is None and not self.polling and os.path.isdir(root):
+            logger.warning("inotify unavailable for %s; falling back to polling", self.inbox)
+            observer = self._new_observer(True)
+        if observer is None:
+            return False
+        self._observer = observer
+        return True
+
+    def _new_observer(self, polling: bool) -> BaseObserver | None:
+        observer: BaseObserver | None = None
+        try:
+            if polling:
+                # lstat: symlinked folders are never descended into.
+                observer = PollingObserverVFS(
+                    os.lstat, os.scandir, polling_interval=self.poll_interval
+                )
+            else:
+                observer = Observer()
+            # Set before any event arrives: only inotify reports open and close-after-write.
+            self._reports_writers = InotifyObserver is not None and isinstance(
+                observer, InotifyObserver
+            )
+            observer.schedule(self._handler, self._root, recursive=True, follow_symlink=False)
+            observer.start()
+        except OSError as exc:
+            logger.warning("cannot watch %s: %s", self.inbox, exc)
+            if observer is not None:
+                try:
+                    observer.stop()
+                except Exception:  # pragma: no cover - best effort cleanup
+                    logger.debug("cleanup of a failed observer", exc_info=True)
+            return None
+        return observer
+
+    def _stop_observer(self, timeout: float) -> None:
+        observer, self._observer = self._observer, None
+        if observer is None:
+            return
+        observer.stop()
+        if observer.ident is not None:
+            observer.join(timeout)
+
+    def _resolve_excluded(self, root: str) -> tuple[Path, ...]:
+        """Excluded folders as paths under ``inbox``, also when given through another route
+        to the same place (a symlinked inbox, or a path through the real folder)."""
+        found = set(self._given_excluded)
+        for ex in self._given_excluded:
+            real = Path(os.path.realpath(ex))
+            if real.is_relative_to(root):
+                found.add(self.inbox / real.relative_to(root))
+        return tuple(found)
+
+    # -- events (observer thread: thin, no I/O) ----------------------------------------------
+
+    def _map(self, raw: bytes | str) -> Path | None:
+        """An event path (under the real root) as a path under ``inbox``."""
+        path = os.fsdecode(raw)
+        if path == self._root:
+            return self.inbox
+        prefix = self._root.rstrip(os.sep) + os.sep
+        if not path.startswith(prefix):
+            return None
+        return self.inbox / path[len(prefix):]
+
+    def _on_event(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        path = self._map(event.src_path)
+        if logger.isEnabledFor(logging.DEBUG):
+            arrow = f" -> {os.fsdecode(event.dest_path)}" if event.dest_path else ""
+            logger.debug("%s %s%s", kind, os.fsdecode(event.src_path), arrow)
+        if event.is_directory:
+            if kind == EVENT_TYPE_CREATED and path is not None:
+                self._queue_dir(path)
+            elif kind == EVENT_TYPE_MOVED:
+                if path is not None:
+                    self._forget_under(path)
+                dest = self._map(event.dest_path)
+                if dest is not None:
+                    self._queue_dir(dest)
+            elif kind == EVENT_TYPE_DELETED and path is not None:
+                self._forget_under(path)
+                if path == self.inbox:
+                    logger.warning("inbox %s was deleted or unmounted", self.inbox)
+            return
+        if kind == EVENT_TYPE_MOVED:
+            if path is not None:
+                self._forget(path)
+            dest = self._map(event.dest_path)
+            if dest is not None:
+                self._touch(dest, writing=False, fresh=True)
+        elif kind == EVENT_TYPE_DELETED:
+            if path is not None:
+                self._forget(path)
+        elif path is None:
+            return
+        elif kind == EVENT_TYPE_CREATED:
+            # A hard link or rename-in is created without an open: no writer is assumed.
+            self._touch(path, writing=None)
+        elif kind == EVENT_TYPE_MODIFIED:
+            self._touch(path, writing=True if self._reports_writers else None)
+        elif kind == EVENT_TYPE_CLOSED:
+            self._touch(path, writing=False)
+        elif kind == EVENT_TYPE_OPENED:
+            # Readers open files too: counted, and only for files still arriving.
+            self._opened(path)
+        elif kind == EVENT_TYPE_CLOSED_NO_WRITE:
+            # A reader's close says nothing about a writer that still holds the file.
+            self._closed_unwritten(path)
+        elif kind == EVENT_TYPE_ATTRIB:
+            # A chmod or chown changes no signature, yet may make a skipped (unreadable) file
+            # readable: offer it again once settled (the daemon ignores a file it already has).
+            self._touch(path, writing=None)
+
+    def _wanted(self, path: Path) -> bool:
+        return is_candidate(path, self.inbox, self.extensions, self._excluded)
+
+    def _left_alone(self, path: Path) -> None:
+        """Say once (per path) why a visible file in the inbox is not taken: otherwise a
+        ``.wma`` dropped in just sits there with nothing in the log."""
+        try:
+            parts = path.relative_to(self.inbox).parts
+        except ValueError:
+            return
+        name = parts[-1] if parts else ""
+        if (not parts or any(p.startswith(".") for p in parts) or name.lower().endswith(PARTIAL_SUFFIXES)
+                or _skipped_folder(path, self._excluded) or path in self._told):
+            return
+        if len(self._told) >= 10_000:
+            self._told.clear()
+        self._told.add(path)
+        ext = os.path.splitext(name)[1] or "(none)"
+        logger.info("%s: left alone in the inbox: its extension %s is not one of the extensions taken (%s)",
+                    path, ext, ", ".join(sorted(self.extensions)))
+
+    def _touch(
+        self, path: Path, *, writing: bool | None, only_tracked: bool = False, fresh: bool = False
+    ) -> None:
+        if not self._wanted(path):
+            if writing is False or fresh:  # complete (closed or renamed in): say it once
+                self._left_alone(path)
+            return
+        with self._lock:
+            if path in self._ready:
+                if not (writing or fresh):
+                    return
+                del self._ready[path]  # changed after it settled: settle again
+            elif only_tracked and path not in self._settler:
+                return
+            if fresh:
+                self._settler.forget(path)
+            self._settler.touch(path, writing=writing)
+
+    def _opened(self, path: Path) -> None:
+        # Only counted: the daemon's own probes and reads open files too, so an open must not
+        # restart the quiet period (a writer's writes do that) or take back a settled file.
+        if self._wanted(path):
+            with self._lock:
+                self._settler.opened(path)
+
+    def _closed_unwritten(self, path: Path) -> None:
+        if self._wanted(path):
+            with self._lock:
+                self._settler.closed_unwritten(path)
+
+    def _forget(self, path: Path) -> None:
+        with self._lock:
+            self._settler.forget(path)
+            self._ready.pop(path, None)
+
+    def _forget_under(self, folder: Path) -> None:
+        """A folder left: drop waiting files under it (settling ones vanish on their next stat)."""
+        with self._lock:
+            for path in [p for p in self._ready if p.is_relative_to(folder)]:
+                del self._ready[path]
+
+    def _queue_dir(self, folder: Path) -> None:
+        """A folder appeared: it may already hold files, so scan it on the next tick."""
+        if folder == self.inbox or not _skipped_folder(folder, self._excluded):
+            with self._lock:
+                self._dirs[folder] = None
+
+    # -- settle thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            try:
+                self._step()
+            except Exception:
+                logger.exception("watcher step failed; continuing")
+
+    def _step(self) -> None:
+        with self._lock:
+            folders, self._dirs = list(self._dirs), {}
+        for folder in folders:
+            self._scan(folder)
+        with self._lock:
+            for path in self._settler.due():
+                self._ready[path] = None
+            offers = list(self._ready)
+        for path in offers:
+            if self._stop.is_set():
+                return
+            verdict = self._check(path)
+            with self._lock:
+                if path not in self._ready:
+                    continue  # deleted, moved or changed meanwhile
+                if verdict != "take":
+                    del self._ready[path]
+                    if verdict == "wait":
+                        self._settler.touch(path)
+                    continue
+            try:
+                taken = self._on_ready(path)
+            except Exception:
+                logger.exception("on_ready failed for %s; will offer it again", path)
+                taken = False
+            if not taken:
+                return  # backpressure: the rest waits for the next tick, in order
+            logger.debug("handed on %s", path)
+            with self._lock:
+                self._ready.pop(path, None)
+
+    def _check(self, path: Path) -> _Verdict:
+        """Last look before handing on: still a regular file reached through real folders only,
+        and no partial-download sibling (a browser's empty placeholder beside ``x.mp3.part``)."""
+        try:
+            if not stat_mod.S_ISREG(os.lstat(path).st_mode):
+                return "gone"
+            folder = path.parent
+            while folder != self.inbox and folder != folder.parent:
+                if not stat_mod.S_ISDIR(os.lstat(folder).st_mode):
+                    logger.debug("not handing on %s: %s is not a real folder", path, folder)
+                    return "gone"
+                folder = folder.parent
+        except OSError:
+            return "gone"
+        for suffix in PARTIAL_SUFFIXES:
+            if os.path.lexists(path.with_name(path.name + suffix)):
+                return "wait"
+        return "take"
+
+    def _scan(self, top: Path) -> int:
+        """Track every candidate under ``top`` (never following symlinks); returns the count."""
+        if top != self.inbox:
+            if not (top.is_relative_to(self.inbox) and self._real_folder_in_inbox(top)):
+                return 0
+        found: list[Path] = []
+        stack = [top]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = os.scandir(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                logger.warning("cannot scan %s: %s", folder, exc)
+                continue
+            with entries:
+                for entry in entries:
+                    path = folder / entry.name
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if not entry.name.startswith(".") and not _skipped_folder(
+                                path, self._excluded
+                            ):
+                                stack.append(path)
+                        elif entry.is_file(follow_symlinks=False):
+                            if self._wanted(path):
+                                found.append(path)
+                            else:
+                                self._left_alone(path)
+                    except OSError:
+                        continue
+        with self._lock:
+            for path in found:
+                if path not in self._ready:
+                    self._settler.touch(path)
+        return len(found)
+
+    def _real_folder_in_inbox(self, folder: Path) -> bool:
+        """Every component from the inbox down to ``folder`` is a real folder, none hidden."""
+        parts = folder.relative_to(self.inbox).parts
+        if any(part.startswith(".") for part in parts) or _skipped_folder(folder, self._excluded):
+            return False
+        current = self.inbox
+        try:
+            for part in parts:
+                current = current / part
+                if not stat_mod.S_ISDIR(os.lstat(current).st_mode):
+                    return False
+        except OSError:
+            return False
+        return True

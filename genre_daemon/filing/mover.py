@@ -1,0 +1,1032 @@
+"""Where a file goes (pure) and getting it there without ever losing or clobbering anything.
+
+Two halves, kept apart as in beets:
+
+* **Deciding** -- :func:`safe_component`, :func:`destination`, :func:`quarantine_destination` and
+  :func:`unique_path` are functions of values. They never touch the disk (``unique_path`` asks an
+  injectable ``exists``), so every hostile genre or file name can be tested directly.
+* **Doing** -- :func:`move`, :func:`quarantine`, :func:`settle_interrupted` and
+  :func:`clean_partials` are the only code in genre-daemon that renames, links or unlinks a user's
+  file.
+
+The promises :func:`move` keeps, whatever happens (an error, a full disk, a SIGKILL, a power cut
+after the last fsync):
+
+1. **Never clobbered.** An existing file is replaced only with ``on_conflict="overwrite"``. Names
+   are claimed with ``link()``, which fails with ``EEXIST`` rather than replace anything, so two
+   workers racing for one name cannot overwrite each other either.
+2. **Never lost, never partial under a real name.** On one filesystem the file gets its new name
+   by a hard link and loses the old one by an unlink: in between, both names are the same inode.
+   Across filesystems (or where the source cannot be hard-linked: another user's file under
+   ``fs.protected_hardlinks``, vfat) it is copied to a hidden temporary file in the destination
+   folder (``"." + name + PARTIAL_MARKER + token + ".tmp"``), fsynced, checked for size, linked
+   under its real name, and only then removed from the source. At every instant the source or the complete
+   destination exists under a real name; a crash leaves at worst a second name or a temporary
+   file, which :func:`settle_interrupted` tidies on the next start.
+3. **Never through a link.** A symlink source is refused, never followed or moved. With ``root``
+   given, every existing folder between ``root`` and the destination must be a real directory, so
+   a symlink planted in the library cannot steer a file out of it.
+4. **Hard links disclose nothing.** A hard link in the inbox is one more name of a file that
+   may live anywhere on the same filesystem. Moving it only renames that name (the other names
+   and their folders are never touched); reading it, though, could show the daemon's output --
+   and, across filesystems, a copy -- of a file its dropper could not read, when the daemon runs
+   with more privileges than the dropper. So, see :func:`read_refusal`: a regular file with more
+   than one link whose owner is not the daemon's effective user is not read but quarantined, with
+   the link count in the reason; a hard link owned by the daemon's user (a torrent client
+   hard-linking its downloads into the inbox, the common legitimate case) is taken normally.
+   ``on_conflict="overwrite"`` replaces a destination *name* (a rename over it), so a destination
+   that is a hard link to a file elsewhere, or a symlink, is never written into or through.
+5. **Nothing world-writable.** Folders are made 0o755 and temporary files 0o644 whatever the
+   umask; a copy keeps the source's mode less the world-write bit, and its owner where allowed.
+6. **Nothing still being written is placed.** Just before the source's old name goes, the
+   source must be the file the move started with (``expect``: the signature it had when it
+   settled) and no process may hold it open for writing (:mod:`genre_daemon.filing.writers`);
+   otherwise the new name is removed again and :class:`SourceChangedError` raised, the file
+   whole in the inbox. On one filesystem the file is checked once more after the unlink (a
+   writer's open descriptor follows the inode), and a file that grew meanwhile is put back.
+7. **Errors leave the source alone.** Every failure is a :class:`MoveError` naming the verb and
+   both paths (``cannot move '/in/a.mp3' to '/lib/jazz/a.mp3': No space left on device``), the
+   source intact, no temporary file left. ``err.errno`` (and ``err.__cause__``) keep the
+   ``OSError``'s errno, so the daemon can tell a full disk (retry later) from a broken file.
+
+``hook(step)`` is called after each step a move takes, so the tests can SIGKILL a child process
+at each one and check the promises above:
+
+* same filesystem, rename/skip: start, linked, source_removed
+* same filesystem, overwrite:   start, linked (to a temporary name), placed, source_removed
+* copy, rename/skip:            start, temp_written, temp_synced, placed, temp_removed,
+                                source_removed
+* copy, overwrite:              start, temp_written, temp_synced, placed, source_removed
+
+After a crash, :func:`settle` (or :func:`settle_interrupted`) finds which side of "placed" (or
+"linked" for rename) the move was on and finishes or undoes it.
+
+Concurrency: moves into the same folder may run in parallel threads or processes.
+:func:`settle_interrupted` and :func:`clean_partials` remove temporary files, so call them before
+workers start moving into the folders concerned (at start-up).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import math
+import os
+import secrets
+import stat
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from genre_daemon.errors import MoveError, SourceChangedError
+from genre_daemon.filing.writers import open_for_writing
+
+__all__ = [
+    "makedirs",
+    "OnConflict",
+    "PARTIAL_MARKER",
+    "REASON_SUFFIX",
+    "MoveResult",
+    "Settled",
+    "Signature",
+    "signature",
+    "safe_component",
+    "safe_filename",
+    "destination",
+    "read_refusal",
+    "hard_link_refusal",
+    "quarantine_destination",
+    "unique_path",
+    "move",
+    "quarantine",
+    "clean_partials",
+    "settle",
+    "settle_interrupted",
+]
+
+log = logging.getLogger(__name__)
+
+OnConflict = Literal["rename", "skip", "overwrite"]
+ON_CONFLICT: tuple[str, ...] = get_args(OnConflict)
+
+PARTIAL_MARKER = ".genre-daemon-partial-"
+REASON_SUFFIX = ".reason.txt"
+
+Hook = Callable[[str], None]
+# What makes a file the same file as when it settled: (device, inode, size, mtime_ns).
+Signature = tuple[int, int, int, int]
+
+# Longest file name most filesystems take (ext4, xfs, btrfs, tmpfs: 255 bytes).
+_NAME_MAX = 255
+# A suffix longer than this is not an extension worth keeping when a name is shortened.
+_MAX_SUFFIX_BYTES = 16
+_COPY_CHUNK = 1 << 20
+# link() failures that mean "this filesystem cannot hard-link here": fall back to copying.
+_NO_LINK = frozenset(
+    {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+)
+# chmod/utime failures that mean "this filesystem keeps no such metadata": copy anyway.
+_NO_METADATA = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Reserved device names on Windows/SMB: a library on a share must not contain them.
+_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+)
+# Bidirectional overrides can make "mp3.exe" display as "exe.mp3": never keep them in a name.
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Serialises check-then-rename on filesystems without hard links (no atomic no-clobber there).
+_PLACE_LOCK = threading.Lock()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deciding: pure functions of values.
+
+
+def safe_component(
+    name: str, *, max_bytes: int = 200, fallback: str = "unknown", normalize: bool = True
+) -> str:
+    """``name`` made into ONE harmless path component (a genre folder or a file name).
+
+    Unicode is kept (NFC with ``normalize``; as given without: see :func:`safe_filename`); ``/``, ``\\``, NUL, control, line-separator, lone-surrogate and bidi
+    override characters become ``_``; leading dots (hidden), dashes (read as options) and spaces
+    go, as do trailing dots and spaces (SMB and Windows drop them); Windows device names get a
+    ``_`` (``con`` -> ``con_``); the result is cut on a character boundary to ``max_bytes`` of
+    UTF-8, keeping a short extension. What is left empty becomes ``fallback``.
+    """
+    if max_bytes < 2 * _MAX_SUFFIX_BYTES:
+        raise ValueError(f"max_bytes must be at least {2 * _MAX_SUFFIX_BYTES}, got {max_bytes}")
+    text = unicodedata.normalize("NFC", name) if normalize else name
+    text = "".join("_" if _unsafe_char(c) else c for c in text)
+    text = _trim(text)
+    stem, dot, rest = text.partition(".")
+    if stem.rstrip(" ").upper() in _RESERVED:
+        text = stem + "_" + dot + rest
+    text = _trim(_fit(text, max_bytes))
+    if text:
+        return text
+    if fallback != _trim(fallback) or not fallback or any(_unsafe_char(c) for c in fallback):
+        raise ValueError(f"fallback {fallback!r} is not a safe path component")
+    return fallback
+
+
+def safe_filename(name: str) -> str:
+    """A file's name in the library: exactly as it was when it is already one safe component
+    (NFD stays NFD, a 255-byte name stays whole: both are legal, and a silent rename would
+    surprise, or clash with the other spelling), otherwise made safe as :func:`safe_component`
+    does, within 255 bytes. Only a ``(2)`` suffix added on a clash ever shortens a name."""
+    return safe_component(name, max_bytes=_NAME_MAX, normalize=False)
+
+
+def destination(
+    source: Path,
+    genre: str | None,
+    confidence: float,
+    *,
+    library: Path,
+    review_dir: Path,
+    min_confidence: float,
+) -> Path:
+    """Where a classified file belongs: ``library/<genre>/<name>``, or ``review_dir/<name>``
+    when there is no genre or the confidence is below ``min_confidence`` (or not a number).
+
+    Pure: nothing is read from the disk. Genre and file name each become one safe component, so
+    the result is always directly inside the genre folder or the review folder.
+    """
+    name = safe_filename(source.name)
+    sure = genre is not None and not math.isnan(confidence) and confidence >= min_confidence
+    folder = library / safe_component(genre) if sure and genre is not None else review_dir
+    result = folder / name
+    top = library if folder != review_dir else review_dir
+    if not _lexically_inside(result, top) or result.parent != folder:
+        raise AssertionError(f"destination {str(result)!r} escapes {str(top)!r}")
+    return result
+
+
+def quarantine_destination(source: Path, quarantine_dir: Path) -> Path:
+    """Where an undecodable file is put aside: ``quarantine_dir/<safe name>``. Pure."""
+    result = quarantine_dir / safe_filename(source.name)
+    if result.parent != quarantine_dir:
+        raise AssertionError(f"{str(result)!r} escapes {str(quarantine_dir)!r}")
+    return result
+
+
+def hard_link_refusal(st: os.stat_result, euid: int) -> str | None:
+    """Why a file with this ``lstat`` must not be read by a daemon running as ``euid``, or None.
+
+    Pure. The policy (module docstring, promise 4): a regular file with ``st_nlink > 1`` whose
+    owner is not ``euid`` may be a second name of a file outside the inbox that its dropper
+    could not read; it is refused (quarantined unread). One link, or the daemon's own file:
+    None. A daemon running as root therefore takes root's own hard links (the kernel's
+    ``protected_hardlinks`` keeps users from linking files they cannot read); run it as its own
+    user, as the shipped system unit does (``User=genre-daemon``).
+    """
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink <= 1 or st.st_uid == euid:
+        return None
+    return (f"a hard link ({st.st_nlink} links) owned by uid {st.st_uid}, not by the daemon's "
+            f"user (uid {euid}): not read, since its other names may be files outside the inbox")
+
+
+def read_refusal(path: Path, *, euid: int | None = None) -> str | None:
+    """Why the daemon must not read the inbox file ``path``, or None when it may.
+
+    A symlink is refused (never followed); a foreign hard link is refused (see
+    :func:`hard_link_refusal`). A missing file or anything else is left to the decoder, which
+    names its own reason. ``euid`` defaults to the process's effective uid.
+    """
+    st = _lstat(Path(path))
+    if st is None:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "a symbolic link (never followed)"
+    return hard_link_refusal(st, os.geteuid() if euid is None else euid)
+
+
+def unique_path(path: Path, exists: Callable[[Path], bool] = os.path.lexists) -> Path:
+    """``path`` if it is free, else the first free ``name (2).mp3``, ``name (3).mp3``, ...
+
+    The extension is kept and the name stays within 255 bytes (the stem is shortened). Only
+    ``exists`` is consulted, so this is pure when given a pure ``exists``.
+    """
+    if not exists(path):
+        return path
+    for n in range(2, 1_000_000):
+        candidate = _numbered(path, n)
+        if not exists(candidate):
+            return candidate
+    raise MoveError(f"cannot find a free name for {str(path)!r}: a million variants are taken")
+
+
+# ---------------------------------------------------------------------------------------------
+# Doing: the only code that links, renames and unlinks a user's files.
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    """What :func:`move` did. ``destination`` is the final name (``None`` when skipped);
+    ``cross_device`` is True when the bytes were copied (another filesystem, or one where the
+    source could not be hard-linked) rather than linked."""
+
+    source: Path
+    destination: Path | None
+    skipped: bool
+    cross_device: bool
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What :func:`settle` found after a crash: the state and, when moved, where the file is."""
+
+    state: Literal["moved", "not_moved", "missing"]
+    destination: Path | None
+
+
+def move(
+    source: Path,
+    dest: Path,
+    on_conflict: OnConflict = "rename",
+    *,
+    hook: Hook | None = None,
+    root: Path | None = None,
+    copy: bool = True,
+    expect: Signature | None = None,
+) -> MoveResult:
+    """Move the regular file ``source`` to ``dest`` safely (see the module docstring).
+
+    ``expect``: the source's :func:`signature` when it was judged complete; a source that no
+    longer matches it, or that a writer holds open, is not moved (:class:`SourceChangedError`).
+
+    ``on_conflict`` decides what happens when ``dest`` is taken: ``rename`` picks
+    ``name (2).mp3``, ``skip`` leaves the source where it is (``skipped=True``), ``overwrite``
+    replaces it atomically. Missing destination folders are created (0o755); with ``root``,
+    ``dest`` must lie inside it and no existing folder between them may be a symlink.
+    Raises :class:`MoveError` (with ``.errno``) and leaves the source untouched on failure.
+    ``copy=False``: links only, never reads the bytes (EXDEV when a copy would be needed).
+    """
+    if on_conflict not in ON_CONFLICT:
+        choices = ", ".join(ON_CONFLICT)
+        raise ValueError(f"on_conflict must be one of {choices}, got {on_conflict!r}")
+    step = hook or _no_hook
+    source, dest = Path(source), Path(dest)
+    step("start")
+    src_st = _check_source(source, dest)
+    if expect is not None and signature(src_st) != tuple(expect):
+        raise _changed(source, dest, "it changed after it settled")
+    if os.path.normpath(source) == os.path.normpath(dest):
+        raise _error("move", source, dest, "source and destination are the same file")
+    _make_folder(dest.parent, root, source, dest)
+
+    dst_st = _lstat(dest)
+    if dst_st is not None and _same_inode(dst_st, src_st):
+        # Already there under both names (an earlier move was interrupted): finish it.
+        _unlink_source(source, src_st, dest, None, step)
+        return MoveResult(source, dest, skipped=False, cross_device=False)
+    if dst_st is not None and on_conflict == "skip":
+        return MoveResult(source, None, skipped=True, cross_device=False)
+
+    try:
+        final = _link_same_device(source, src_st, dest, on_conflict, step)
+    except _CannotLink:
+        if not copy:
+            raise _error("move", source, dest, "it may not be read, and a move here would copy it",
+                         errno.EXDEV) from None
+        final = _copy_across(source, src_st, dest, on_conflict, step)
+        cross = True
+    else:
+        cross = False
+    if final is None:
+        return MoveResult(source, None, skipped=True, cross_device=cross)
+    placed = _lstat(final)
+    _ensure_unchanged(source, src_st, final, placed)
+    _unlink_source(source, src_st, final, placed, step)
+    if not cross:
+        _ensure_still_unchanged(source, src_st, final)
+    return MoveResult(source, final, skipped=False, cross_device=cross)
+
+
+def signature(st: os.stat_result) -> Signature:
+    """A file's (device, inode, size, mtime_ns): what must not change while it is moved."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def quarantine(
+    source: Path, quarantine_dir: Path, reason: str, *, hook: Hook | None = None, copy: bool = True,
+    expect: Signature | None = None,
+) -> Path:
+    """Put an undecodable file aside in ``quarantine_dir`` (never deleted, never clobbered) and
+    write ``<final name>.reason.txt`` beside it (reason, time, original path). Returns its path.
+
+    The reason file is best effort: the file itself is already safe when it is written, so a
+    failure there is logged, not raised.
+    """
+    quarantine_dir = Path(quarantine_dir)
+    result = move(
+        source, quarantine_destination(Path(source), quarantine_dir), "rename",
+        hook=hook, root=quarantine_dir, copy=copy, expect=expect,
+    )
+    assert result.destination is not None  # "rename" never skips
+    final = result.destination
+    note = (
+        f"reason: {reason}\n"
+        f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+        f"original: {os.fspath(source)}\n"
+    )
+    note_name = _cut_bytes(final.name, _NAME_MAX - len(REASON_SUFFIX)) + REASON_SUFFIX
+    note_path = final.parent / note_name
+    try:
+        _write_atomically(note_path, note.encode("utf-8", "backslashreplace"))
+    except OSError as exc:
+        log.warning("could not write %r: %s (quarantined because: %s)", str(note_path), exc, reason)
+    return final
+
+
+def clean_partials(folder: Path) -> list[Path]:
+    """Remove the temporary files interrupted moves left in ``folder`` (not recursive).
+
+    Only regular files named like this module's temporary files are touched. Returns them.
+    Call it before any move into ``folder`` starts (a running copy's temporary file would go).
+    """
+    removed = []
+    for path in _entries(Path(folder)):
+        if _is_partial_name(path.name) and _is_regular(path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+    if removed:
+        _fsync_dir(Path(folder))
+    return removed
+
+
+def settle_interrupted(source: Path, dest: Path) -> str:
+    """After a crash during ``move(source, dest)``, finish or undo it and say which.
+
+    ``"moved"``: the complete file is at ``dest`` (or at ``dest``'s ``name (n)`` variant); a
+    source still present as the same inode or as identical bytes is removed. ``"not_moved"``:
+    only the source exists; temporary files are removed. ``"missing"``: neither exists.
+    :func:`settle` does the same and also says where a moved file is.
+    """
+    return settle(source, dest).state
+
+
+def settle(
+    source: Path, dest: Path, *, size: int | None = None, mtime_ns: int | None = None
+) -> Settled:
+    """:func:`settle_interrupted`, returning where the file ended up.
+
+    With ``on_conflict="rename"`` the interrupted move may have picked ``name (2).mp3``; that
+    variant is found by comparing it with the source. When the source is gone, ``size`` and
+    ``mtime_ns`` (as the journal recorded them; a move keeps both) pick the right variant;
+    without them ``dest`` itself is assumed. Never deletes the only copy of anything: a
+    temporary file stays when neither the source nor the destination exists.
+    """
+    source, dest = Path(source), Path(dest)
+    src_st = _lstat(source)
+    candidates = list(_candidates(dest))
+    if src_st is not None:
+        if not stat.S_ISREG(src_st.st_mode):
+            return Settled("not_moved", None)  # never touch a link or a folder we did not move
+        match = _find_copy(source, src_st, candidates)
+        if match is None:
+            _remove_temps(dest)
+            return Settled("not_moved", None)
+        if os.path.normpath(match) != os.path.normpath(source):
+            _unlink_quietly(source)
+            _fsync_dir(source.parent)
+        _remove_temps(dest)
+        return Settled("moved", match)
+    match = _find_by_identity(dest, candidates, size, mtime_ns)
+    if match is None:
+        return Settled("missing", None)
+    _remove_temps(dest)
+    return Settled("moved", match)
+
+
+# ---------------------------------------------------------------------------------------------
+# Move steps.
+
+
+class _CannotLink(Exception):
+    """This move cannot use a hard link (other filesystem, or no hard links there)."""
+
+
+def _no_hook(step: str) -> None:
+    """The default hook: do nothing."""
+
+
+def _check_source(source: Path, dest: Path) -> os.stat_result:
+    """The source's lstat; refuses anything but a regular file (symlinks are never followed)."""
+    try:
+        st = os.lstat(source)
+    except OSError as exc:
+        raise _os_error("move", source, dest, exc) from exc
+    if stat.S_ISLNK(st.st_mode):
+        raise _error("move", source, dest, "the source is a symbolic link (never followed)")
+    if not stat.S_ISREG(st.st_mode):
+        raise _error("move", source, dest, "the source is not a regular file")
+    return st
+
+
+def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> None:
+    """Create ``folder`` (0o755); with ``root``, refuse symlinks and non-folders below ``root``."""
+    try:
+        if root is None:
+            makedirs(os.path.normpath(folder))
+            return
+        root_s, folder_s = os.path.normpath(root), os.path.normpath(folder)
+        if os.path.commonpath([root_s, folder_s]) != root_s:
+            raise _error("move", source, dest, f"the destination is outside {root_s!r}")
+        makedirs(root_s)
+        current = root_s
+        for part in Path(os.path.relpath(folder_s, root_s)).parts:
+            if part == ".":
+                continue
+            current = os.path.join(current, part)
+            _make_real_dir(current, source, dest)
+    except OSError as exc:
+        raise _os_error("move", source, dest, exc) from exc
+
+
+def makedirs(folder: str | os.PathLike[str]) -> None:
+    """``os.makedirs(folder, exist_ok=True)`` with every folder it makes 0o755 less the umask
+    (os.makedirs gives the missing parents 0o777 less the umask: world-writable under umask 0)."""
+    folder = os.fspath(folder)
+    if os.path.isdir(folder):
+        return
+    parent = os.path.dirname(folder)
+    if parent and parent != folder:
+        makedirs(parent)
+    try:
+        os.mkdir(folder, 0o755)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise
+
+
+def _make_real_dir(path: str, source: Path, dest: Path) -> None:
+    """Ensure ``path`` is a real directory (not a symlink), creating it when missing."""
+    for _ in range(2):
+        st = _lstat(Path(path))
+        if st is None:
+            try:
+                os.mkdir(path, 0o755)
+                return
+            except FileExistsError:
+                continue  # made by someone else meanwhile: check what it is
+        elif stat.S_ISLNK(st.st_mode):
+            raise _error("move", source, dest, f"{path!r} is a symbolic link (not written through)")
+        elif not stat.S_ISDIR(st.st_mode):
+            raise _error("move", source, dest, f"{path!r} is not a folder")
+        else:
+            return
+    raise _error("move", source, dest, f"{path!r} keeps changing")
+
+
+def _link_same_device(
+    source: Path, src_st: os.stat_result, dest: Path, on_conflict: str, step: Hook
+) -> Path | None:
+    """Give the source its new name by a hard link (no clobber). Returns the final name, or None
+    when skipped. Raises _CannotLink when the link is across devices or unsupported."""
+    if on_conflict == "overwrite":
+        temp = _link_temp(source, src_st, dest)
+        step("linked")
+        _ensure_unchanged(source, src_st, temp, _lstat(temp))  # before anything is replaced
+        try:
+            os.replace(temp, dest)
+        except OSError as exc:
+            _unlink_quietly(temp)
+            raise _os_error("move", source, dest, exc) from exc
+        _fsync_dir(dest.parent)
+        step("placed")
+        return dest
+    final = _claim(dest, on_conflict, lambda name: os.link(source, name, follow_symlinks=False),
+                   source, dest)
+    if final is None:
+        return None
+    if not _same_inode(_lstat(final), src_st):
+        # The source was swapped between our check and the link: undo our link, touch nothing.
+        _unlink_quietly(final)
+        raise _error("move", source, dest, "the source changed while it was being moved")
+    _fsync_dir(final.parent)
+    step("linked")
+    return final
+
+
+def _link_temp(source: Path, src_st: os.stat_result, dest: Path) -> Path:
+    """Hard-link the source to a fresh temporary name beside ``dest`` (for overwrite)."""
+    for _ in range(100):
+        temp = _temp_path(dest)
+        try:
+            os.link(source, temp, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno in _NO_LINK:
+                raise _CannotLink from exc
+            raise _os_error("move", source, dest, exc) from exc
+        if not _same_inode(_lstat(temp), src_st):
+            _unlink_quietly(temp)
+            raise _error("move", source, dest, "the source changed while it was being moved")
+        return temp
+    raise _error("move", source, dest, "cannot create a temporary name")
+
+
+def _claim(
+    dest: Path, on_conflict: str, link: Callable[[Path], None], source: Path, want: Path
+) -> Path | None:
+    """Create ``dest`` (or its first free variant for "rename") with ``link``, never replacing
+    anything. Returns the name made, None when "skip" met a taken name. Raises _CannotLink."""
+    for _ in range(1000):
+        final = unique_path(dest) if on_conflict == "rename" else dest
+        try:
+            link(final)
+        except FileExistsError:
+            if on_conflict == "skip":
+                return None
+            continue  # taken meanwhile (another worker): try the next free name
+        except OSError as exc:
+            if exc.errno in _NO_LINK:
+                raise _CannotLink from exc
+            raise _os_error("move", source, want, exc) from exc
+        return final
+    raise _error("move", source, want, "every free name was taken before it could be claimed")
+
+
+def _copy_across(
+    source: Path, src_st: os.stat_result, dest: Path, on_conflict: str, step: Hook
+) -> Path | None:
+    """Copy to a temporary file beside ``dest``, fsync, check, then give it its real name.
+    Returns the final name, or None when skipped. The source is not touched here."""
+    temp: Path | None = None
+    try:
+        temp = _copy_to_temp(source, src_st, dest, step)
+        final = _place(temp, dest, on_conflict, source)
+        if final is None:
+            _unlink_quietly(temp)
+            return None
+        _fsync_dir(dest.parent)
+        step("placed")
+        if os.path.lexists(temp):
+            os.unlink(temp)
+            step("temp_removed")
+        return final
+    except MoveError:
+        if temp is not None:
+            _unlink_quietly(temp)
+        raise
+    except OSError as exc:
+        if temp is not None:
+            _unlink_quietly(temp)
+        raise _os_error("move", source, dest, exc) from exc
+
+
+def _copy_to_temp(source: Path, src_st: os.stat_result, dest: Path, step: Hook) -> Path:
+    """Copy the source's bytes, mode and times into a new temporary file beside ``dest``, fsync
+    it, and check it is complete and the source did not change meanwhile. Returns its path."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+    src_fd = os.open(source, flags)
+    temp: Path | None = None
+    try:
+        before = os.fstat(src_fd)
+        if not stat.S_ISREG(before.st_mode) or not _same_inode(before, src_st):
+            raise _error("move", source, dest, "the source changed while it was being moved")
+        temp, out_fd = _open_temp(dest)
+        try:
+            _copy_bytes(src_fd, out_fd)
+            # Owner first (chown may clear mode bits); never world-writable (promise 5).
+            _best_effort(os.fchown, out_fd, before.st_uid, before.st_gid)
+            _best_effort(os.fchmod, out_fd, stat.S_IMODE(before.st_mode) & 0o775)
+            _best_effort(os.utime, out_fd, ns=(before.st_atime_ns, before.st_mtime_ns))
+            step("temp_written")
+            os.fsync(out_fd)
+            step("temp_synced")
+            copied = os.fstat(out_fd).st_size
+        finally:
+            os.close(out_fd)
+        after = os.fstat(src_fd)
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            raise _error("move", source, dest, "the source changed while it was being copied")
+        if copied != before.st_size:
+            raise _error("move", source, dest, f"copied {copied} of {before.st_size} bytes")
+        return temp
+    except BaseException:
+        if temp is not None:
+            _unlink_quietly(temp)
+        raise
+    finally:
+        os.close(src_fd)
+
+
+def _open_temp(dest: Path) -> tuple[Path, int]:
+    """Create a new, exclusive temporary file beside ``dest``; returns its path and fd."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+    for _ in range(100):
+        temp = _temp_path(dest)
+        try:
+            return temp, os.open(temp, flags, 0o644)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "cannot create a temporary file", os.fspath(dest.parent))
+
+
+def _copy_bytes(src_fd: int, out_fd: int) -> None:
+    """Copy everything from ``src_fd`` to ``out_fd`` (handles short writes)."""
+    while chunk := os.read(src_fd, _COPY_CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(out_fd, view):]
+
+
+def _place(temp: Path, dest: Path, on_conflict: str, source: Path) -> Path | None:
+    """Give the complete temporary file its real name; None when "skip" met a taken name."""
+    if on_conflict == "overwrite":
+        _ensure_unchanged(source, os.lstat(source), temp, _lstat(temp))  # before anything is replaced
+        os.replace(temp, dest)
+        return dest
+    try:
+        return _claim(dest, on_conflict, lambda name: os.link(temp, name, follow_symlinks=False),
+                      source, dest)
+    except _CannotLink:
+        pass
+    # No hard links on this filesystem (vfat, some FUSE): check, then rename, under a lock so
+    # this daemon's own workers cannot race for a name (another program still could).
+    with _PLACE_LOCK:
+        if on_conflict == "skip" and os.path.lexists(dest):
+            return None
+        final = unique_path(dest)
+        os.rename(temp, final)
+        return final
+
+
+def _ensure_unchanged(
+    source: Path, src_st: os.stat_result, final: Path, placed: os.stat_result | None
+) -> None:
+    """Before the source's name goes: it must be the file we started with, unchanged, and no
+    writer may hold it. Otherwise the name we placed is removed and SourceChangedError raised."""
+    now = _lstat(source)
+    if now is not None and not _same_inode(now, src_st):
+        return  # another file took the old name meanwhile; _unlink_source leaves it alone
+    why = None
+    if now is not None and signature(now) != signature(src_st):
+        why = "it changed while it was being moved"
+    elif now is not None and open_for_writing(source):
+        why = "a program still holds it open for writing"
+    if why is None:
+        return
+    if placed is not None and _same_inode(_lstat(final), placed):
+        _unlink_quietly(final)
+        _fsync_dir(final.parent)
+    raise _changed(source, final, why)
+
+
+def _ensure_still_unchanged(source: Path, src_st: os.stat_result, final: Path) -> None:
+    """After a same-filesystem move: a writer whose descriptor was open (opened in the instant
+    after the check) writes into the moved inode. If it grew, it goes back to the inbox."""
+    now = _lstat(final)
+    if now is None or not _same_inode(now, src_st) or signature(now) == signature(src_st):
+        return
+    back = unique_path(source)
+    try:
+        os.link(final, back, follow_symlinks=False)
+    except OSError as exc:
+        log.warning("%r changed while it was moved and cannot go back to the inbox (%s); left at %r",
+                    os.fspath(source), exc, os.fspath(final))
+        return
+    _fsync_dir(back.parent)
+    _unlink_quietly(final)
+    _fsync_dir(final.parent)
+    raise _changed(source, final, "it changed while it was being moved; put back", returned=back)
+
+
+def _unlink_source(
+    source: Path, src_st: os.stat_result, final: Path, placed: os.stat_result | None, step: Hook
+) -> None:
+    """Remove the source's old name once the file is complete at ``final``.
+
+    If the name now holds another file (dropped in meanwhile), it is left alone. If the unlink
+    fails, the name we just placed (``placed``: its lstat) is removed again -- the source still
+    holds every byte -- and the error raised, so a retry does not make a second copy.
+    """
+    now = _lstat(source)
+    if now is None or not _same_inode(now, src_st):
+        return
+    try:
+        os.unlink(source)
+    except OSError as exc:
+        if placed is not None and _same_inode(_lstat(final), placed):
+            _unlink_quietly(final)
+        raise _os_error("move", source, final, exc) from exc
+    _fsync_dir(source.parent)
+    step("source_removed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Recovery helpers.
+
+
+def _candidates(dest: Path) -> Iterator[Path]:
+    """``dest`` and every ``dest (n)`` variant that exists (the names move() could have used)."""
+    names = {p.name for p in _entries(dest.parent)}
+    if dest.name in names:
+        yield dest
+    for n in range(2, len(names) + 2):
+        variant = _numbered(dest, n)
+        if variant.name in names:
+            yield variant
+
+
+def _find_copy(source: Path, src_st: os.stat_result, candidates: list[Path]) -> Path | None:
+    """The candidate that is the source's inode, else one with identical bytes, else None."""
+    regular = [(p, st) for p in candidates
+               if (st := _lstat(p)) is not None and stat.S_ISREG(st.st_mode)]
+    for path, st in regular:
+        if _same_inode(st, src_st):
+            return path
+    for path, st in regular:
+        if st.st_size == src_st.st_size and _same_bytes(source, path):
+            return path
+    return None
+
+
+def _find_by_identity(
+    dest: Path, candidates: list[Path], size: int | None, mtime_ns: int | None
+) -> Path | None:
+    """With the source gone: the first candidate matching the recorded size and mtime, or,
+    with nothing recorded, ``dest`` itself when it exists."""
+    if size is None and mtime_ns is None:
+        return dest if candidates and candidates[0] == dest else None
+    for path in candidates:
+        st = _lstat(path)
+        if st is None or not stat.S_ISREG(st.st_mode):
+            continue
+        if size not in (None, st.st_size) or mtime_ns not in (None, st.st_mtime_ns):
+            continue
+        return path
+    return None
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether two regular files hold the same bytes (read in chunks, links not followed)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+    try:
+        fa = os.open(a, flags)
+    except OSError:
+        return False
+    try:
+        fb = os.open(b, flags)
+    except OSError:
+        os.close(fa)
+        return False
+    try:
+        while True:
+            ca, cb = os.read(fa, _COPY_CHUNK), os.read(fb, _COPY_CHUNK)
+            if ca != cb:
+                return False
+            if not ca:
+                return True
+    finally:
+        os.close(fa)
+        os.close(fb)
+
+
+def _remove_temps(dest: Path) -> None:
+    """Remove the temporary files a move to ``dest`` may have left beside it."""
+    prefix = _temp_prefix(dest.name)
+    removed = False
+    for path in _entries(dest.parent):
+        if path.name.startswith(prefix) and path.name.endswith(".tmp") and _is_regular(path):
+            _unlink_quietly(path)
+            removed = True
+    if removed:
+        _fsync_dir(dest.parent)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names.
+
+
+def _unsafe_char(c: str) -> bool:
+    """Whether ``c`` must not appear in a path component."""
+    return c in "/\\" or c in _BIDI or unicodedata.category(c) in _UNSAFE_CATEGORIES
+
+
+def _trim(text: str) -> str:
+    """Strip leading dots, dashes and spaces, and trailing dots and spaces."""
+    return text.lstrip(". -").rstrip(". ")
+
+
+def _split_suffix(name: str) -> tuple[str, str]:
+    """(stem, extension) with the extension kept only when short and the stem not empty."""
+    i = name.rfind(".")
+    if i > 0 and _nbytes(name[i:]) <= _MAX_SUFFIX_BYTES:
+        return name[:i], name[i:]
+    return name, ""
+
+
+def _nbytes(text: str) -> int:
+    """Length of ``text`` as a file name on disk (UTF-8; undecodable bytes count as one)."""
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _cut_bytes(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8, on a character boundary."""
+    if _nbytes(text) <= max_bytes:
+        return text
+    used = 0
+    for i, c in enumerate(text):
+        used += _nbytes(c)
+        if used > max_bytes:
+            return text[:i]
+    return text
+
+
+def _fit(text: str, max_bytes: int) -> str:
+    """``text`` within ``max_bytes``, shortening the stem and keeping a short extension."""
+    if _nbytes(text) <= max_bytes:
+        return text
+    stem, suffix = _split_suffix(text)
+    stem = _cut_bytes(stem, max_bytes - _nbytes(suffix)).rstrip(". ")
+    return stem + suffix if stem else _cut_bytes(text, max_bytes)
+
+
+def _numbered(path: Path, n: int) -> Path:
+    """``name (n).ext`` beside ``path``, shortened to fit in 255 bytes."""
+    stem, suffix = _split_suffix(path.name)
+    tail = f" ({n}){suffix}"
+    stem = _cut_bytes(stem, _NAME_MAX - _nbytes(tail))
+    return path.with_name(stem + tail)
+
+
+def _temp_prefix(name: str) -> str:
+    """Start of every temporary file name for a move to ``name`` (hidden, marked, hashed)."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return "." + _cut_bytes(name, 200) + PARTIAL_MARKER + digest + "-"
+
+
+def _temp_path(dest: Path) -> Path:
+    """A fresh temporary name beside ``dest``."""
+    return dest.with_name(_temp_prefix(dest.name) + secrets.token_hex(4) + ".tmp")
+
+
+def _is_partial_name(name: str) -> bool:
+    """Whether ``name`` is one of this module's temporary file names."""
+    return name.startswith(".") and PARTIAL_MARKER in name and name.endswith(".tmp")
+
+
+def _lexically_inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` is ``root`` or below it, judged on the names alone (no disk access)."""
+    p, r = os.path.normpath(path), os.path.normpath(root)
+    return p != r and os.path.commonpath([p, r]) == r
+
+
+# ---------------------------------------------------------------------------------------------
+# Small filesystem helpers.
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """``os.lstat`` or None when the name does not exist."""
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _is_regular(path: Path) -> bool:
+    st = _lstat(path)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def _same_inode(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    return a is not None and b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The entries of ``folder`` (empty when it is missing or unreadable)."""
+    try:
+        with os.scandir(folder) as it:
+            return [folder / e.name for e in it]
+    except OSError:
+        return []
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a name we made; a name already gone is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove %r: %s", os.fspath(path), exc)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a folder's entries durable; filesystems that cannot do it are ignored."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _best_effort(fn: Callable[..., object], *args: object, **kw: object) -> None:
+    """Metadata some filesystems refuse (vfat chmod): keep the copy, skip the detail."""
+    try:
+        fn(*args, **kw)
+    except OSError as exc:
+        if exc.errno not in _NO_METADATA:
+            raise
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a small file under a temporary name, fsync, then rename it into place."""
+    temp, fd = _open_temp(path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _error(verb: str, source: Path, dest: Path, reason: str, code: int | None = None) -> MoveError:
+    """A MoveError naming the verb and both paths; ``.errno`` is the OS error number or None."""
+    err = MoveError(f"cannot {verb} {os.fspath(source)!r} to {os.fspath(dest)!r}: {reason}")
+    err.errno = code  # type: ignore[attr-defined]
+    return err
+
+
+def _changed(source: Path, dest: Path, reason: str, returned: Path | None = None) -> SourceChangedError:
+    """A SourceChangedError naming both paths; the file is (back) in the inbox."""
+    where = f"; it is in the inbox as {os.fspath(returned)!r}" if returned not in (None, source) else ""
+    return SourceChangedError(
+        f"not moving {os.fspath(source)!r} to {os.fspath(dest)!r}: {reason}{where}", returned)
+
+
+def _os_error(verb: str, source: Path, dest: Path, exc: OSError) -> MoveError:
+    """A MoveError from an OSError (its strerror as the reason, its errno kept)."""
+    reason = exc.strerror or str(exc)
+    named = exc.filename is not None and os.fspath(exc.filename) in map(os.fspath, (source, dest))
+    if exc.filename is not None and not named:
+        reason = f"{reason} ({os.fspath(exc.filename)!r})"
+    return _error(verb, source, dest, reason, exc.errno)

@@ -1,0 +1,182 @@
+"""Path -> :class:`Prediction`: plan patches, decode only them (16 kHz), embed, one LSTM pass.
+
+Cost per file is bounded whatever its length: a song gives at most ``model.patches`` 3-second
+patches spread evenly over it. A track up to :data:`WHOLE_SECONDS` is decoded whole (one
+decode is cheaper than several seeks); a longer one is read as one short span per patch, each
+by seeking, so a one-hour file costs what a four-minute one does. A span's patch is exactly the
+patch a whole decode would give at that place (spans start on the log-mel frame grid, with one
+hop of context each side), so where a file is cut does not change its genre.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from genre_daemon.audio import decode as audio
+from genre_daemon.errors import AudioDecodeError
+from genre_daemon.model.frontend import HOP_LENGTH, PATCH_FRAMES, PATCH_SECONDS, SAMPLE_RATE, Embedder, cut_patches, load_embedder, spread_starts
+from genre_daemon.model.files import GenreModel, load_model
+from genre_daemon.model.musicnn import melspec
+
+WHOLE_SECONDS = 45.0  # tracks up to this long are decoded whole
+# One patch read on its own: one hop of context before its first frame and after its last, so
+# its frames are centred where a whole decode's would be and see the same samples.
+SPAN_SAMPLES = (PATCH_FRAMES + 2) * HOP_LENGTH
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A song-level result: top genre, its probability, and every genre's score."""
+
+    path: str
+    genre: str
+    confidence: float
+    scores: dict[str, float]
+    model_version: str
+    windows: int = 0  # patches the song was judged on
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "genre": self.genre,
+            "confidence": round(self.confidence, 4),
+            "scores": {g: round(p, 4) for g, p in self.scores.items()},
+            "model": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class Span:
+    """A part of a file to decode: ``offset`` seconds, ``duration`` seconds (None: to the end),
+    and the log-mel frame (of the span's own log-mel) at which each wanted patch starts."""
+
+    offset: float
+    duration: float | None
+    starts: tuple[int, ...]
+
+
+def file_frames(duration: float) -> int:
+    """Log-mel frames a whole decode of ``duration`` seconds gives (centred frames, hop 256)."""
+    return 1 + int(round(duration * SAMPLE_RATE)) // HOP_LENGTH
+
+
+def plan_spans(duration: float, max_patches: int) -> list[Span]:
+    """Which parts of a track of ``duration`` seconds to decode, and the patches in each.
+
+    Up to ``max_patches`` patches, spread evenly from the start to the end (intro and fade-out
+    weigh no more than the rest); short tracks in one decode, long ones one span per patch.
+    """
+    starts = spread_starts(file_frames(duration), max_patches)
+    if duration <= WHOLE_SECONDS:
+        return [Span(0.0, None, tuple(starts))]
+    spans = []
+    for f0 in starts:
+        if f0 == 0:
+            spans.append(Span(0.0, SPAN_SAMPLES / SAMPLE_RATE, (0,)))
+        else:
+            spans.append(Span((f0 - 1) * HOP_LENGTH / SAMPLE_RATE, SPAN_SAMPLES / SAMPLE_RATE, (1,)))
+    return spans
+
+
+@dataclass
+class Classifier:
+    """Classifies audio files with one loaded model; safe to reuse for many files (and threads)."""
+
+    model: GenreModel
+    embedder: Embedder
+    max_patches: int = 0  # 0: the model's own patches per song
+    timeout: float = 60.0
+    _threads_set: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_dir(cls, directory: str | os.PathLike[str], **kwargs: object) -> "Classifier":
+        """The model in ``directory`` and the front end it names (ModelError if either is unusable)."""
+        model = load_model(directory)
+        return cls(model, load_embedder(model.frontend, model.inputs), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def patches(self) -> int:
+        return self.max_patches or self.model.patches
+
+    def _single_thread(self) -> None:
+        """Torch runs single-threaded in a process that classifies: intra-op threads only spin
+        and fight other processes for the cores (measured on the round-1 model: ``classify``
+        7-20x slower on a busy 2-core machine, no faster on an idle one; musicnn's convolutions
+        on 187x96 patches gain little from a second thread). The daemon's parallelism is its
+        workers."""
+        if not self._threads_set:
+            torch.set_num_threads(1)
+            self._threads_set = True
+
+    def patch_vectors(self, path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
+        """``(n_patches, n_inputs)`` patch vectors of ``path`` and its duration in seconds;
+        raises AudioDecodeError (too short, undecodable, pathological samples)."""
+        self._single_thread()
+        info = audio.probe(path, timeout=self.timeout)
+        patches = []
+        for span in plan_spans(info.duration, self.patches):
+            y = audio.load(path, offset=span.offset, duration=span.duration, sr=SAMPLE_RATE,
+                           min_seconds=PATCH_SECONDS if span.duration is None else 0.0, timeout=self.timeout)
+            logmel = melspec.log_mel(y)
+            usable = [s for s in span.starts if s + PATCH_FRAMES <= logmel.shape[0]]
+            if span.duration is None and not usable:
+                usable = [0]  # whole decode a little shorter than probed: tile what there is
+            if usable:
+                patches.append(cut_patches(logmel, usable))
+        if not patches:
+            raise AudioDecodeError(path, f"no decodable audio of at least {PATCH_SECONDS:.1f} s")
+        vectors = self.embedder.patch_vectors(np.concatenate(patches))
+        if not np.isfinite(vectors).all():
+            # Finite samples can still overflow a spectrum; a NaN score must never place a file.
+            raise AudioDecodeError(path, "the audio gives non-finite features (pathological samples)")
+        return vectors, info.duration
+
+    def warm_up(self) -> None:
+        """Run the front end and the network once now, so that the first real file does not pay
+        for lazy initialisation (a long-running daemon calls this once at start)."""
+        self._single_thread()
+        rng = np.random.default_rng(0)
+        y = (0.1 * rng.standard_normal(SPAN_SAMPLES)).astype(np.float32)
+        self.scores(self.embedder.patch_vectors(cut_patches(melspec.log_mel(y), [0])))
+
+    def scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Genre probabilities of one song from its patch vectors ``(n, n_inputs)``: the LSTM
+        runs over the sequence, so the song is judged as a whole, not patch by patch."""
+        self._single_thread()
+        with torch.inference_mode():
+            logits = self.model.net(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))[None])
+        return torch.softmax(logits, dim=-1)[0].numpy()
+
+    def classify(self, path: str | os.PathLike[str]) -> Prediction:
+        vectors, duration = self.patch_vectors(path)
+        probs = self.scores(vectors)
+        if not np.isfinite(probs).all():
+            raise AudioDecodeError(path, "the model gave non-finite scores for this audio")
+        best = int(np.argmax(probs))
+        return Prediction(
+            path=os.fspath(path),
+            genre=self.model.genres[best],
+            confidence=float(probs[best]),
+            scores={g: float(p) for g, p in zip(self.model.genres, probs)},
+            model_version=self.model.version,
+            windows=len(vectors),
+            duration=duration,
+        )
+
+    def classify_many(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Prediction | AudioDecodeError]:
+        """One result per path, in order; a file that fails yields its AudioDecodeError."""
+        for path in paths:
+            try:
+                yield self.classify(path)
+            except AudioDecodeError as exc:
+                yield exc

@@ -1,0 +1,1 @@
+"""The operating system's side: systemd/launchd units, sd_notify, journald logging."""

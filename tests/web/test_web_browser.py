@@ -1,0 +1,199 @@
+"""The review page in a real browser: Debian's chromium driven by Playwright, against the real
+server on a real journal and real audio files.
+
+Every page looked at is saved as a screenshot under the test's tmp folder (the path is printed,
+so a failing run shows where to look). Skips, saying why, where chromium or Playwright is absent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_web import GENRES, WebTree
+
+CHROMIUM = os.environ.get("GENRE_DAEMON_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+
+from genre_daemon.filing.journal import State  # noqa: E402
+from genre_daemon.web import start_in_thread  # noqa: E402
+from genre_daemon.web.server import WebServer  # noqa: E402
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class Shots:
+    """Screenshots of every page looked at, numbered, in the test's tmp folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.n = 0
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"screenshots: {folder}")
+
+    def take(self, page: Any, what: str) -> Path:
+        self.n += 1
+        path = self.folder / f"{self.n:02d}-{what}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[tuple[Any, Shots]]:
+    shots = Shots(tmp_path / "screenshots")
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page, shots
+        except BaseException:
+            shots.take(page, "failure")
+            raise
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Iterator[WebTree]:
+    t = WebTree(tmp_path / "tree")
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def server(tree: WebTree) -> Iterator[WebServer]:
+    srv = start_in_thread(tree.settings)
+    yield srv
+    srv.stop()
+
+
+def test_listen_file_with_a_click_see_it_move_and_undo_it_from_recent(
+        tree: WebTree, server: WebServer, browser_page: tuple[Any, Shots]) -> None:
+    page, shots = browser_page
+    first = tree.unsure("first song.wav", "pop", "jazz", seconds=6.0)
+    second = tree.unsure("second.wav", "disco", "hiphop", seconds=2.0)
+    third = tree.unsure("third.wav", "metal", "rock", seconds=2.0)
+    placed = tree.sure("placed.wav", "rock")
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if "/audio" in r.url else None)
+
+    # the link with the token: swapped for a cookie, the URL no longer carries it
+    page.goto(server.link())
+    assert "token=" not in page.url and page.url.rstrip("/") == server.url.rstrip("/")
+    sync_api.expect(page.locator("li.song")).to_have_count(3)
+    assert page.locator("#review-count").inner_text() == "3"
+    shots.take(page, "review")
+
+    # play the first song: its time advances; then seek into it (a range request)
+    audio = page.locator(f"#song-{first} audio")
+    audio.evaluate("a => { a.muted = true; return a.play(); }")
+    page.wait_for_function("a => a.currentTime > 0.3", arg=audio.element_handle())
+    audio.evaluate("a => a.pause()")
+    page.evaluate("""a => new Promise(done => { a.addEventListener('seeked', done, {once: true}); a.currentTime = 4.5; })""",
+                  audio.element_handle())
+    state = audio.evaluate("a => ({t: a.currentTime, ready: a.readyState, d: a.duration})")
+    assert state["t"] >= 4.4 and state["ready"] >= 2 and abs(state["d"] - 6.0) < 0.1, state
+    assert 206 in statuses, statuses  # chromium asked for byte ranges and got them
+    shots.take(page, "review-played")
+
+    # one click on a genre: the song leaves the list and lands in the genre folder
+    page.locator(f"#song-{first} form.pick button[value=jazz]").click()
+    sync_api.expect(page.locator(f"#song-{first}")).to_have_count(0)
+    sync_api.expect(page.locator("#flash")).to_contain_text("first song.wav filed into jazz")
+    assert (tree.library / "jazz" / "first song.wav").is_file()
+    assert not (tree.review / "first song.wav").exists()
+    assert page.locator("#review-count").inner_text() == "2"
+
+    # a typed new genre
+    page.locator(f"#song-{second} form.typed input[name=genre]").fill("chiptune")
+    page.locator(f"#song-{second} form.typed button").click()
+    sync_api.expect(page.locator(f"#song-{second}")).to_have_count(0)
+    assert (tree.library / "chiptune" / "second.wav").is_file()
+
+    # a bad name: a clear error in the page, nothing moved
+    page.locator(f"#song-{third} form.typed input[name=genre]").fill("../../etc")
+    page.locator(f"#song-{third} form.typed button").click()
+    sync_api.expect(page.locator(f"#song-{third} .error")).to_contain_text("not one safe folder name")
+    assert (tree.review / "third.wav").is_file()
+    shots.take(page, "review-error")
+
+    # a reload shows only what is still waiting
+    page.reload()
+    sync_api.expect(page.locator("li.song")).to_have_count(1)
+
+    # Recent: the filed song, then undo it
+    page.click("text=Recent")
+    row = page.locator(f"#move-{tree.move_of(first)}")
+    sync_api.expect(row.locator(".now")).to_contain_text("jazz")
+    sync_api.expect(row.locator(".now")).to_contain_text("by you")
+    shots.take(page, "recent")
+    row.locator("form.undo button").click()
+    sync_api.expect(row.locator(".now")).to_have_text("back in the inbox")
+    assert (tree.inbox / "first song.wav").is_file() and not (tree.library / "jazz" / "first song.wav").exists()
+    held = tree.journal.get(first)
+    assert held is not None and held.held and held.state is State.SEEN
+    shots.take(page, "recent-undone")
+
+    # "wrong genre" on the daemon's own placement
+    prow = page.locator(f"#move-{tree.move_of(placed)}")
+    prow.locator("form.correct input[name=genre]").fill("metal")
+    prow.locator("form.correct button").click()
+    sync_api.expect(prow.locator(".now")).to_contain_text("metal")
+    assert (tree.library / "metal" / "placed.wav").is_file()
+
+    # Status and Models pages render and keep working
+    page.click("text=Status")
+    sync_api.expect(page.locator("[data-key=in_review]")).to_have_text("1")
+    sync_api.expect(page.locator("[data-key='counts.review']")).to_have_text("2")  # one was undone
+    sync_api.expect(page.locator("[data-key='counts.seen']")).to_have_text("1")
+    shots.take(page, "status")
+    page.click("text=Models")
+    sync_api.expect(page.locator("h1")).to_have_text("Models")
+    shots.take(page, "models")
+    assert all(s in (200, 206) for s in statuses), statuses
+
+
+def test_the_page_without_the_token_is_refused_and_a_model_rolls_back(
+        tree: WebTree, server: WebServer, browser_page: tuple[Any, Shots]) -> None:
+    import json
+
+    from test_web import _version
+
+    page, shots = browser_page
+    response = page.goto(server.url)
+    assert response is not None and response.status == 401
+    assert "needs its token" in page.content()
+    shots.take(page, "no-token")
+
+    root = tree.state / "models"
+    cm = {"accuracy": 0.8, "n": 10, "genres": list(GENRES[:4]),
+          "confusion": [[2, 0, 0, 0], [0, 3, 0, 0], [1, 0, 1, 0], [0, 0, 1, 2]]}
+    _version(root, "v0001", list(GENRES[:4]), {"validation": cm})
+    _version(root, "v0002", list(GENRES[:5]), {"held_out_labels": 0.7, "held_out_old_genres": 0.9,
+                                               "active_held_out_labels": 0.5, "active_held_out_old_genres": 0.92},
+             n_labels=21)
+    os.symlink("v0002", root / "current")
+    page.goto(server.link().replace("/?", "/models?"))
+    assert page.url.endswith("/models")
+    img = page.locator("#model-v0001 img")
+    sync_api.expect(img).to_be_visible()
+    page.wait_for_function("i => i.complete && i.naturalWidth > 100", arg=img.element_handle())
+    sync_api.expect(page.locator("#model-v0002 .badge")).to_have_text("active")
+    shots.take(page, "models-two-versions")
+    page.locator("form.rollback button").click()
+    sync_api.expect(page.locator("#model-v0001 .badge")).to_have_text("active")
+    assert os.readlink(root / "current") == "v0001"
+    assert json.loads((root / "v0001" / "model.json").read_text())["version"] == "model-v0001"
+    shots.take(page, "models-rolled-back")
