@@ -1,0 +1,348 @@
+"""Moving a whole album folder, crash-safe: whole in the inbox or whole in the library, never torn.
+
+The album's files keep their names, bytes and layout. The destination's name is claimed with
+``mkdir`` (which fails rather than reuse an existing folder: a clash gets `` (2)``, never a
+merge), and the album then takes the claimed, empty folder's place in one ``rename``:
+
+* **One filesystem**: ``rename(album, claimed)``. The kernel swaps the whole tree in at once; a
+  SIGKILL before it leaves the album in the inbox (and an empty claimed folder, which
+  :func:`settle_album` removes), after it in the library.
+* **Across filesystems**: the tree is copied into a hidden folder beside the destination
+  (``.<name>.genre-daemon-album-<token>.tmp``), every file fsynced and checked for size, then
+  renamed onto the claimed folder in one step. Only then are the inbox's files removed, each one
+  only if it is still the file that was copied. A SIGKILL before the rename leaves the album whole
+  in the inbox (the hidden copy is removed by :func:`settle_album`); after it, the album is whole
+  in the library and :func:`settle_album` removes what is left of the inbox's copy.
+
+Before anything moves, every file must be as it was when the album settled (``expect``: a
+:class:`Snapshot`) and no process may hold one open for writing; otherwise
+:class:`SourceChangedError`, with the album untouched. Symbolic links inside an album travel as
+links (renamed, or re-created with the same target), never followed and never read through.
+Sockets, pipes and devices stop the move (:class:`MoveError` naming them).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from genre_daemon.errors import MoveError, SourceChangedError
+from genre_daemon.filing.destination import numbered
+from genre_daemon.filing.fsutil import CLOEXEC, COPY_CHUNK, fsync_dir, lstat
+from genre_daemon.filing.mover import makedirs
+from genre_daemon.filing.writers import open_for_writing
+
+log = logging.getLogger(__name__)
+
+ALBUM_TEMP_MARKER = ".genre-daemon-album-"
+Hook = Callable[[str], None]
+Signature = tuple[int, int, int, int]
+
+
+def _no_hook(step: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An album folder as it settled: every file's signature and every link, by relative path."""
+
+    root: Path
+    files: dict[str, Signature]
+    links: dict[str, str]  # relative path -> link target (never followed)
+    dirs: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(sig[2] for sig in self.files.values())
+
+    def changed(self, other: Snapshot) -> str | None:
+        """What differs from ``other`` (a later snapshot of the same folder), or None."""
+        for rel in sorted(set(self.files) | set(other.files)):
+            if rel not in other.files:
+                return f"{rel} was removed"
+            if rel not in self.files:
+                return f"{rel} appeared"
+            if self.files[rel] != other.files[rel]:
+                return f"{rel} changed"
+        if self.links != other.links:
+            return "a link inside it changed"
+        return None
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Walk ``root`` without following links; :class:`MoveError` on a socket, pipe or device."""
+    files: dict[str, Signature] = {}
+    links: dict[str, str] = {}
+    dirs: list[str] = []
+    for path, st in _walk(root):
+        rel = path.relative_to(root).as_posix()
+        if stat.S_ISREG(st.st_mode):
+            files[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        elif stat.S_ISLNK(st.st_mode):
+            links[rel] = os.readlink(path)
+        elif stat.S_ISDIR(st.st_mode):
+            dirs.append(rel)
+        else:
+            raise MoveError(f"cannot move the album {str(root)!r}: {rel} is not a file, folder or link")
+    return Snapshot(root, files, links, tuple(dirs))
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every entry under ``root`` (folders before their contents), never through a link."""
+    with os.scandir(root) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        path = Path(e.path)
+        st = os.lstat(path)
+        yield path, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk(path)
+
+
+@dataclass(frozen=True)
+class AlbumMove:
+    """Where the album ended up, and whether it was copied (another filesystem)."""
+
+    destination: Path
+    copied: bool
+
+
+def claim(dest: Path, root: Path) -> Path:
+    """Make ``dest`` (or ``dest (2)``, ...) as a new empty folder and return it; every existing
+    folder between ``root`` and it must be a real folder (a planted symlink cannot steer it)."""
+    _check_real_dirs(dest.parent, root)
+    makedirs(dest.parent)
+    _check_real_dirs(dest.parent, root)
+    for n in range(1, 10_000):
+        candidate = dest if n == 1 else numbered(dest, n)
+        try:
+            os.mkdir(candidate, 0o755)
+        except FileExistsError:
+            continue
+        fsync_dir(candidate.parent)
+        return candidate
+    raise MoveError(f"cannot claim a folder for {str(dest)!r}: 9,999 names taken")
+
+
+def move_album(source: Path, dest: Path, *, root: Path, expect: Snapshot, hook: Hook = _no_hook,
+               inbox: Path | None = None) -> AlbumMove:
+    """Move the album folder ``source`` to ``dest`` (a free name under ``root``, `` (2)`` on a
+    clash), whole. Folders of ``inbox`` that this leaves empty are removed (never ``inbox``)."""
+    _check_unchanged(source, expect)
+    claimed = claim(dest, root)
+    hook("claimed")
+    try:
+        same_device = os.lstat(source).st_dev == os.lstat(claimed.parent).st_dev
+        if same_device:
+            _rename_in(source, claimed, expect)
+            hook("renamed")
+        else:
+            _copy_in(source, claimed, expect, hook)
+    except BaseException:
+        _remove_claim(claimed)
+        raise
+    if not same_device:
+        remove_copied_source(source, claimed, expect)
+        hook("source_removed")
+    if inbox is not None:
+        remove_emptied(source.parent, inbox)
+    return AlbumMove(claimed, copied=not same_device)
+
+
+def _rename_in(source: Path, claimed: Path, expect: Snapshot) -> None:
+    try:
+        os.rename(source, claimed)  # replaces the empty claimed folder, atomically
+    except OSError as exc:
+        raise _error(source, claimed, exc) from exc
+    fsync_dir(claimed.parent)
+    fsync_dir(source.parent)
+    writer = next((rel for rel in sorted(expect.files) if open_for_writing(claimed / rel)), None)
+    if writer is not None:  # a writer opened it after the check: put the album back, untouched
+        os.rename(claimed, source)
+        fsync_dir(source.parent)
+        raise SourceChangedError(f"cannot move the album {str(source)!r}: a program holds {writer} open for writing")
+
+
+def _copy_in(source: Path, claimed: Path, expect: Snapshot, hook: Hook) -> None:
+    temp = _temp_dir(claimed)
+    try:
+        for rel in expect.dirs:
+            os.mkdir(temp / rel, 0o755)
+        for rel, target in expect.links.items():
+            os.symlink(target, temp / rel)
+        for rel, sig in expect.files.items():
+            _copy_file(source / rel, temp / rel, sig)
+        for rel in (*reversed(expect.dirs), ""):
+            fsync_dir(temp / rel if rel else temp)
+        hook("copied")
+        _check_unchanged(source, expect)
+        os.rename(temp, claimed)  # the whole album appears at once
+        fsync_dir(claimed.parent)
+        hook("placed")
+    except OSError as exc:
+        _remove_tree(temp)
+        raise _error(source, claimed, exc) from exc
+    except BaseException:
+        _remove_tree(temp)
+        raise
+
+
+def _copy_file(src: Path, dst: Path, sig: Signature) -> None:
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != sig:
+            raise SourceChangedError(f"{str(src)!r} changed while the album was being copied")
+        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | CLOEXEC, 0o644)
+        try:
+            while chunk := os.read(fd, COPY_CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view):]
+            os.fchmod(out, stat.S_IMODE(st.st_mode) & ~0o002)
+            os.fsync(out)
+            if os.fstat(out).st_size != st.st_size:
+                raise OSError(errno.EIO, "the copy is shorter than the file", os.fspath(dst))
+        finally:
+            os.close(out)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    finally:
+        os.close(fd)
+
+
+def remove_copied_source(source: Path, placed: Path, expect: Snapshot) -> list[str]:
+    """After a copy is in place: remove each inbox file that is still the file that was copied
+    (and whose copy is there, same size); returns what was kept (changed or new since)."""
+    kept: list[str] = []
+    for path, st in reversed(list(_walk(source))) if source.is_dir() else []:
+        rel = path.relative_to(source).as_posix()
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                os.rmdir(path)
+            except OSError:
+                kept.append(rel + "/")
+            continue
+        copy = lstat(placed / rel)
+        if stat.S_ISREG(st.st_mode):
+            same = expect.files.get(rel) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if same and copy is not None and copy.st_size == st.st_size:
+                os.unlink(path)
+                continue
+        elif stat.S_ISLNK(st.st_mode) and rel in expect.links and copy is not None and stat.S_ISLNK(copy.st_mode):
+            os.unlink(path)
+            continue
+        kept.append(rel)
+    try:
+        os.rmdir(source)
+    except OSError:
+        pass
+    fsync_dir(source.parent)
+    if kept:
+        log.warning("%s: kept in the inbox, changed or new since the album was copied: %s", source, ", ".join(kept))
+    return kept
+
+
+SettleState = Literal["placed", "in_inbox", "missing"]
+
+
+def settle_album(source: Path, dest: Path, expect: Snapshot | None = None) -> SettleState:
+    """After a crash during :func:`move_album` (``dest`` is the claimed folder the journal
+    recorded): finish or undo it. ``placed``: the album is whole at ``dest`` (any inbox remnant of
+    a copy removed); ``in_inbox``: it is whole at ``source`` (the claim and any hidden copy
+    removed); ``missing``: neither exists."""
+    for leftover in dest.parent.glob("." + _glob_escape(dest.name) + ALBUM_TEMP_MARKER + "*.tmp"):
+        _remove_tree(leftover)
+    dest_st = lstat(dest)
+    if dest_st is not None and stat.S_ISDIR(dest_st.st_mode) and any(os.scandir(dest)):
+        if lstat(source) is not None and expect is not None:
+            remove_copied_source(source, dest, expect)
+        return "placed"
+    if dest_st is not None and stat.S_ISDIR(dest_st.st_mode):
+        _remove_claim(dest)
+    return "in_inbox" if lstat(source) is not None else "missing"
+
+
+def remove_emptied(folder: Path, stop: Path) -> list[Path]:
+    """Remove ``folder`` and its parents while they are empty, up to but never ``stop``."""
+    removed: list[Path] = []
+    while folder != stop and folder.is_relative_to(stop):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+        removed.append(folder)
+        folder = folder.parent
+    if removed:
+        fsync_dir(folder)
+    return removed
+
+
+def _check_unchanged(source: Path, expect: Snapshot) -> None:
+    st = lstat(source)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        raise SourceChangedError(f"the album {str(source)!r} is no longer a folder in the inbox")
+    what = expect.changed(snapshot(source))
+    if what is not None:
+        raise SourceChangedError(f"the album {str(source)!r} changed since it settled: {what}")
+    writer = next((rel for rel in sorted(expect.files) if open_for_writing(source / rel)), None)
+    if writer is not None:
+        raise SourceChangedError(f"the album {str(source)!r}: a program holds {writer} open for writing")
+
+
+def _check_real_dirs(folder: Path, root: Path) -> None:
+    if not folder.is_relative_to(root):
+        raise MoveError(f"{str(folder)!r} is not inside {str(root)!r}")
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        st = lstat(current)
+        if st is None:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise MoveError(f"cannot place an album under {str(folder)!r}: {str(current)!r} is not a real folder")
+
+
+def _temp_dir(claimed: Path) -> Path:
+    temp = claimed.with_name("." + claimed.name + ALBUM_TEMP_MARKER + secrets.token_hex(4) + ".tmp")
+    os.mkdir(temp, 0o755)
+    return temp
+
+
+def _remove_claim(claimed: Path) -> None:
+    try:
+        os.rmdir(claimed)  # only ever empty: never remove anything in it
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove the claimed folder %s: %s", claimed, exc)
+    fsync_dir(claimed.parent)
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove our own hidden copy (files we wrote), never following a link."""
+    if lstat(folder) is None:
+        return
+    for path, st in reversed(list(_walk(folder))):
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    os.rmdir(folder)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _error(source: Path, dest: Path, exc: OSError) -> MoveError:
+    err = MoveError(f"cannot move the album {str(source)!r} to {str(dest)!r}: {exc.strerror or exc}")
+    err.errno = exc.errno  # type: ignore[attr-defined]
+    return err
