@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from conftest import FFMPEG, ffmpeg_encode, make_tone, write_audio, write_sparse_wav, write_tone
-from genre_daemon.audio import decode as audio
+from genre_daemon.audio import ffmpeg as audio  # the ffmpeg backend: some tests drive it directly
 from genre_daemon.audio.decode import SUPPORTED_EXTENSIONS, TARGET_SR, AudioInfo, load, probe
 from genre_daemon.errors import AudioDecodeError
 
