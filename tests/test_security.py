@@ -3,8 +3,8 @@
 Real files in tmp_path, /dev/shm as a second filesystem, the real daemon as a subprocess (``Tree``
 from tests/daemon/test_service.py) where the behaviour is the daemon's. Checks that already exist
 elsewhere are not repeated here (see the README, "What genre-daemon promises"):
-tests/filing/test_mover.py (symlink sources and symlinked destination folders refused, hostile genre
-and file names), tests/daemon/test_service.py::test_symlink_in_inbox_is_never_followed_or_moved,
+tests/filing/test_mover.py (symlink sources and symlinked destination folders refused),
+tests/filing/test_destination.py (hostile genre and file names), tests/daemon/test_service.py::test_symlink_in_inbox_is_never_followed_or_moved,
 tests/learning/test_labels.py::test_symlinks_are_ignored_and_never_followed (library),
 tests/model/test_files.py (a pickle or a ``torch.save`` file in place of the weights is refused),
 tests/learning/test_cache.py (pickles and symlinks in the feature cache), tests/test_config.py
@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import PROJECT_ROOT, write_tone
-from genre_daemon.filing import mover
+from genre_daemon.filing import destination, mover
 from genre_daemon.resources import default_model_dir
 from genre_daemon.config import load_settings
 from genre_daemon.errors import ConfigError, ModelError
@@ -126,7 +126,7 @@ def test_a_symlinked_library_root_or_parent_is_not_written_through(tmp_path: Pat
     src = put(tmp_path / "in" / "a.mp3", b"x")
     for genre in ("jazz", "pop"):
         with pytest.raises(mover.MoveError, match="symbolic link"):
-            mover.move(src, mover.destination(src, genre, 1.0, library=lib, review_dir=lib / "_r",
+            mover.move(src, destination.destination(src, genre, 1.0, library=lib, review_dir=lib / "_r",
                                               min_confidence=0.5), root=lib)
     assert src.read_bytes() == b"x" and os.listdir(lib / "rock") == []
 
@@ -262,7 +262,7 @@ def test_destination_always_resolves_inside_the_library_or_review(
     review = library / "_review" if review_inside else root / "review"
     source = Path("/in/sub") / name if name not in ("", ".", "..") and "/" not in name and "\0" not in name \
         else Path("/in/sub/x.mp3")
-    dest = mover.destination(source, genre, confidence, library=library, review_dir=review, min_confidence=0.5)
+    dest = destination.destination(source, genre, confidence, library=library, review_dir=review, min_confidence=0.5)
     resolved = Path(os.path.normpath(dest))
     top = review if resolved.parent == review else library
     assert resolved.parent.parent == top or resolved.parent == review

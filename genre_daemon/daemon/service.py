@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genre_daemon.filing import mover
+from genre_daemon.filing import destination, mover, recovery
 from genre_daemon.config import DEFAULT_FOLDERS, Settings, load_settings, missing_folders
 from genre_daemon.learning.versions import resolve_model_dir
 from genre_daemon.errors import AudioDecodeError, ConfigError, GenreDaemonError, MoveError, SourceChangedError
@@ -603,7 +603,7 @@ class Daemon:
         assert self.journal is not None
         for row in self.journal.recoverable():
             if row.state == State.CLASSIFYING and row.destination:
-                settled = mover.settle(Path(row.path), Path(row.destination), size=row.identity.size,
+                settled = recovery.settle(Path(row.path), Path(row.destination), size=row.identity.size,
                                        mtime_ns=row.identity.mtime_ns)
                 if settled.state == "moved" and settled.destination is not None:
                     if settled.destination == Path(row.destination):
@@ -770,7 +770,7 @@ class Daemon:
         journal, s = self.journal, self.settings
         assert journal is not None
         path = Path(row.path)
-        dest = mover.destination(path, pred.genre, pred.confidence, library=s.library, review_dir=s.review_dir,
+        dest = destination.destination(path, pred.genre, pred.confidence, library=s.library, review_dir=s.review_dir,
                                  min_confidence=s.min_confidence)
         to_review = _inside(dest, s.review_dir)
         journal.begin_move(row.id, str(dest), state=State.REVIEW if to_review else State.MOVED, genre=pred.genre,
@@ -817,7 +817,7 @@ class Daemon:
         journal, s = self.journal, self.settings
         assert journal is not None
         path = Path(row.path)
-        journal.begin_move(row.id, str(mover.quarantine_destination(path, s.quarantine_dir)),
+        journal.begin_move(row.id, str(destination.quarantine_destination(path, s.quarantine_dir)),
                            state=State.QUARANTINED, reason=reason)
         try:
             final = mover.quarantine(path, s.quarantine_dir, reason, copy=copy, expect=_signature(row))

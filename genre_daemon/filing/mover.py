@@ -1,13 +1,14 @@
-"""Where a file goes (pure) and getting it there without ever losing or clobbering anything.
+"""Getting a file where it goes without ever losing or clobbering anything.
 
-Two halves, kept apart as in beets:
+Deciding and doing are kept apart, as in beets:
 
-* **Deciding** -- :func:`safe_component`, :func:`destination`, :func:`quarantine_destination` and
-  :func:`unique_path` are functions of values. They never touch the disk (``unique_path`` asks an
-  injectable ``exists``), so every hostile genre or file name can be tested directly.
-* **Doing** -- :func:`move`, :func:`quarantine`, :func:`settle_interrupted` and
-  :func:`clean_partials` are the only code in genre-daemon that renames, links or unlinks a user's
-  file.
+* **Deciding** -- :func:`genre_daemon.names.safe_component` and
+  :mod:`genre_daemon.filing.destination` (``destination``, ``quarantine_destination``,
+  ``unique_path``) are functions of values. They never touch the disk, so every hostile genre or
+  file name can be tested directly.
+* **Doing** -- :func:`move` and :func:`quarantine` here, and the crash recovery in
+  :mod:`genre_daemon.filing.recovery` (``settle_interrupted``, ``clean_partials``), are the only
+  code in genre-daemon that renames, links or unlinks a user's file.
 
 The promises :func:`move` keeps, whatever happens (an error, a full disk, a SIGKILL, a power cut
 after the last fsync):
@@ -22,7 +23,7 @@ after the last fsync):
    folder (``"." + name + PARTIAL_MARKER + token + ".tmp"``), fsynced, checked for size, linked
    under its real name, and only then removed from the source. At every instant the source or the complete
    destination exists under a real name; a crash leaves at worst a second name or a temporary
-   file, which :func:`settle_interrupted` tidies on the next start.
+   file, which :func:`~genre_daemon.filing.recovery.settle_interrupted` tidies on the next start.
 3. **Never through a link.** A symlink source is refused, never followed or moved. With ``root``
    given, every existing folder between ``root`` and the destination must be a real directory, so
    a symlink planted in the library cannot steer a file out of it.
@@ -58,12 +59,12 @@ at each one and check the promises above:
                                 source_removed
 * copy, overwrite:              start, temp_written, temp_synced, placed, source_removed
 
-After a crash, :func:`settle` (or :func:`settle_interrupted`) finds which side of "placed" (or
+After a crash, :func:`genre_daemon.filing.recovery.settle` finds which side of "placed" (or
 "linked" for rename) the move was on and finishes or undoes it.
 
-Concurrency: moves into the same folder may run in parallel threads or processes.
-:func:`settle_interrupted` and :func:`clean_partials` remove temporary files, so call them before
-workers start moving into the folders concerned (at start-up).
+Concurrency: moves into the same folder may run in parallel threads or processes. The recovery
+removes temporary files, so it runs before workers start moving into the folders concerned (at
+start-up).
 """
 
 from __future__ import annotations
@@ -71,20 +72,28 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import math
 import os
 import secrets
 import stat
 import threading
 import time
-import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
 from genre_daemon.errors import MoveError, SourceChangedError
+from genre_daemon.filing.destination import quarantine_destination, unique_path
+from genre_daemon.filing.fsutil import (
+    CLOEXEC,
+    COPY_CHUNK,
+    fsync_dir,
+    lstat,
+    same_inode,
+    unlink_quietly,
+)
 from genre_daemon.filing.writers import open_for_writing
+from genre_daemon.names import NAME_MAX, cut_bytes
 
 __all__ = [
     "makedirs",
@@ -92,21 +101,12 @@ __all__ = [
     "PARTIAL_MARKER",
     "REASON_SUFFIX",
     "MoveResult",
-    "Settled",
     "Signature",
     "signature",
-    "safe_component",
-    "safe_filename",
-    "destination",
     "read_refusal",
     "hard_link_refusal",
-    "quarantine_destination",
-    "unique_path",
     "move",
     "quarantine",
-    "clean_partials",
-    "settle",
-    "settle_interrupted",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,99 +121,18 @@ Hook = Callable[[str], None]
 # What makes a file the same file as when it settled: (device, inode, size, mtime_ns).
 Signature = tuple[int, int, int, int]
 
-# Longest file name most filesystems take (ext4, xfs, btrfs, tmpfs: 255 bytes).
-_NAME_MAX = 255
-# A suffix longer than this is not an extension worth keeping when a name is shortened.
-_MAX_SUFFIX_BYTES = 16
-_COPY_CHUNK = 1 << 20
 # link() failures that mean "this filesystem cannot hard-link here": fall back to copying.
 _NO_LINK = frozenset(
     {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
 )
 # chmod/utime failures that mean "this filesystem keeps no such metadata": copy anyway.
 _NO_METADATA = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-# Reserved device names on Windows/SMB: a library on a share must not contain them.
-_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
-)
-# Bidirectional overrides can make "mp3.exe" display as "exe.mp3": never keep them in a name.
-_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 # Serialises check-then-rename on filesystems without hard links (no atomic no-clobber there).
 _PLACE_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------
-# Deciding: pure functions of values.
-
-
-def safe_component(
-    name: str, *, max_bytes: int = 200, fallback: str = "unknown", normalize: bool = True
-) -> str:
-    """``name`` made into ONE harmless path component (a genre folder or a file name).
-
-    Unicode is kept (NFC with ``normalize``; as given without: see :func:`safe_filename`); ``/``, ``\\``, NUL, control, line-separator, lone-surrogate and bidi
-    override characters become ``_``; leading dots (hidden), dashes (read as options) and spaces
-    go, as do trailing dots and spaces (SMB and Windows drop them); Windows device names get a
-    ``_`` (``con`` -> ``con_``); the result is cut on a character boundary to ``max_bytes`` of
-    UTF-8, keeping a short extension. What is left empty becomes ``fallback``.
-    """
-    if max_bytes < 2 * _MAX_SUFFIX_BYTES:
-        raise ValueError(f"max_bytes must be at least {2 * _MAX_SUFFIX_BYTES}, got {max_bytes}")
-    text = unicodedata.normalize("NFC", name) if normalize else name
-    text = "".join("_" if _unsafe_char(c) else c for c in text)
-    text = _trim(text)
-    stem, dot, rest = text.partition(".")
-    if stem.rstrip(" ").upper() in _RESERVED:
-        text = stem + "_" + dot + rest
-    text = _trim(_fit(text, max_bytes))
-    if text:
-        return text
-    if fallback != _trim(fallback) or not fallback or any(_unsafe_char(c) for c in fallback):
-        raise ValueError(f"fallback {fallback!r} is not a safe path component")
-    return fallback
-
-
-def safe_filename(name: str) -> str:
-    """A file's name in the library: exactly as it was when it is already one safe component
-    (NFD stays NFD, a 255-byte name stays whole: both are legal, and a silent rename would
-    surprise, or clash with the other spelling), otherwise made safe as :func:`safe_component`
-    does, within 255 bytes. Only a ``(2)`` suffix added on a clash ever shortens a name."""
-    return safe_component(name, max_bytes=_NAME_MAX, normalize=False)
-
-
-def destination(
-    source: Path,
-    genre: str | None,
-    confidence: float,
-    *,
-    library: Path,
-    review_dir: Path,
-    min_confidence: float,
-) -> Path:
-    """Where a classified file belongs: ``library/<genre>/<name>``, or ``review_dir/<name>``
-    when there is no genre or the confidence is below ``min_confidence`` (or not a number).
-
-    Pure: nothing is read from the disk. Genre and file name each become one safe component, so
-    the result is always directly inside the genre folder or the review folder.
-    """
-    name = safe_filename(source.name)
-    sure = genre is not None and not math.isnan(confidence) and confidence >= min_confidence
-    folder = library / safe_component(genre) if sure and genre is not None else review_dir
-    result = folder / name
-    top = library if folder != review_dir else review_dir
-    if not _lexically_inside(result, top) or result.parent != folder:
-        raise AssertionError(f"destination {str(result)!r} escapes {str(top)!r}")
-    return result
-
-
-def quarantine_destination(source: Path, quarantine_dir: Path) -> Path:
-    """Where an undecodable file is put aside: ``quarantine_dir/<safe name>``. Pure."""
-    result = quarantine_dir / safe_filename(source.name)
-    if result.parent != quarantine_dir:
-        raise AssertionError(f"{str(result)!r} escapes {str(quarantine_dir)!r}")
-    return result
+# Refusing: what the daemon must not read.
 
 
 def hard_link_refusal(st: os.stat_result, euid: int) -> str | None:
@@ -239,27 +158,12 @@ def read_refusal(path: Path, *, euid: int | None = None) -> str | None:
     :func:`hard_link_refusal`). A missing file or anything else is left to the decoder, which
     names its own reason. ``euid`` defaults to the process's effective uid.
     """
-    st = _lstat(Path(path))
+    st = lstat(Path(path))
     if st is None:
         return None
     if stat.S_ISLNK(st.st_mode):
         return "a symbolic link (never followed)"
     return hard_link_refusal(st, os.geteuid() if euid is None else euid)
-
-
-def unique_path(path: Path, exists: Callable[[Path], bool] = os.path.lexists) -> Path:
-    """``path`` if it is free, else the first free ``name (2).mp3``, ``name (3).mp3``, ...
-
-    The extension is kept and the name stays within 255 bytes (the stem is shortened). Only
-    ``exists`` is consulted, so this is pure when given a pure ``exists``.
-    """
-    if not exists(path):
-        return path
-    for n in range(2, 1_000_000):
-        candidate = _numbered(path, n)
-        if not exists(candidate):
-            return candidate
-    raise MoveError(f"cannot find a free name for {str(path)!r}: a million variants are taken")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,14 +180,6 @@ class MoveResult:
     destination: Path | None
     skipped: bool
     cross_device: bool
-
-
-@dataclass(frozen=True)
-class Settled:
-    """What :func:`settle` found after a crash: the state and, when moved, where the file is."""
-
-    state: Literal["moved", "not_moved", "missing"]
-    destination: Path | None
 
 
 def move(
@@ -321,8 +217,8 @@ def move(
         raise _error("move", source, dest, "source and destination are the same file")
     _make_folder(dest.parent, root, source, dest)
 
-    dst_st = _lstat(dest)
-    if dst_st is not None and _same_inode(dst_st, src_st):
+    dst_st = lstat(dest)
+    if dst_st is not None and same_inode(dst_st, src_st):
         # Already there under both names (an earlier move was interrupted): finish it.
         _unlink_source(source, src_st, dest, None, step)
         return MoveResult(source, dest, skipped=False, cross_device=False)
@@ -341,7 +237,7 @@ def move(
         cross = False
     if final is None:
         return MoveResult(source, None, skipped=True, cross_device=cross)
-    placed = _lstat(final)
+    placed = lstat(final)
     _ensure_unchanged(source, src_st, final, placed)
     _unlink_source(source, src_st, final, placed, step)
     if not cross:
@@ -376,76 +272,13 @@ def quarantine(
         f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
         f"original: {os.fspath(source)}\n"
     )
-    note_name = _cut_bytes(final.name, _NAME_MAX - len(REASON_SUFFIX)) + REASON_SUFFIX
+    note_name = cut_bytes(final.name, NAME_MAX - len(REASON_SUFFIX)) + REASON_SUFFIX
     note_path = final.parent / note_name
     try:
         _write_atomically(note_path, note.encode("utf-8", "backslashreplace"))
     except OSError as exc:
         log.warning("could not write %r: %s (quarantined because: %s)", str(note_path), exc, reason)
     return final
-
-
-def clean_partials(folder: Path) -> list[Path]:
-    """Remove the temporary files interrupted moves left in ``folder`` (not recursive).
-
-    Only regular files named like this module's temporary files are touched. Returns them.
-    Call it before any move into ``folder`` starts (a running copy's temporary file would go).
-    """
-    removed = []
-    for path in _entries(Path(folder)):
-        if _is_partial_name(path.name) and _is_regular(path):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                continue
-            removed.append(path)
-    if removed:
-        _fsync_dir(Path(folder))
-    return removed
-
-
-def settle_interrupted(source: Path, dest: Path) -> str:
-    """After a crash during ``move(source, dest)``, finish or undo it and say which.
-
-    ``"moved"``: the complete file is at ``dest`` (or at ``dest``'s ``name (n)`` variant); a
-    source still present as the same inode or as identical bytes is removed. ``"not_moved"``:
-    only the source exists; temporary files are removed. ``"missing"``: neither exists.
-    :func:`settle` does the same and also says where a moved file is.
-    """
-    return settle(source, dest).state
-
-
-def settle(
-    source: Path, dest: Path, *, size: int | None = None, mtime_ns: int | None = None
-) -> Settled:
-    """:func:`settle_interrupted`, returning where the file ended up.
-
-    With ``on_conflict="rename"`` the interrupted move may have picked ``name (2).mp3``; that
-    variant is found by comparing it with the source. When the source is gone, ``size`` and
-    ``mtime_ns`` (as the journal recorded them; a move keeps both) pick the right variant;
-    without them ``dest`` itself is assumed. Never deletes the only copy of anything: a
-    temporary file stays when neither the source nor the destination exists.
-    """
-    source, dest = Path(source), Path(dest)
-    src_st = _lstat(source)
-    candidates = list(_candidates(dest))
-    if src_st is not None:
-        if not stat.S_ISREG(src_st.st_mode):
-            return Settled("not_moved", None)  # never touch a link or a folder we did not move
-        match = _find_copy(source, src_st, candidates)
-        if match is None:
-            _remove_temps(dest)
-            return Settled("not_moved", None)
-        if os.path.normpath(match) != os.path.normpath(source):
-            _unlink_quietly(source)
-            _fsync_dir(source.parent)
-        _remove_temps(dest)
-        return Settled("moved", match)
-    match = _find_by_identity(dest, candidates, size, mtime_ns)
-    if match is None:
-        return Settled("missing", None)
-    _remove_temps(dest)
-    return Settled("moved", match)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,7 +345,7 @@ def makedirs(folder: str | os.PathLike[str]) -> None:
 def _make_real_dir(path: str, source: Path, dest: Path) -> None:
     """Ensure ``path`` is a real directory (not a symlink), creating it when missing."""
     for _ in range(2):
-        st = _lstat(Path(path))
+        st = lstat(Path(path))
         if st is None:
             try:
                 os.mkdir(path, 0o755)
@@ -536,24 +369,24 @@ def _link_same_device(
     if on_conflict == "overwrite":
         temp = _link_temp(source, src_st, dest)
         step("linked")
-        _ensure_unchanged(source, src_st, temp, _lstat(temp))  # before anything is replaced
+        _ensure_unchanged(source, src_st, temp, lstat(temp))  # before anything is replaced
         try:
             os.replace(temp, dest)
         except OSError as exc:
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
             raise _os_error("move", source, dest, exc) from exc
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         step("placed")
         return dest
     final = _claim(dest, on_conflict, lambda name: os.link(source, name, follow_symlinks=False),
                    source, dest)
     if final is None:
         return None
-    if not _same_inode(_lstat(final), src_st):
+    if not same_inode(lstat(final), src_st):
         # The source was swapped between our check and the link: undo our link, touch nothing.
-        _unlink_quietly(final)
+        unlink_quietly(final)
         raise _error("move", source, dest, "the source changed while it was being moved")
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     step("linked")
     return final
 
@@ -570,8 +403,8 @@ def _link_temp(source: Path, src_st: os.stat_result, dest: Path) -> Path:
             if exc.errno in _NO_LINK:
                 raise _CannotLink from exc
             raise _os_error("move", source, dest, exc) from exc
-        if not _same_inode(_lstat(temp), src_st):
-            _unlink_quietly(temp)
+        if not same_inode(lstat(temp), src_st):
+            unlink_quietly(temp)
             raise _error("move", source, dest, "the source changed while it was being moved")
         return temp
     raise _error("move", source, dest, "cannot create a temporary name")
@@ -608,9 +441,9 @@ def _copy_across(
         temp = _copy_to_temp(source, src_st, dest, step)
         final = _place(temp, dest, on_conflict, source)
         if final is None:
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
             return None
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         step("placed")
         if os.path.lexists(temp):
             os.unlink(temp)
@@ -618,23 +451,23 @@ def _copy_across(
         return final
     except MoveError:
         if temp is not None:
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
         raise
     except OSError as exc:
         if temp is not None:
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
         raise _os_error("move", source, dest, exc) from exc
 
 
 def _copy_to_temp(source: Path, src_st: os.stat_result, dest: Path, step: Hook) -> Path:
     """Copy the source's bytes, mode and times into a new temporary file beside ``dest``, fsync
     it, and check it is complete and the source did not change meanwhile. Returns its path."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | CLOEXEC
     src_fd = os.open(source, flags)
     temp: Path | None = None
     try:
         before = os.fstat(src_fd)
-        if not stat.S_ISREG(before.st_mode) or not _same_inode(before, src_st):
+        if not stat.S_ISREG(before.st_mode) or not same_inode(before, src_st):
             raise _error("move", source, dest, "the source changed while it was being moved")
         temp, out_fd = _open_temp(dest)
         try:
@@ -657,7 +490,7 @@ def _copy_to_temp(source: Path, src_st: os.stat_result, dest: Path, step: Hook) 
         return temp
     except BaseException:
         if temp is not None:
-            _unlink_quietly(temp)
+            unlink_quietly(temp)
         raise
     finally:
         os.close(src_fd)
@@ -665,7 +498,7 @@ def _copy_to_temp(source: Path, src_st: os.stat_result, dest: Path, step: Hook) 
 
 def _open_temp(dest: Path) -> tuple[Path, int]:
     """Create a new, exclusive temporary file beside ``dest``; returns its path and fd."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | CLOEXEC
     for _ in range(100):
         temp = _temp_path(dest)
         try:
@@ -677,7 +510,7 @@ def _open_temp(dest: Path) -> tuple[Path, int]:
 
 def _copy_bytes(src_fd: int, out_fd: int) -> None:
     """Copy everything from ``src_fd`` to ``out_fd`` (handles short writes)."""
-    while chunk := os.read(src_fd, _COPY_CHUNK):
+    while chunk := os.read(src_fd, COPY_CHUNK):
         view = memoryview(chunk)
         while view:
             view = view[os.write(out_fd, view):]
@@ -686,7 +519,7 @@ def _copy_bytes(src_fd: int, out_fd: int) -> None:
 def _place(temp: Path, dest: Path, on_conflict: str, source: Path) -> Path | None:
     """Give the complete temporary file its real name; None when "skip" met a taken name."""
     if on_conflict == "overwrite":
-        _ensure_unchanged(source, os.lstat(source), temp, _lstat(temp))  # before anything is replaced
+        _ensure_unchanged(source, os.lstat(source), temp, lstat(temp))  # before anything is replaced
         os.replace(temp, dest)
         return dest
     try:
@@ -709,8 +542,8 @@ def _ensure_unchanged(
 ) -> None:
     """Before the source's name goes: it must be the file we started with, unchanged, and no
     writer may hold it. Otherwise the name we placed is removed and SourceChangedError raised."""
-    now = _lstat(source)
-    if now is not None and not _same_inode(now, src_st):
+    now = lstat(source)
+    if now is not None and not same_inode(now, src_st):
         return  # another file took the old name meanwhile; _unlink_source leaves it alone
     why = None
     if now is not None and signature(now) != signature(src_st):
@@ -719,17 +552,17 @@ def _ensure_unchanged(
         why = "a program still holds it open for writing"
     if why is None:
         return
-    if placed is not None and _same_inode(_lstat(final), placed):
-        _unlink_quietly(final)
-        _fsync_dir(final.parent)
+    if placed is not None and same_inode(lstat(final), placed):
+        unlink_quietly(final)
+        fsync_dir(final.parent)
     raise _changed(source, final, why)
 
 
 def _ensure_still_unchanged(source: Path, src_st: os.stat_result, final: Path) -> None:
     """After a same-filesystem move: a writer whose descriptor was open (opened in the instant
     after the check) writes into the moved inode. If it grew, it goes back to the inbox."""
-    now = _lstat(final)
-    if now is None or not _same_inode(now, src_st) or signature(now) == signature(src_st):
+    now = lstat(final)
+    if now is None or not same_inode(now, src_st) or signature(now) == signature(src_st):
         return
     back = unique_path(source)
     try:
@@ -738,9 +571,9 @@ def _ensure_still_unchanged(source: Path, src_st: os.stat_result, final: Path) -
         log.warning("%r changed while it was moved and cannot go back to the inbox (%s); left at %r",
                     os.fspath(source), exc, os.fspath(final))
         return
-    _fsync_dir(back.parent)
-    _unlink_quietly(final)
-    _fsync_dir(final.parent)
+    fsync_dir(back.parent)
+    unlink_quietly(final)
+    fsync_dir(final.parent)
     raise _changed(source, final, "it changed while it was being moved; put back", returned=back)
 
 
@@ -753,233 +586,41 @@ def _unlink_source(
     fails, the name we just placed (``placed``: its lstat) is removed again -- the source still
     holds every byte -- and the error raised, so a retry does not make a second copy.
     """
-    now = _lstat(source)
-    if now is None or not _same_inode(now, src_st):
+    now = lstat(source)
+    if now is None or not same_inode(now, src_st):
         return
     try:
         os.unlink(source)
     except OSError as exc:
-        if placed is not None and _same_inode(_lstat(final), placed):
-            _unlink_quietly(final)
+        if placed is not None and same_inode(lstat(final), placed):
+            unlink_quietly(final)
         raise _os_error("move", source, final, exc) from exc
-    _fsync_dir(source.parent)
+    fsync_dir(source.parent)
     step("source_removed")
 
 
 # ---------------------------------------------------------------------------------------------
-# Recovery helpers.
+# Temporary names (the recovery finds and removes them by these).
 
 
-def _candidates(dest: Path) -> Iterator[Path]:
-    """``dest`` and every ``dest (n)`` variant that exists (the names move() could have used)."""
-    names = {p.name for p in _entries(dest.parent)}
-    if dest.name in names:
-        yield dest
-    for n in range(2, len(names) + 2):
-        variant = _numbered(dest, n)
-        if variant.name in names:
-            yield variant
-
-
-def _find_copy(source: Path, src_st: os.stat_result, candidates: list[Path]) -> Path | None:
-    """The candidate that is the source's inode, else one with identical bytes, else None."""
-    regular = [(p, st) for p in candidates
-               if (st := _lstat(p)) is not None and stat.S_ISREG(st.st_mode)]
-    for path, st in regular:
-        if _same_inode(st, src_st):
-            return path
-    for path, st in regular:
-        if st.st_size == src_st.st_size and _same_bytes(source, path):
-            return path
-    return None
-
-
-def _find_by_identity(
-    dest: Path, candidates: list[Path], size: int | None, mtime_ns: int | None
-) -> Path | None:
-    """With the source gone: the first candidate matching the recorded size and mtime, or,
-    with nothing recorded, ``dest`` itself when it exists."""
-    if size is None and mtime_ns is None:
-        return dest if candidates and candidates[0] == dest else None
-    for path in candidates:
-        st = _lstat(path)
-        if st is None or not stat.S_ISREG(st.st_mode):
-            continue
-        if size not in (None, st.st_size) or mtime_ns not in (None, st.st_mtime_ns):
-            continue
-        return path
-    return None
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    """Whether two regular files hold the same bytes (read in chunks, links not followed)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
-    try:
-        fa = os.open(a, flags)
-    except OSError:
-        return False
-    try:
-        fb = os.open(b, flags)
-    except OSError:
-        os.close(fa)
-        return False
-    try:
-        while True:
-            ca, cb = os.read(fa, _COPY_CHUNK), os.read(fb, _COPY_CHUNK)
-            if ca != cb:
-                return False
-            if not ca:
-                return True
-    finally:
-        os.close(fa)
-        os.close(fb)
-
-
-def _remove_temps(dest: Path) -> None:
-    """Remove the temporary files a move to ``dest`` may have left beside it."""
-    prefix = _temp_prefix(dest.name)
-    removed = False
-    for path in _entries(dest.parent):
-        if path.name.startswith(prefix) and path.name.endswith(".tmp") and _is_regular(path):
-            _unlink_quietly(path)
-            removed = True
-    if removed:
-        _fsync_dir(dest.parent)
-
-
-# ---------------------------------------------------------------------------------------------
-# Names.
-
-
-def _unsafe_char(c: str) -> bool:
-    """Whether ``c`` must not appear in a path component."""
-    return c in "/\\" or c in _BIDI or unicodedata.category(c) in _UNSAFE_CATEGORIES
-
-
-def _trim(text: str) -> str:
-    """Strip leading dots, dashes and spaces, and trailing dots and spaces."""
-    return text.lstrip(". -").rstrip(". ")
-
-
-def _split_suffix(name: str) -> tuple[str, str]:
-    """(stem, extension) with the extension kept only when short and the stem not empty."""
-    i = name.rfind(".")
-    if i > 0 and _nbytes(name[i:]) <= _MAX_SUFFIX_BYTES:
-        return name[:i], name[i:]
-    return name, ""
-
-
-def _nbytes(text: str) -> int:
-    """Length of ``text`` as a file name on disk (UTF-8; undecodable bytes count as one)."""
-    try:
-        return len(text.encode("utf-8", "surrogateescape"))
-    except UnicodeEncodeError:
-        return len(text.encode("utf-8", "surrogatepass"))
-
-
-def _cut_bytes(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` of UTF-8, on a character boundary."""
-    if _nbytes(text) <= max_bytes:
-        return text
-    used = 0
-    for i, c in enumerate(text):
-        used += _nbytes(c)
-        if used > max_bytes:
-            return text[:i]
-    return text
-
-
-def _fit(text: str, max_bytes: int) -> str:
-    """``text`` within ``max_bytes``, shortening the stem and keeping a short extension."""
-    if _nbytes(text) <= max_bytes:
-        return text
-    stem, suffix = _split_suffix(text)
-    stem = _cut_bytes(stem, max_bytes - _nbytes(suffix)).rstrip(". ")
-    return stem + suffix if stem else _cut_bytes(text, max_bytes)
-
-
-def _numbered(path: Path, n: int) -> Path:
-    """``name (n).ext`` beside ``path``, shortened to fit in 255 bytes."""
-    stem, suffix = _split_suffix(path.name)
-    tail = f" ({n}){suffix}"
-    stem = _cut_bytes(stem, _NAME_MAX - _nbytes(tail))
-    return path.with_name(stem + tail)
-
-
-def _temp_prefix(name: str) -> str:
+def temp_prefix(name: str) -> str:
     """Start of every temporary file name for a move to ``name`` (hidden, marked, hashed)."""
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return "." + _cut_bytes(name, 200) + PARTIAL_MARKER + digest + "-"
+    return "." + cut_bytes(name, 200) + PARTIAL_MARKER + digest + "-"
 
 
 def _temp_path(dest: Path) -> Path:
     """A fresh temporary name beside ``dest``."""
-    return dest.with_name(_temp_prefix(dest.name) + secrets.token_hex(4) + ".tmp")
+    return dest.with_name(temp_prefix(dest.name) + secrets.token_hex(4) + ".tmp")
 
 
-def _is_partial_name(name: str) -> bool:
+def is_partial_name(name: str) -> bool:
     """Whether ``name`` is one of this module's temporary file names."""
     return name.startswith(".") and PARTIAL_MARKER in name and name.endswith(".tmp")
 
 
-def _lexically_inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` is ``root`` or below it, judged on the names alone (no disk access)."""
-    p, r = os.path.normpath(path), os.path.normpath(root)
-    return p != r and os.path.commonpath([p, r]) == r
-
-
 # ---------------------------------------------------------------------------------------------
 # Small filesystem helpers.
-
-
-def _lstat(path: Path) -> os.stat_result | None:
-    """``os.lstat`` or None when the name does not exist."""
-    try:
-        return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
-def _is_regular(path: Path) -> bool:
-    st = _lstat(path)
-    return st is not None and stat.S_ISREG(st.st_mode)
-
-
-def _same_inode(a: os.stat_result | None, b: os.stat_result | None) -> bool:
-    return a is not None and b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _entries(folder: Path) -> list[Path]:
-    """The entries of ``folder`` (empty when it is missing or unreadable)."""
-    try:
-        with os.scandir(folder) as it:
-            return [folder / e.name for e in it]
-    except OSError:
-        return []
-
-
-def _unlink_quietly(path: Path) -> None:
-    """Remove a name we made; a name already gone is fine."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("could not remove %r: %s", os.fspath(path), exc)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a folder's entries durable; filesystems that cannot do it are ignored."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _best_effort(fn: Callable[..., object], *args: object, **kw: object) -> None:
@@ -1004,9 +645,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
             os.close(fd)
         os.replace(temp, path)
     except BaseException:
-        _unlink_quietly(temp)
+        unlink_quietly(temp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _error(verb: str, source: Path, dest: Path, reason: str, code: int | None = None) -> MoveError:

@@ -27,7 +27,7 @@ and a content hash only for the rare inode-changed lookalike. :class:`HashCache`
 
 **Safety.** Symlinks (files or folders) are never followed and never labels; hidden names,
 partial-copy temporaries and non-audio extensions are skipped; a genre folder whose name is not
-one safe path component (see :func:`genre_daemon.filing.mover.safe_component`) is skipped with a warning,
+one safe path component (see :func:`genre_daemon.names.safe_component`) is skipped with a warning,
 since its name would become a model class and then a folder name. Folder names that differ only
 by case (``Jazz`` and ``jazz``) are one genre, spelt as a known genre where one matches, else as
 the first spelling in sorted order (a model refuses two classes that one folder on macOS or SMB
@@ -51,7 +51,8 @@ from typing import Literal
 
 from genre_daemon.config import Settings
 from genre_daemon.filing.journal import FileIdentity, Journal, Placement, content_hash
-from genre_daemon.filing.mover import PARTIAL_MARKER, safe_component
+from genre_daemon.filing.mover import PARTIAL_MARKER
+from genre_daemon.names import safe_component
 
 __all__ = [
     "HashCache",

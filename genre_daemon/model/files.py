@@ -27,7 +27,7 @@ from torch import nn
 from genre_daemon.atomic import atomic_write
 from genre_daemon.errors import ModelError
 from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, check_inputs, input_dim, nets_of
-from genre_daemon.filing.mover import safe_component
+from genre_daemon.names import safe_component
 
 FORMAT_VERSION = 2
 ROUND1_FORMAT = 1
@@ -219,7 +219,7 @@ def check_genres(genres: object, where: str | os.PathLike[str]) -> list[str]:
     genre unless every name is usable as it stands as ONE folder of the library.
 
     A genre name becomes ``<library>/<genre>/``, so it must be exactly what
-    :func:`genre_daemon.filing.mover.safe_component` leaves unchanged: not empty, ``.`` or ``..``; no
+    :func:`genre_daemon.names.safe_component` leaves unchanged: not empty, ``.`` or ``..``; no
     ``/``, ``\\``, NUL, control or bidi characters; no leading dot, dash or space, no trailing dot
     or space; at most 200 bytes; composed (NFC) Unicode. Two names that differ only by case
     or Unicode normalisation are refused too (one folder on macOS and SMB shares). Refusing,

@@ -37,6 +37,7 @@ from genre_daemon.config import Settings
 from genre_daemon.errors import GenreDaemonError, MoveError, SourceChangedError
 from genre_daemon.filing.journal import FileRow, Journal, JournalError, MoveRow, State
 from genre_daemon.learning.labels import genre_name
+from genre_daemon.names import safe_component, safe_filename
 
 log = logging.getLogger("genre_daemon.web")
 
@@ -139,7 +140,7 @@ def check_genre_name(name: object) -> str:
         raise WebError(422, "the genre is empty: click a genre or type one")
     good = genre_name(name)
     if good is None or unicodedata.normalize("NFC", name) != good:
-        fixed = mover.safe_component(name, fallback="genre")
+        fixed = safe_component(name, fallback="genre")
         raise WebError(422, f"{_shown(name)} is not one safe folder name (no '/', '\\', control characters, "
                             "leading dots or dashes, trailing dots or spaces, at most 200 bytes); "
                             f"something like {_shown(fixed)} would do")
@@ -440,7 +441,7 @@ class WebData:
         if twin is not None:
             raise WebError(409, f"a genre {_shown(twin)} already exists; names that differ only by case are one "
                                 f"genre: use {_shown(twin)}; nothing moved")
-        dest = folder / mover.safe_filename(source.name)
+        dest = folder / safe_filename(source.name)
         try:
             st = os.lstat(source)
             result = mover.move(source, dest, "rename", root=s.library, expect=mover.signature(st))

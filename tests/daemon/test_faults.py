@@ -484,7 +484,7 @@ def test_stops_during_a_long_move_never_count_towards_quarantine(ftree: FaultTre
     interrupted runs, the hidden partial copy in the genre folder): classification had
     finished, so the restart tries the move again instead of quarantining a good file."""
     from genre_daemon.filing.journal import FileIdentity
-    from genre_daemon.filing.mover import PARTIAL_MARKER, _temp_prefix
+    from genre_daemon.filing.mover import PARTIAL_MARKER, temp_prefix as _temp_prefix
 
     src = write_tone(ftree.inbox / "long.wav", seconds=20, sr=22050, freq=300)
     data = src.read_bytes()

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import GTZAN_DIR
 from support import Tree, pytestmark, tone, wait_for  # noqa: F401  (pytestmark: needs the model)
-from genre_daemon.filing.mover import safe_component
+from genre_daemon.names import safe_component
 
 
 @pytest.fixture

@@ -26,20 +26,15 @@ import pytest
 
 from genre_daemon.filing import mover
 from genre_daemon.errors import MoveError
+from genre_daemon.filing.destination import destination
 from genre_daemon.filing.mover import (
     PARTIAL_MARKER,
     REASON_SUFFIX,
     MoveResult,
-    clean_partials,
-    destination,
     move,
     quarantine,
-    quarantine_destination,
-    safe_component,
-    settle,
-    settle_interrupted,
-    unique_path,
 )
+from genre_daemon.filing.recovery import settle, settle_interrupted
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,79 +142,8 @@ devices = pytest.mark.parametrize("inbox_on", ["same", "cross"], indirect=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# destination(): pure.
-
-LIB = Path("/music/library")
-REVIEW = Path("/music/library/_review")
-HOSTILE = [
-    "..", "../../etc", "/abs", "/", "a/b", "a\\b", "", ".", "...", "\x00", "a\x00b", "\n",
-    "rock\nroll", "\t", "é" * 150, "漢" * 100, "con", "CON", "nul.txt", "-rf", "--help",
-    ".hidden", " ", "trailing. ", "\u202eevil", "\udcff",
-]
-
-
-def test_destination_is_the_genre_folder() -> None:
-    got = destination(Path("/in/sub/a song.mp3"), "jazz", 0.9, library=LIB, review_dir=REVIEW,
-                      min_confidence=0.4)
-    assert got == LIB / "jazz" / "a song.mp3"
-
-
-def test_destination_below_threshold_is_review() -> None:
-    kw = dict(library=LIB, review_dir=REVIEW, min_confidence=0.4)
-    assert destination(Path("/in/a.mp3"), "jazz", 0.39, **kw) == REVIEW / "a.mp3"
-    assert destination(Path("/in/a.mp3"), "jazz", 0.4, **kw) == LIB / "jazz" / "a.mp3"
-
-
-@pytest.mark.parametrize(("genre", "confidence"), [(None, 1.0), ("jazz", float("nan"))])
-def test_destination_without_genre_or_confidence_is_review(genre: str | None,
-                                                           confidence: float) -> None:
-    got = destination(Path("/in/a.mp3"), genre, confidence, library=LIB, review_dir=REVIEW,
-                      min_confidence=0.4)
-    assert got == REVIEW / "a.mp3"
-
-
-def test_destination_touches_nothing(tmp_path: Path) -> None:
-    lib = tmp_path / "missing-library"
-    destination(Path("/in/a.mp3"), "jazz", 0.9, library=lib, review_dir=lib / "r",
-                min_confidence=0.4)
-    assert not lib.exists()
-
-
-def assert_one_component(name: str) -> None:
-    assert name not in ("", ".", "..")
-    assert not any(c in name for c in "/\\\x00\n\r\t")
-    assert not name.startswith((".", "-", " ")) and not name.endswith((".", " "))
-    assert len(name.encode("utf-8", "surrogateescape")) <= 255
-
-
-@pytest.mark.parametrize("genre", HOSTILE)
-def test_destination_hostile_genre_stays_one_folder_inside_library(genre: str) -> None:
-    got = destination(Path("/in/a.mp3"), genre, 0.9, library=LIB, review_dir=REVIEW,
-                      min_confidence=0.4)
-    assert got.parent.parent == LIB and got.name == "a.mp3"
-    assert os.path.normpath(got).startswith(str(LIB) + os.sep)
-    assert_one_component(got.parent.name)
-
-
-@pytest.mark.parametrize("name", HOSTILE)
-def test_destination_hostile_file_name_stays_in_its_folder(name: str) -> None:
-    source = Path("/in/sub", name) if name.strip("/") else Path("/in/sub/x")
-    got = destination(source, "jazz", 0.9, library=LIB, review_dir=REVIEW, min_confidence=0.4)
-    assert got.parent == LIB / "jazz"
-    assert_one_component(got.name)
-
-
-@pytest.mark.parametrize("name", [
-    "é" * 125 + ".flac",  # 255 bytes: legal, kept whole (issue 10 D7)
-    unicodedata.normalize("NFD", "Café Noël.flac"),  # NFD is legal: not turned into NFC
-    unicodedata.normalize("NFC", "Café Noël.flac"),
-    "x" * 249 + ".flac",
-])
-def test_a_name_that_is_already_safe_is_kept_exactly(name: str) -> None:
-    got = destination(Path("/in", name), "jazz", 0.9, library=LIB, review_dir=REVIEW, min_confidence=0.4)
-    assert got == LIB / "jazz" / name
-    assert quarantine_destination(Path("/in", name), Path("/q")) == Path("/q", name)
-
+# Long names: only a suffix added on a clash shortens one (the names: tests/test_names.py and
+# tests/filing/test_destination.py).
 
 def test_only_an_added_suffix_shortens_a_long_name(tmp_path: Path) -> None:
     """A 255-byte name placed twice: the first keeps its name, the second is ``... (2).flac``
@@ -236,64 +160,6 @@ def test_only_an_added_suffix_shortens_a_long_name(tmp_path: Path) -> None:
     b = move(put(tmp_path / "in" / nfd, b"nfd"), destination(Path(nfd), "j", 1, library=lib, review_dir=lib,
                                                              min_confidence=0)).destination
     assert (a.name, b.name) == (nfc, nfd) and a.read_bytes() == b"nfc" and b.read_bytes() == b"nfd"
-
-
-def test_quarantine_destination_is_one_safe_name() -> None:
-    assert quarantine_destination(Path("/in/x/..mp3"), Path("/q")) == Path("/q/mp3")
-    assert quarantine_destination(Path("/in/bad song.ogg"), Path("/q")) == Path("/q/bad song.ogg")
-
-
-# ---------------------------------------------------------------------------------------------
-# safe_component() and unique_path(): pure.
-
-
-def test_safe_component_keeps_ordinary_and_unicode_names() -> None:
-    assert safe_component("Hip-Hop") == "Hip-Hop"
-    assert safe_component("Motörhead – Ace of Spades.mp3") == "Motörhead – Ace of Spades.mp3"
-    assert safe_component("Mo\u0308torhead") == "Mötorhead"  # NFC
-    assert safe_component("雨.flac") == "雨.flac"
-
-
-def test_safe_component_long_names_are_cut_on_a_character_and_keep_the_extension() -> None:
-    name = "é" * 150 + ".mp3"  # 304 bytes
-    got = safe_component(name)
-    raw = got.encode("utf-8")
-    assert len(raw) <= 200 and got.endswith(".mp3")
-    assert set(got[:-4]) == {"é"}
-    exactly_200 = "a" * 196 + ".mp3"
-    assert safe_component(exactly_200) == exactly_200
-
-
-def test_safe_component_replaces_undecodable_bytes() -> None:
-    name = os.fsdecode(b"caf\xe9.mp3")  # a Latin-1 name on a UTF-8 system: a lone surrogate
-    got = safe_component(name)
-    assert got == "caf_.mp3"
-    got.encode("utf-8")  # strict: no surrogates left
-
-
-def test_safe_component_fallback() -> None:
-    assert safe_component("..", fallback="unnamed") == "unnamed"
-    with pytest.raises(ValueError, match="fallback"):
-        safe_component("..", fallback="../x")
-
-
-def test_unique_path_numbers_and_keeps_the_extension() -> None:
-    taken = {Path("/l/a.mp3"), Path("/l/a (2).mp3")}
-    assert unique_path(Path("/l/b.mp3"), taken.__contains__) == Path("/l/b.mp3")
-    assert unique_path(Path("/l/a.mp3"), taken.__contains__) == Path("/l/a (3).mp3")
-    assert unique_path(Path("/l/noext"), {Path("/l/noext")}.__contains__) == Path("/l/noext (2)")
-
-
-def test_unique_path_stays_within_255_bytes() -> None:
-    long = Path("/l") / ("ü" * 125 + ".flac")  # 256 bytes: one more char would not fit
-    got = unique_path(long, lambda p: p == long)
-    assert len(got.name.encode("utf-8")) <= 255
-    assert got.name.endswith(" (2).flac")
-
-
-def test_unique_path_counts_dangling_symlinks_as_taken(tmp_path: Path) -> None:
-    (tmp_path / "a.mp3").symlink_to(tmp_path / "nowhere")
-    assert unique_path(tmp_path / "a.mp3") == tmp_path / "a (2).mp3"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -803,77 +669,6 @@ def test_sigkill_midway_through_the_copy_leaves_only_a_hidden_partial(
     assert real_files(dest.parent) == {} and src.read_bytes() == data
     assert settle_interrupted(src, dest) == "not_moved"
     assert os.listdir(dest.parent) == [] and src.read_bytes() == data
-
-
-# ---------------------------------------------------------------------------------------------
-# settle_interrupted() and clean_partials() on their own.
-
-
-def test_settle_removes_a_source_that_is_a_second_link(tmp_path: Path) -> None:
-    src = put(tmp_path / "inbox" / "a.mp3", b"x")
-    dest = tmp_path / "lib" / "a.mp3"
-    dest.parent.mkdir()
-    os.link(src, dest)
-    assert settle_interrupted(src, dest) == "moved"
-    assert not src.exists() and dest.read_bytes() == b"x"
-
-
-def test_settle_removes_a_source_that_is_an_identical_copy(tmp_path: Path) -> None:
-    src = put(tmp_path / "inbox" / "a.mp3", b"same bytes")
-    dest = put(tmp_path / "lib" / "a.mp3", b"same bytes")
-    assert settle_interrupted(src, dest) == "moved"
-    assert not src.exists() and dest.read_bytes() == b"same bytes"
-
-
-def test_settle_keeps_a_source_that_differs(tmp_path: Path) -> None:
-    src = put(tmp_path / "inbox" / "a.mp3", b"mine")
-    dest = put(tmp_path / "lib" / "a.mp3", b"someone else's")
-    assert settle_interrupted(src, dest) == "not_moved"
-    assert src.read_bytes() == b"mine" and dest.read_bytes() == b"someone else's"
-
-
-def test_settle_when_source_is_gone(tmp_path: Path) -> None:
-    dest = put(tmp_path / "lib" / "a.mp3", b"x")
-    assert settle_interrupted(tmp_path / "inbox" / "a.mp3", dest) == "moved"
-    assert settle_interrupted(tmp_path / "inbox" / "b.mp3", tmp_path / "lib" / "b.mp3") == "missing"
-
-
-def test_settle_never_deletes_a_temp_that_may_be_the_only_copy(tmp_path: Path,
-                                                               other_fs: Path) -> None:
-    """Crash after the copy was synced, then the user deleted the source: the temporary file
-    may be the only copy left, so it stays for a human."""
-    src = put(other_fs / "a.mp3", payload())
-    dest = tmp_path / "lib" / "a.mp3"
-    proc = run_child(KILL_CHILD, str(src), str(dest), "rename", "temp_synced", "0")
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    src.unlink()
-    assert settle_interrupted(src, dest) == "missing"
-    (temp,) = temps(dest.parent)
-    assert (dest.parent / temp).read_bytes() == payload()
-
-
-def test_settle_does_not_touch_a_symlink_source(tmp_path: Path) -> None:
-    dest = put(tmp_path / "lib" / "a.mp3", b"x")
-    link = tmp_path / "inbox" / "a.mp3"
-    link.parent.mkdir()
-    link.symlink_to(dest)
-    assert settle_interrupted(link, dest) == "not_moved"
-    assert link.is_symlink() and dest.read_bytes() == b"x"
-
-
-def test_clean_partials_removes_only_temporary_files(tmp_path: Path, other_fs: Path) -> None:
-    src = put(other_fs / "a.mp3", payload())
-    lib = tmp_path / "lib"
-    proc = run_child(KILL_CHILD, str(src), str(lib / "a.mp3"), "rename", "temp_synced", "0")
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
-    put(lib / ".hidden user file", b"keep")
-    put(lib / f"a{PARTIAL_MARKER}but not ours.mp3", b"keep")
-    put(lib / "song.mp3", b"keep")
-    (leftover,) = temps(lib)[:1]
-    assert clean_partials(lib) == [lib / leftover]
-    assert sorted(os.listdir(lib)) == sorted(
-        [".hidden user file", f"a{PARTIAL_MARKER}but not ours.mp3", "song.mp3"])
-    assert clean_partials(tmp_path / "missing") == []
 
 
 # ---------------------------------------------------------------------------------------------

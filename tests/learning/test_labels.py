@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import write_tone
 
-from genre_daemon.filing import mover
+from genre_daemon.filing import destination, mover
 from genre_daemon.config import RetrainSettings, Settings
 from genre_daemon.filing.journal import FileIdentity, Journal, State, content_hash
 from genre_daemon.learning.labels import (
@@ -77,7 +77,7 @@ def place(journal: Journal, s: Settings, src: Path, genre: str, confidence: floa
     assert new
     journal.set_state(row.id, State.QUEUED, via=[State.SETTLING])
     journal.set_state(row.id, State.CLASSIFYING)
-    dest = mover.destination(src, genre, confidence, library=s.library, review_dir=s.review_dir,
+    dest = destination.destination(src, genre, confidence, library=s.library, review_dir=s.review_dir,
                              min_confidence=s.min_confidence)
     to_review = dest.parent == s.review_dir
     state = State.REVIEW if to_review else State.MOVED

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from conftest import write_tone
-from genre_daemon.filing import mover
+from genre_daemon.filing import destination, mover
 from genre_daemon.config import Settings, parse_settings
 from genre_daemon.filing.journal import FileIdentity, Journal, State, content_hash
 from genre_daemon.learning.labels import scan_labels
@@ -85,7 +85,7 @@ class WebTree:
         assert new
         j.set_state(row.id, State.CLASSIFYING, via=[State.SETTLING, State.QUEUED])
         genre, confidence = max(scores.items(), key=lambda kv: kv[1])
-        dest = mover.destination(src, genre, confidence, library=self.library, review_dir=self.review,
+        dest = destination.destination(src, genre, confidence, library=self.library, review_dir=self.review,
                                  min_confidence=self.settings.min_confidence)
         to_review = dest.parent == self.review
         state = State.REVIEW if to_review else State.MOVED
