@@ -1,30 +1,23 @@
-"""genre_daemon.filing.journal on real SQLite files in tmp_path: the state machine, observe() for every
-kind of file the inbox can show it, finish() atomicity, undo and held files, schema migrations,
-and real concurrency (threads, other processes, a writer killed with SIGKILL). No mocks, no
-sleeps: children report progress on stdout and the tests wait on that with a deadline."""
+"""genre_daemon.filing.journal on real SQLite files in tmp_path: the file and its schema migrations,
+the state machine, observe() for every kind of file the inbox can show it, the queries, identities
+and odd names. No mocks. Moves and undo are in test_journal_moves, threads and other processes in
+test_journal_concurrency; both use the helpers and fixtures defined here."""
 
 from __future__ import annotations
 
 import itertools
 import os
-import random
 import re
-import select
-import shutil
-import signal
 import sqlite3
 import stat
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from genre_daemon.filing import journal as journal_mod
+from genre_daemon.filing.journal import schema as journal_mod
 from genre_daemon.errors import GenreDaemonError
 from genre_daemon.filing.journal import (
     PLACED,
@@ -41,8 +34,6 @@ from genre_daemon.filing.journal import (
     content_hash,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEADLINE = 30.0  # seconds; only reached when something is broken
 KIND = {State.MOVED: "genre", State.REVIEW: "review", State.QUARANTINED: "quarantine"}
 # A legal route from a fresh (seen) row to each state.
 ROUTE = {
@@ -122,26 +113,6 @@ def raw(db: Path) -> Iterator[sqlite3.Connection]:
             yield conn
     finally:
         conn.close()
-
-
-def resume(j: Journal, row: FileRow) -> None:
-    """Finish an interrupted row the way the daemon does on start-up."""
-    if row.state is State.CLASSIFYING and row.destination:
-        j.finish_pending(row.id)
-        return
-    route = ROUTE[State.CLASSIFYING]
-    for step in route[route.index(row.state) + 1:] if row.state in route else route:
-        j.set_state(row.id, step)
-    finish(j, row.id)
-
-
-def placed_rows_without_one_move(db: Path) -> list[tuple]:
-    with raw(db) as c:
-        return c.execute(
-            "SELECT id, state, (SELECT count(*) FROM moves m WHERE m.file_id = f.id) AS n "
-            "FROM files f WHERE (state IN ('moved', 'review', 'quarantined') AND n != 1) "
-            "OR (state NOT IN ('moved', 'review', 'quarantined') AND held = 0 AND n != 0)"
-        ).fetchall()
 
 
 def write_file(path: Path, data: bytes = b"x" * 100, mtime_ns: int | None = None) -> Path:
@@ -326,6 +297,20 @@ def test_unknown_row_is_a_clear_error(journal: Journal) -> None:
     assert journal.get(12345) is None and journal.move(12345) is None
 
 
+def test_set_state_via_passes_each_step_in_one_transaction(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite3") as j:
+        f = tmp_path / "a.mp3"
+        f.write_bytes(b"x")
+        row, _ = j.observe(f, FileIdentity.of(f))
+        row = j.set_state(row.id, State.QUEUED, via=[State.SETTLING])
+        assert row.state is State.QUEUED
+        with pytest.raises(TransitionError):
+            j.set_state(row.id, State.MOVED, via=[State.CLASSIFYING])  # placed states need finish()
+        with pytest.raises(TransitionError):
+            j.set_state(row.id, State.CLASSIFYING, via=[State.SEEN])  # seen -> classifying skips steps
+        assert j.get(row.id).state is State.QUEUED  # a refused path changes nothing
+
+
 # -- observe() -----------------------------------------------------------------------------------
 
 
@@ -413,114 +398,6 @@ def test_same_path_observed_from_many_threads_makes_one_row(journal: Journal) ->
     assert sum(journal.counts().values()) == 1
 
 
-# -- finish(), planned moves, crash recovery --------------------------------------------------
-
-
-def test_finish_records_the_move_and_the_state_together(tmp_path: Path) -> None:
-    clock = itertools.count(1000.0, 1.0)
-    with Journal(tmp_path / "j.sqlite3", clock=lambda: next(clock)) as j:
-        row = make_row(j, State.CLASSIFYING, "/inbox/tune.mp3")
-        move = j.finish(
-            row.id, State.REVIEW, source="/inbox/tune.mp3", destination="/library/_review/tune.mp3",
-            genre="jazz", confidence=0.31, scores={"jazz": 0.31, "rock": 0.3, "pop": 0.39},
-            model_version="v3", content_hash="sha256:abc",
-        )
-        assert move == j.move(move.id) == j.history()[0]
-        assert (move.file_id, move.source, move.destination, move.kind) == (
-            row.id, "/inbox/tune.mp3", "/library/_review/tune.mp3", "review")
-        assert move.scores == {"jazz": 0.31, "rock": 0.3, "pop": 0.39}
-        assert list(move.scores) == ["jazz", "rock", "pop"]  # order kept
-        assert (move.genre, move.confidence, move.model_version, move.undone) == ("jazz", 0.31, "v3", False)
-        placed = j.get(row.id)
-        assert placed.state is State.REVIEW and placed.destination == move.destination
-        assert placed.content_hash == "sha256:abc" and placed.updated == move.time
-        assert placed.first_seen < placed.updated
-
-
-def test_quarantine_keeps_its_reason(journal: Journal) -> None:
-    row = make_row(journal, State.CLASSIFYING)
-    move = finish(journal, row.id, State.QUARANTINED, genre=None, confidence=None, scores={},
-                  destination="/inbox/.quarantine/a.mp3", reason="not audio: a zip file")
-    assert move.kind == "quarantine" and move.reason == "not audio: a zip file"
-    assert journal.get(row.id).reason == "not audio: a zip file"
-
-
-def test_a_failure_inside_finish_leaves_neither_the_state_nor_the_move(
-    journal: Journal, db: Path
-) -> None:
-    row = make_row(journal, State.CLASSIFYING)
-    with raw(db) as c:  # the move row is written second; make writing it fail, for real
-        c.execute("CREATE TRIGGER no_moves BEFORE INSERT ON moves "
-                  "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
-    with pytest.raises(JournalError, match="disk on fire"):
-        finish(journal, row.id)
-    assert journal.get(row.id) == row
-    assert journal.history() == []
-    with raw(db) as c:
-        c.execute("DROP TRIGGER no_moves")
-    finish(journal, row.id)
-    assert journal.get(row.id).state is State.MOVED
-
-
-@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_finish_refuses_non_finite_numbers_before_writing(journal: Journal, bad: float) -> None:
-    row = make_row(journal, State.CLASSIFYING)
-    with pytest.raises(ValueError, match="finite"):
-        finish(journal, row.id, confidence=bad)
-    with pytest.raises(ValueError, match="jazz"):
-        finish(journal, row.id, scores={"jazz": bad})
-    assert journal.get(row.id) == row and journal.history() == []
-
-
-def test_finish_requires_classifying(journal: Journal) -> None:
-    row = make_row(journal, State.QUEUED)
-    with pytest.raises(TransitionError, match="queued to moved"):
-        finish(journal, row.id)
-
-
-def test_begin_move_records_the_plan_and_finish_pending_completes_it(journal: Journal) -> None:
-    row = make_row(journal, State.CLASSIFYING, "/inbox/b.flac")
-    journal.begin_move(row.id, "/library/rock/b.flac", state=State.MOVED, genre="rock",
-                       confidence=0.9, scores={"rock": 0.9, "pop": 0.1}, model_version="v2")
-    planned = journal.get(row.id)
-    assert planned.state is State.CLASSIFYING and planned.destination == "/library/rock/b.flac"
-    assert [r.id for r in journal.recoverable()] == [row.id]  # a crash here is resumable
-    # ... the daemon died after the rename; on restart it finds the destination complete:
-    with Journal(journal.path) as restarted:
-        move = restarted.finish_pending(row.id)
-    assert (move.source, move.destination, move.genre, move.kind) == (
-        "/inbox/b.flac", "/library/rock/b.flac", "rock", "genre")
-    assert move.scores == {"rock": 0.9, "pop": 0.1} and move.model_version == "v2"
-    assert journal.get(row.id).state is State.MOVED
-    with pytest.raises(TransitionError):
-        journal.finish_pending(row.id)
-
-
-def test_a_plan_without_its_outcome_cannot_be_finished_blind(journal: Journal) -> None:
-    row = make_row(journal, State.CLASSIFYING)
-    journal.begin_move(row.id, "/library/jazz/a.mp3")
-    with pytest.raises(TransitionError, match="no planned move"):
-        journal.finish_pending(row.id)
-
-
-def test_begin_move_only_while_classifying(journal: Journal) -> None:
-    row = make_row(journal, State.QUEUED)
-    with pytest.raises(TransitionError, match="only while classifying"):
-        journal.begin_move(row.id, "/library/jazz/a.mp3")
-    assert journal.get(row.id).destination is None
-
-
-def test_leaving_classifying_drops_the_plan(journal: Journal) -> None:
-    row = make_row(journal, State.CLASSIFYING)
-    journal.begin_move(row.id, "/library/jazz/a.mp3", state=State.MOVED, genre="jazz",
-                       confidence=0.7, scores={"jazz": 0.7}, model_version="v1")
-    back = journal.set_state(row.id, State.QUEUED, reason="no space left on device")
-    assert back.destination is None and back.genre is None and back.confidence is None
-    journal.set_state(row.id, State.CLASSIFYING)
-    with pytest.raises(TransitionError):
-        journal.finish_pending(row.id)
-
-
 # -- queries ----------------------------------------------------------------------------------
 
 
@@ -575,121 +452,6 @@ def test_content_hash_lookup(journal: Journal, tmp_path: Path) -> None:
     assert [r.id for r in journal.find_by_hash(h)] == [row.id]
 
 
-# -- undo and held files ------------------------------------------------------------------------
-
-
-def undo_setup(journal: Journal, inbox: Path) -> tuple[Path, FileRow, MoveRow]:
-    """A file the daemon moved and the user then put back into the inbox (as ``undo`` does)."""
-    src = write_file(inbox / "song.mp3", b"\x01" * 500, mtime_ns=1_600_000_000_000_000_000)
-    row = make_row(journal, State.CLASSIFYING, str(src), FileIdentity.of(src))
-    move = finish(journal, row.id, destination=str(inbox.parent / "library" / "jazz" / "song.mp3"))
-    journal.mark_undone(move.id, str(src), FileIdentity.of(src), content_hash=content_hash(src))
-    return src, journal.get(row.id), move
-
-
-def test_undo_holds_the_file_until_it_changes(journal: Journal, tmp_path: Path) -> None:
-    src, held, move = undo_setup(journal, tmp_path / "inbox")
-    assert held.held and held.state is State.SEEN and held.path == str(src)
-    assert held.destination is None and "undone" in held.reason
-    assert journal.move(move.id).undone
-    assert journal.history(include_undone=False) == [] and journal.history()[0].undone
-    assert journal.recoverable() == [] and journal.held_count() == 1
-    assert journal.observe(src, FileIdentity.of(src)) == (held, False)  # unchanged: left alone
-    with pytest.raises(TransitionError, match="undid"):
-        journal.set_state(held.id, State.SETTLING)
-    with pytest.raises(TransitionError, match="already undone"):
-        journal.mark_undone(move.id, str(src), FileIdentity.of(src))
-    # The user edits it: now it is new work, and the held row is history.
-    write_file(src, b"\x02" * 700)
-    row, new = journal.observe(src, FileIdentity.of(src))
-    assert new and row.id != held.id and not row.held
-    assert journal.get(held.id).state is State.GONE and journal.held_count() == 0
-
-
-def test_a_held_file_that_vanishes_can_be_marked_gone(journal: Journal, tmp_path: Path) -> None:
-    _, held, _ = undo_setup(journal, tmp_path / "inbox")
-    assert journal.set_state(held.id, State.GONE, reason="vanished").state is State.GONE
-
-
-def test_a_held_file_renamed_in_the_inbox_stays_held(journal: Journal, tmp_path: Path) -> None:
-    src, held, _ = undo_setup(journal, tmp_path / "inbox")
-    renamed = src.with_name("renamed.mp3")
-    os.rename(src, renamed)
-    calls: list[Path] = []
-    row, new = journal.observe(renamed, FileIdentity.of(renamed),
-                               hasher=lambda p: calls.append(p) or content_hash(p))
-    assert not new and row.id == held.id and row.path == str(renamed) and row.held
-    assert calls == []  # same inode: no need to read the file
-
-
-def test_a_copy_of_a_held_file_stays_held_and_is_hashed_once(
-    journal: Journal, tmp_path: Path
-) -> None:
-    src, held, _ = undo_setup(journal, tmp_path / "inbox")
-    copy = tmp_path / "inbox" / "sub" / "song.mp3"
-    copy.parent.mkdir()
-    shutil.copy2(src, copy)  # same size and mtime, new inode (as across file systems)
-    calls: list[Path] = []
-
-    def hasher(p: Path) -> str:
-        calls.append(p)
-        return content_hash(p)
-
-    row, new = journal.observe(copy, FileIdentity.of(copy), hasher=hasher)
-    assert not new and row.held and row.id != held.id and row.path == str(copy)
-    assert calls == [copy] and row.content_hash == held.content_hash
-    assert journal.observe(copy, FileIdentity.of(copy), hasher=hasher) == (row, False)
-    assert calls == [copy]  # known now: not hashed again
-
-
-def test_a_held_file_replaced_by_its_own_copy_stays_the_same_held_row(
-    journal: Journal, tmp_path: Path
-) -> None:
-    src, held, _ = undo_setup(journal, tmp_path / "inbox")
-    tmp = tmp_path / "elsewhere.mp3"
-    shutil.copy2(src, tmp)
-    os.replace(tmp, src)  # same bytes, size and mtime at the same path; new inode
-    row, new = journal.observe(src, FileIdentity.of(src), hasher=content_hash)
-    assert not new and row.id == held.id and row.identity == FileIdentity.of(src)
-    assert journal.held_count() == 1 and sum(journal.counts().values()) == 1
-
-
-def test_no_hash_is_computed_when_the_undo_recorded_none(journal: Journal, tmp_path: Path) -> None:
-    src = write_file(tmp_path / "inbox" / "song.mp3", b"\x01" * 500)
-    row = make_row(journal, State.CLASSIFYING, str(src), FileIdentity.of(src))
-    move = finish(journal, row.id)
-    journal.mark_undone(move.id, str(src), FileIdentity.of(src))  # no content_hash
-    copy = tmp_path / "inbox" / "copy.mp3"
-    shutil.copy2(src, copy)
-    calls: list[Path] = []
-    _, new = journal.observe(copy, FileIdentity.of(copy), hasher=calls.append)
-    assert new and calls == []
-
-
-def test_a_lookalike_with_other_content_is_new_work(journal: Journal, tmp_path: Path) -> None:
-    src, held, _ = undo_setup(journal, tmp_path / "inbox")
-    other = write_file(tmp_path / "inbox" / "other.mp3", b"\x09" * 500,
-                       mtime_ns=src.stat().st_mtime_ns)  # same size and mtime, other bytes
-    calls: list[Path] = []
-    row, new = journal.observe(other, FileIdentity.of(other),
-                               hasher=lambda p: calls.append(p) or content_hash(p))
-    assert new and not row.held and calls == [other]
-    assert row.content_hash == content_hash(other)
-    different = write_file(tmp_path / "inbox" / "third.mp3", b"\x09" * 501)
-    journal.observe(different, FileIdentity.of(different),
-                    hasher=lambda p: calls.append(p) or content_hash(p))
-    assert calls == [other]  # a different size needs no hash
-
-
-def test_without_a_hasher_a_copy_of_a_held_file_is_new_work(
-    journal: Journal, tmp_path: Path
-) -> None:
-    src, _, _ = undo_setup(journal, tmp_path / "inbox")
-    copy = tmp_path / "inbox" / "copy.mp3"
-    shutil.copy2(src, copy)
-    assert journal.observe(copy, FileIdentity.of(copy))[1]
-
-
 # -- identities and odd names ---------------------------------------------------------------------
 
 
@@ -734,182 +496,3 @@ def test_odd_names_round_trip_exactly(journal: Journal, tmp_path: Path) -> None:
         assert journal.move(move.id).destination.endswith(name)
         assert journal.observe(f, FileIdentity.of(f)) == (journal.get(row.id), False)
     assert journal.counts()["moved"] == len(names)
-
-
-# -- concurrency: threads, processes, SIGKILL --------------------------------------------------
-
-
-def lifecycle(j: Journal, path: str, i: int) -> MoveRow:
-    row, _ = j.observe(path, FileIdentity(7, i, 100 + i, i))
-    j.set_state(row.id, State.SETTLING)
-    j.set_state(row.id, State.QUEUED)
-    j.set_state(row.id, State.CLASSIFYING)
-    end = (State.MOVED, State.REVIEW, State.QUARANTINED)[i % 3]
-    j.begin_move(row.id, path.replace("inbox", "library"), state=end, genre="jazz",
-                 confidence=0.5, scores={"jazz": 0.5, "rock": 0.5}, model_version="v1")
-    return finish(j, row.id, end, destination=path.replace("inbox", "library"))
-
-
-def test_four_threads_share_one_journal(journal: Journal, db: Path) -> None:
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
-    def worker(t: int) -> None:
-        try:
-            barrier.wait()
-            for n in range(15):
-                lifecycle(journal, f"/inbox/t{t}/{n}.mp3", t * 1000 + n)
-                journal.counts()
-                journal.history(3)
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    counts = journal.counts()
-    assert counts["moved"] + counts["review"] + counts["quarantined"] == 60 == len(journal.history())
-    assert placed_rows_without_one_move(db) == []
-
-
-CHILD = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-from genre_daemon.filing.journal import FileIdentity, Journal, State
-db, mode, start, count = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-j = Journal(db)
-print("open", flush=True)
-if mode == "write":  # count lifecycles (count < 0: forever), printing each one done
-    i = start
-    while count < 0 or i < start + count:
-        path = f"/inbox/{i}.mp3"
-        row, _ = j.observe(path, FileIdentity(7, i, 100 + i, i))
-        j.set_state(row.id, State.SETTLING)
-        j.set_state(row.id, State.QUEUED)
-        j.set_state(row.id, State.CLASSIFYING)
-        end = (State.MOVED, State.REVIEW, State.QUARANTINED)[i % 3]
-        dest = f"/library/{i}.mp3"
-        j.begin_move(row.id, dest, state=end, genre="jazz", confidence=0.5,
-                     scores={"jazz": 0.5}, model_version="v1")
-        j.finish(row.id, end, source=path, destination=dest, genre="jazz", confidence=0.5,
-                 scores={"jazz": 0.5}, model_version="v1")
-        print(i, flush=True)
-        i += 1
-else:  # read until `count` files are placed; placed counts never go down
-    seen, reads = 0, 0
-    while seen < count:
-        c = j.counts()
-        placed = c["moved"] + c["review"] + c["quarantined"]
-        assert placed >= seen, (placed, seen)
-        assert len(j.history(include_undone=False)) >= placed
-        seen, reads = placed, reads + 1
-    print("reads", reads, flush=True)
-j.close()
-"""
-
-
-class Child:
-    """A Python child process running CHILD, with line reads that wait on a deadline."""
-
-    def __init__(self, db: Path, mode: str, start: int = 0, count: int = -1) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(PROJECT_ROOT), str(db), mode, str(start), str(count)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0,
-        )
-        self._buf = b""
-
-    def line(self) -> str:
-        deadline = time.monotonic() + DEADLINE
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self.proc.stdout], [], [], max(remaining, 0))
-            if not ready:
-                raise AssertionError("child process printed nothing before the deadline")
-            chunk = os.read(self.proc.stdout.fileno(), 65536)
-            if not chunk:
-                raise AssertionError(f"child ended early: {self.proc.stderr.read().decode()}")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode()
-
-    def wait(self) -> int:
-        try:
-            rc = self.proc.wait(timeout=DEADLINE)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        return rc
-
-    def stderr(self) -> str:
-        return self.proc.stderr.read().decode()
-
-
-def test_another_process_reads_while_this_one_writes(db: Path) -> None:
-    with Journal(db) as j:
-        reader = Child(db, "read", count=30)
-        assert reader.line() == "open"
-        for n in range(30):
-            lifecycle(j, f"/inbox/{n}.mp3", n)
-        assert reader.wait() == 0, reader.stderr()
-        assert reader.line().startswith("reads ")
-
-
-def test_two_writer_processes_and_a_reader_at_once(db: Path) -> None:
-    Journal(db).close()
-    writers = [Child(db, "write", start=s, count=25) for s in (0, 10_000)]
-    with Journal(db) as j:
-        reads = 0
-        while any(w.proc.poll() is None for w in writers):
-            c = j.counts()
-            assert c["seen"] + c["settling"] + c["queued"] + c["classifying"] <= 2
-            reads += 1
-        for w in writers:
-            assert w.wait() == 0, w.stderr()
-        assert len(j.history()) == 50 and reads > 0
-        assert sorted(int(Path(r.path).stem) for r in j.in_states(*PLACED)) == [
-            *range(25), *range(10_000, 10_025)]
-    assert placed_rows_without_one_move(db) == []
-
-
-def test_sigkill_mid_write_leaves_a_consistent_resumable_journal(db: Path) -> None:
-    rng = random.Random(1234)
-    done: set[int] = set()
-    for round_ in range(5):
-        child = Child(db, "write", start=round_ * 1000)
-        assert child.line() == "open"
-        for _ in range(rng.randint(1, 6)):
-            done.add(int(child.line()))
-        child.proc.send_signal(signal.SIGKILL)  # wherever it is in its loop right now
-        assert child.wait() == -signal.SIGKILL
-        with raw(db) as c:
-            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert placed_rows_without_one_move(db) == []
-        with Journal(db) as j:
-            placed = {int(Path(r.path).stem) for r in j.in_states(*PLACED)}
-            assert done <= placed  # every lifecycle the child reported survived
-            unfinished = j.recoverable()
-            assert len(unfinished) <= 1  # the child had at most one file in hand
-            for row in unfinished:
-                resume(j, row)
-            assert j.recoverable() == []
-            done |= {int(Path(r.path).stem) for r in j.in_states(*PLACED)}
-            assert len(j.history()) == len(done)
-    assert placed_rows_without_one_move(db) == []
-
-
-def test_set_state_via_passes_each_step_in_one_transaction(tmp_path: Path) -> None:
-    with Journal(tmp_path / "j.sqlite3") as j:
-        f = tmp_path / "a.mp3"
-        f.write_bytes(b"x")
-        row, _ = j.observe(f, FileIdentity.of(f))
-        row = j.set_state(row.id, State.QUEUED, via=[State.SETTLING])
-        assert row.state is State.QUEUED
-        with pytest.raises(TransitionError):
-            j.set_state(row.id, State.MOVED, via=[State.CLASSIFYING])  # placed states need finish()
-        with pytest.raises(TransitionError):
-            j.set_state(row.id, State.CLASSIFYING, via=[State.SEEN])  # seen -> classifying skips steps
-        assert j.get(row.id).state is State.QUEUED  # a refused path changes nothing
