@@ -20,6 +20,7 @@ PACKAGE = PROJECT_ROOT / "genre_daemon"
 # neighbour on its own layer or anything above it.
 LAYERS: list[set[str]] = [
     {"genre_daemon", "errors", "atomic", "names", "resources"},
+    {"path_template"},
     {"config", "audio", "tags"},
     {"system", "model"},
     {"filing"},

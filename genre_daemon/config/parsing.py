@@ -25,6 +25,8 @@ from genre_daemon.config.settings import (
     DEFAULT_EXTENSIONS,
     DEFAULT_FOLDERS,
     RETRAIN_KEYS,
+    ALBUMS_CHOICES,
+    DUPLICATES_CHOICES,
     TOP_KEYS,
     WEB_KEYS,
     RetrainSettings,
@@ -38,7 +40,9 @@ from genre_daemon.config.values import (
     extensions,
     listen,
     number,
+    choice,
     on_conflict,
+    path_template,
     optional,
     path_converter,
     path_list,
@@ -98,6 +102,10 @@ def describe(settings: Settings) -> str:
         "on_conflict": settings.on_conflict,
         "workers": settings.workers,
         "polling": settings.polling,
+        "albums": settings.albums,
+        "write_tags": settings.write_tags,
+        "path_template": settings.path_template,
+        "duplicates": settings.duplicates,
         "retrain": {
             "enabled": r.enabled,
             "min_new_labels": r.min_new_labels,
@@ -182,6 +190,10 @@ def _parse(
         "on_conflict": problems.convert(data, "on_conflict", on_conflict, "rename"),
         "workers": problems.convert(data, "workers", whole(1, 32), 1),
         "polling": problems.convert(data, "polling", boolean, False),
+        "albums": problems.convert(data, "albums", choice(ALBUMS_CHOICES), "together"),
+        "write_tags": problems.convert(data, "write_tags", boolean, False),
+        "path_template": problems.convert(data, "path_template", path_template, None),
+        "duplicates": problems.convert(data, "duplicates", choice(DUPLICATES_CHOICES), "keep"),
     }
     good_folders = {k: v for k, v in folders.items() if v is not None}
     _check_roles(good_folders, retrain.labelled_dirs, problems)

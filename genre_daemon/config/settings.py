@@ -98,6 +98,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+Albums = Literal["together", "per_track"]
+ALBUMS_CHOICES: tuple[str, ...] = get_args(Albums)
+Duplicates = Literal["keep", "skip", "quarantine"]
+DUPLICATES_CHOICES: tuple[str, ...] = get_args(Duplicates)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the daemon, resolved: absolute paths, lower-case extensions."""
@@ -115,6 +121,10 @@ class Settings:
     on_conflict: OnConflict = "rename"
     workers: int = 1
     polling: bool = False
+    albums: Albums = "together"  # together: an album folder is filed whole; per_track: file by file
+    write_tags: bool = False  # true: the genre goes into each placed file's genre tag
+    path_template: str | None = None  # None: {genre}/{album_folder}/{filename} (genre_daemon/path_template.py)
+    duplicates: Duplicates = "keep"  # a file whose content is already in the library: keep | skip | quarantine
     retrain: RetrainSettings = RetrainSettings()
     web: WebSettings = WebSettings()
     source: Path | None = None  # the file it was read from; None: built-in defaults

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config.settings import ON_CONFLICT_CHOICES, split_listen
+from genre_daemon.path_template import Template, TemplateError
 
 
 class BadValue(Exception):
@@ -90,6 +91,28 @@ def boolean(value: object) -> bool:
 def on_conflict(value: object) -> str:
     if value not in ON_CONFLICT_CHOICES or not isinstance(value, str):
         raise expected("one of " + ", ".join(ON_CONFLICT_CHOICES), value)
+    return value
+
+
+def choice(choices: tuple[str, ...]) -> Callable[[object], str]:
+    """One of a fixed set of words (``albums``, ``duplicates``)."""
+    def convert(value: object) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise expected("one of " + ", ".join(choices), value)
+        return value
+    return convert
+
+
+def path_template(value: object) -> str | None:
+    """A path template (checked: fields known, relative, inside the library), or null."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise expected("a path template such as '{genre}/{albumartist|artist}/{album}/{filename}', or null", value)
+    try:
+        Template.parse(value)
+    except TemplateError as exc:
+        raise BadValue(str(exc)) from None
     return value
 
 

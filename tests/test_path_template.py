@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genre_daemon.filing.template import DEFAULT, Template, TemplateError, album_values, file_values
+from genre_daemon.path_template import DEFAULT, Template, TemplateError, album_values, file_values
 from genre_daemon.names import safe_component
 
 RICH = "{genre}/{albumartist|artist|Unknown Artist}/{year} - {album|album_folder}/{track:02} {title|stem}"
