@@ -191,12 +191,31 @@ def test_migration_hook_upgrades_an_old_journal_and_keeps_its_rows(
     with Journal(db) as j:
         assert j.get(row.id) == row
     with raw(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert c.execute("PRAGMA user_version").fetchone()[0] == len(journal_mod.MIGRATIONS)
         assert "note" in [r[1] for r in c.execute("PRAGMA table_info(meta)")]
+
+
+def test_a_version_1_journal_is_upgraded_to_albums_keeping_its_rows(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    released = journal_mod.MIGRATIONS
+    monkeypatch.setattr(journal_mod, "MIGRATIONS", released[:1])
+    with Journal(db) as j:
+        row = make_row(j, State.MOVED)
+    monkeypatch.setattr(journal_mod, "MIGRATIONS", released)
+    with Journal(db) as j:
+        again = j.get(row.id)
+        assert again is not None and again.album_id is None and again.tags is None
+        assert [m.file_id for m in j.history()] == [row.id]
+    with raw(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert "album_id" in [r[1] for r in c.execute("PRAGMA table_info(files)")]
+        assert "tag_snapshot" in [r[1] for r in c.execute("PRAGMA table_info(moves)")]
 
 
 def test_a_failing_migration_changes_nothing(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Journal(db).close()
+    released = len(journal_mod.MIGRATIONS)
 
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE meta ADD COLUMN note TEXT")
@@ -206,7 +225,7 @@ def test_a_failing_migration_changes_nothing(db: Path, monkeypatch: pytest.Monke
     with pytest.raises(JournalError, match="migrate"):
         Journal(db)
     with raw(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert c.execute("PRAGMA user_version").fetchone()[0] == released
         assert "note" not in [r[1] for r in c.execute("PRAGMA table_info(meta)")]
 
 

@@ -18,6 +18,7 @@ This package's modules, lowest first:
 * :mod:`~genre_daemon.filing.journal.files`: observing inbox files, state changes, file queries;
 * :mod:`~genre_daemon.filing.journal.moves`: planned and finished moves, history, undo, crash
   recovery;
+* :mod:`~genre_daemon.filing.journal.albums`: albums filed whole, their crash recovery and undo;
 * :mod:`~genre_daemon.filing.journal.core`: :class:`Journal`, all of it on one connection.
 
 Import from here; the modules are the journal's own layout.
@@ -25,6 +26,7 @@ Import from here; the modules are the journal's own layout.
 
 from __future__ import annotations
 
+from genre_daemon.filing.journal.albums import AlbumRow, PlacedTrack
 from genre_daemon.filing.journal.core import Journal
 from genre_daemon.filing.journal.errors import JournalError, TransitionError
 from genre_daemon.filing.journal.rows import FileIdentity, FileRow, MoveRow, Placement, content_hash
@@ -54,4 +56,6 @@ __all__ = [
     "Journal",
     "content_hash",
     "MIGRATIONS",
+    "AlbumRow",
+    "PlacedTrack",
 ]

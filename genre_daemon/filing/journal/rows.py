@@ -69,6 +69,8 @@ class FileRow:
     attempts: int
     first_seen: float
     updated: float
+    album_id: int | None = None  # the album it is filed with (albums: together), if any
+    tags: dict[str, object] | None = None  # the tags read from it (artist, album, ...)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class MoveRow:
     kind: str  # "genre" | "review" | "quarantine"
     reason: str | None  # why, for quarantine
     undone: bool
+    album_id: int | None = None  # moved as part of this album (undone with it)
+    tag_snapshot: str | None = None  # JSON of the genre tag before write_tags changed it
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,8 @@ def _file_row(r: sqlite3.Row) -> FileRow:
         attempts=r["attempts"],
         first_seen=r["first_seen"],
         updated=r["updated"],
+        album_id=_column(r, "album_id"),
+        tags=json.loads(t) if (t := _column(r, "tags")) else None,
     )
 
 
@@ -194,4 +200,11 @@ def _move_row(r: sqlite3.Row) -> MoveRow:
         kind=r["kind"],
         reason=r["reason"],
         undone=bool(r["undone"]),
+        album_id=_column(r, "album_id"),
+        tag_snapshot=_column(r, "tag_snapshot"),
     )
+
+
+def _column(r: sqlite3.Row, name: str) -> object:
+    """A column that only newer schemas have (a query may select a subset): None when absent."""
+    return r[name] if name in r.keys() else None

@@ -73,7 +73,43 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+ALBUM_STATES = ("queued", "classifying", "moving", "moved", "review", "gone")
+
+_V2 = (
+    f"""CREATE TABLE albums (
+        id            INTEGER PRIMARY KEY,
+        source        BLOB    NOT NULL,
+        state         TEXT    NOT NULL CHECK (state IN ({", ".join(f"'{s}'" for s in ALBUM_STATES)})),
+        snapshot      TEXT,
+        genre         TEXT,
+        confidence    REAL,
+        scores        TEXT,
+        model_version TEXT,
+        reason        TEXT,
+        destination   BLOB,
+        pending_state TEXT CHECK (pending_state IS NULL OR pending_state IN ('moved', 'review')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        undone        INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1)),
+        created       REAL    NOT NULL,
+        updated       REAL    NOT NULL
+    )""",
+    "CREATE INDEX albums_by_state ON albums (state)",
+    "ALTER TABLE files ADD COLUMN album_id INTEGER REFERENCES albums (id)",
+    "ALTER TABLE files ADD COLUMN tags TEXT",
+    "ALTER TABLE moves ADD COLUMN album_id INTEGER REFERENCES albums (id)",
+    "ALTER TABLE moves ADD COLUMN tag_snapshot TEXT",
+    "CREATE INDEX files_by_album ON files (album_id) WHERE album_id IS NOT NULL",
+)
+
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: albums (a folder filed whole), each file's album and tags, and the genre tag a
+    move wrote over (for undo)."""
+    for statement in _V2:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
 
 
 def check_version(c: sqlite3.Connection, path: Path) -> int:
