@@ -2,19 +2,12 @@
 
 It never classifies and never touches the journal; the service wires ``on_ready`` to its queue.
 
-Three parts, from pure to threaded:
-
-- :func:`is_candidate` decides from a path alone whether a file is audio the daemon should take.
-- :class:`Settler` decides when a file is complete: its ``(device, inode, size, mtime)`` unchanged
-  for ``settle_seconds`` and no writer holding it open: the kernel is asked (a read-lease
-  probe, :mod:`genre_daemon.filing.writers`), and where it cannot answer, inotify's events decide
-  (written and not closed-after-write, or opened more often than closed). A reader's
-  open and close never ends a writer's write.
-  Clock and stat are injected, so it is tested without threads or sleeps.
-- :class:`InboxWatcher` runs a watchdog observer on the inbox (inotify, or polling for network
-  shares), feeds the settler from thin event handlers, and hands settled paths to ``on_ready``
-  from its own thread. A full rescan runs at start (events can be dropped, e.g. when inotify's
-  queue overflows; the service calls :meth:`InboxWatcher.rescan` periodically too).
+The decisions are pure and live in :mod:`genre_daemon.daemon.settling`: ``is_candidate`` (is
+this path a file to take?) and ``Settler`` (is it complete?). :class:`InboxWatcher` runs a
+watchdog observer on the inbox (inotify, or polling for network shares), feeds the settler from
+thin event handlers, and hands settled paths to ``on_ready`` from its own thread. A full rescan
+runs at start (events can be dropped, e.g. when inotify's queue overflows; the service calls
+:meth:`InboxWatcher.rescan` periodically too).
 
 Links: a symlink in the inbox is never a candidate and never followed (the observer does not
 follow links, the rescan walks with ``follow_symlinks=False``, and before a path is handed on
@@ -27,9 +20,7 @@ import logging
 import os
 import stat as stat_mod
 import threading
-import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +40,13 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
-from genre_daemon.filing.writers import open_for_writing
+from genre_daemon.daemon.settling import (
+    PARTIAL_SUFFIXES,
+    Settler,
+    is_candidate,
+    normalized_extensions,
+    skipped_folder,
+)
 
 try:  # Linux only; elsewhere no observer reports close-after-write.
     from watchdog.observers.inotify import InotifyObserver
@@ -57,162 +54,6 @@ except Exception:  # pragma: no cover - non-Linux
     InotifyObserver = None  # type: ignore[assignment,misc]
 
 logger = logging.getLogger(__name__)
-
-# Names that downloaders and copiers give a file while it is still being written.
-PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".!qb", ".opdownload")
-
-
-def _normalized_extensions(extensions: Collection[str]) -> frozenset[str]:
-    return frozenset(e.lower().lstrip(".") for e in extensions)
-
-
-def _skipped_folder(path: Path, excluded: Collection[Path]) -> bool:
-    """True when ``path`` is an excluded folder or lies under one (lexically)."""
-    return any(path == ex or path.is_relative_to(ex) for ex in excluded)
-
-
-def is_candidate(
-    path: Path, inbox: Path, extensions: Collection[str], excluded: Collection[Path] = ()
-) -> bool:
-    """Whether ``path`` names a file the daemon should take (pure: no filesystem access).
-
-    True when the path lies inside ``inbox``, no component below the inbox is hidden (starts
-    with "."), it is not under an ``excluded`` folder (review or quarantine folders that sit in
-    the inbox), its extension is one of ``extensions`` in any case (``"mp3"`` or ``".mp3"``
-    both match ``x.MP3``), and it is not a partial-download name (``x.mp3.part``).
-    Both paths are compared as given: pass absolute paths.
-    """
-    try:
-        parts = path.relative_to(inbox).parts
-    except ValueError:
-        return False
-    if not parts or any(part.startswith(".") for part in parts):  # also rejects ".."
-        return False
-    if excluded and _skipped_folder(path, excluded):
-        return False
-    name = parts[-1].lower()
-    if name.endswith(PARTIAL_SUFFIXES):
-        return False
-    ext = os.path.splitext(name)[1][1:]
-    return bool(ext) and ext in _normalized_extensions(extensions)
-
-
-@dataclass
-class _Entry:
-    signature: tuple[int, int, int, int] | None  # (device, inode, size, mtime_ns); None: not yet seen
-    since: float  # clock time at which `signature` was first observed
-    dirty: bool  # written to since the last close-after-write
-    opens: int = 0  # opens seen minus closes seen (readers and writers alike)
-
-    @property
-    def writing(self) -> bool:
-        """A writer may hold the file: written since its last close-after-write, or opened and
-        not closed by whoever opened it (a reader's close never ends a writer's write)."""
-        return self.dirty or self.opens > 0
-
-
-@dataclass
-class Settler:
-    """Tracks files that are still arriving and reports those that are complete.
-
-    Not thread-safe: the owner serialises calls. ``touch``/``forget`` do no I/O; ``due`` stats.
-    ``open_timeout`` bounds how long a file that is reported open but no longer changes is held
-    back: a lost close event (inotify overflow) must not strand a file forever.
-
-    ``writers(path)`` asks the kernel whether a process holds the file open for writing
-    (:func:`genre_daemon.filing.writers.open_for_writing`): True holds a file back however quiet it
-    is (a writer that paused, a lost event), False lets a quiet file go even when events
-    suggest an open (a reader still holding it), None (cannot tell) leaves it to the events.
-    """
-
-    settle_seconds: float
-    clock: Callable[[], float] = time.monotonic
-    stat: Callable[[Path], os.stat_result] = os.lstat
-    open_timeout: float = 600.0
-    writers: Callable[[Path], bool | None] = open_for_writing
-    _entries: dict[Path, _Entry] = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.settle_seconds < 0:
-            raise ValueError(f"settle_seconds must be >= 0, not {self.settle_seconds!r}")
-
-    def touch(self, path: Path, *, writing: bool | None = None) -> None:
-        """Record an event for ``path``.
-
-        ``writing=True``: a write or an open happened (the quiet period starts again);
-        ``False``: the writer closed it; ``None``: no news about writers (rescan, rename-in).
-        """
-        entry = self._entries.get(path)
-        if entry is None:
-            self._entries[path] = _Entry(None, self.clock(), bool(writing))
-            return
-        if writing is False:  # close-after-write: that writer is done
-            entry.dirty = False
-            entry.opens = max(0, entry.opens - 1)
-        elif writing:
-            entry.dirty = True
-            entry.signature = None
-
-    def opened(self, path: Path) -> None:
-        """Someone opened a tracked file (inotify cannot say whether to read or to write)."""
-        entry = self._entries.get(path)
-        if entry is not None:
-            entry.opens += 1
-
-    def closed_unwritten(self, path: Path) -> None:
-        """Someone closed a tracked file without writing (a reader): one open fewer, and
-        nothing learnt about any writer."""
-        entry = self._entries.get(path)
-        if entry is not None:
-            entry.opens = max(0, entry.opens - 1)
-
-    def forget(self, path: Path) -> None:
-        """Stop tracking ``path`` (deleted, or moved away)."""
-        self._entries.pop(path, None)
-
-    def due(self) -> list[Path]:
-        """Paths complete now, oldest first; they stop being tracked.
-
-        A path is complete when its signature was unchanged across observations spanning at
-        least ``settle_seconds`` and no writer is known to hold it. Vanished paths, symlinks and
-        anything but regular files are dropped; a transient stat error keeps the path for later.
-        """
-        now = self.clock()
-        ready: list[Path] = []
-        for path, entry in list(self._entries.items()):
-            try:
-                st = self.stat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                del self._entries[path]
-                continue
-            except OSError as exc:
-                logger.debug("cannot stat %s, will retry: %s", path, exc)
-                continue
-            if not stat_mod.S_ISREG(st.st_mode):
-                del self._entries[path]
-                continue
-            signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            if signature != entry.signature:
-                entry.signature, entry.since = signature, now
-                continue
-            quiet = now - entry.since
-            if quiet < self.settle_seconds:
-                continue
-            held = self.writers(path)
-            if held:  # a writer holds it open, however long it has been quiet
-                entry.dirty, entry.since = True, now
-                continue
-            if held is None and entry.writing and quiet < self.open_timeout:
-                continue
-            del self._entries[path]
-            ready.append(path)
-        return ready
-
-    def __contains__(self, path: object) -> bool:
-        return path in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class _Handler(FileSystemEventHandler):
@@ -253,7 +94,7 @@ class InboxWatcher:
         poll_interval: float = 0.5,
     ) -> None:
         self.inbox = Path(os.path.abspath(inbox))
-        self.extensions = _normalized_extensions(extensions)
+        self.extensions = normalized_extensions(extensions)
         self.settle_seconds = settle_seconds
         self.polling = polling
         self.poll_interval = poll_interval
@@ -505,7 +346,7 @@ class InboxWatcher:
             return
         name = parts[-1] if parts else ""
         if (not parts or any(p.startswith(".") for p in parts) or name.lower().endswith(PARTIAL_SUFFIXES)
-                or _skipped_folder(path, self._excluded) or path in self._told):
+                or skipped_folder(path, self._excluded) or path in self._told):
             return
         if len(self._told) >= 10_000:
             self._told.clear()
@@ -557,7 +398,7 @@ class InboxWatcher:
 
     def _queue_dir(self, folder: Path) -> None:
         """A folder appeared: it may already hold files, so scan it on the next tick."""
-        if folder == self.inbox or not _skipped_folder(folder, self._excluded):
+        if folder == self.inbox or not skipped_folder(folder, self._excluded):
             with self._lock:
                 self._dirs[folder] = None
 
@@ -642,7 +483,7 @@ class InboxWatcher:
                     path = folder / entry.name
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            if not entry.name.startswith(".") and not _skipped_folder(
+                            if not entry.name.startswith(".") and not skipped_folder(
                                 path, self._excluded
                             ):
                                 stack.append(path)
@@ -662,7 +503,7 @@ class InboxWatcher:
     def _real_folder_in_inbox(self, folder: Path) -> bool:
         """Every component from the inbox down to ``folder`` is a real folder, none hidden."""
         parts = folder.relative_to(self.inbox).parts
-        if any(part.startswith(".") for part in parts) or _skipped_folder(folder, self._excluded):
+        if any(part.startswith(".") for part in parts) or skipped_folder(folder, self._excluded):
             return False
         current = self.inbox
         try:

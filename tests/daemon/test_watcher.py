@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write_tone
-from genre_daemon.daemon.watcher import PARTIAL_SUFFIXES, InboxWatcher, Settler, is_candidate
+from genre_daemon.daemon.settling import PARTIAL_SUFFIXES, Settler, is_candidate
+from genre_daemon.daemon.watcher import InboxWatcher
 
 SETTLE = 0.2
 DEADLINE = 15.0  # generous: the machine is shared; a pass is usually well under a second
