@@ -44,7 +44,8 @@ def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     for result in classifier.classify_many(args.files):
         if isinstance(result, Prediction):
             if args.json:
-                print(json.dumps(result.to_json(), ensure_ascii=False), file=out, flush=True)
+                print(json.dumps({**result.to_json(), "tags": _tags(result.path)}, ensure_ascii=False),
+                      file=out, flush=True)
             else:
                 top = sorted(result.scores.items(), key=lambda kv: -kv[1])[1:3]
                 also = ", ".join(f"{g} {p:.2f}" for g, p in top)
@@ -58,6 +59,16 @@ def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     if not args.json:
         _print_table(("file", "genre", "runners-up / reason"), rows, out)
     return 1 if failed else 0
+
+
+def _tags(path: str) -> dict[str, str | int]:
+    """The file's own tags (artist, album, ... and its existing genre), empty when unreadable."""
+    from genre_daemon.tags import read_tags
+
+    try:
+        return read_tags(path).to_json()
+    except OSError:
+        return {}
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:
