@@ -1,7 +1,7 @@
 """The daemon's targets, measured on the real daemon process with real clips.
 
-    python benchmarks/bench_daemon.py [--data ../shared/data/gtzan] [--parts latency,throughput,kills]
-                                      [--files 200] [--kills 50]
+    python benchmarks/bench_daemon.py [--data ../shared/data/gtzan] [--parts latency,throughput,kills,album-kills]
+                                      [--files 200] [--kills 50] [--albums 20]
 
 1. latency: a 30-second clip dropped into an idle daemon; seconds until it is in its genre
    folder, against ``settle_seconds + 2``.
@@ -14,6 +14,13 @@
    so every kill lands on work in progress); at the end every file must be exactly once in the
    library, review or quarantine with the bytes of its source, none left in the inbox, no
    partial file anywhere, one journal move per file and a journal that passes integrity_check.
+4. album-kills: ``--albums`` albums (3-5 real clips each, disc folders in some, with cover art,
+   a cue sheet, a log, a playlist and an .nfo) dropped as folders; the daemon SIGKILLed
+   ``--kills`` times at random moments, each followed by a restart, more albums dropped whenever
+   the inbox empties; at the end every album must be whole in exactly one place (one folder in
+   the library or review with every file of its source, bytes equal), nothing left in the inbox
+   (not even a folder), no partial or hidden copy anywhere, and a journal that passes
+   integrity_check.
 """
 
 from __future__ import annotations
@@ -173,6 +180,20 @@ def classifying(db: Path) -> int:
         c.close()
 
 
+def kill_at_random(tree: Tree, rng: random.Random, busy: float) -> bool:
+    """Start the daemon and SIGKILL it: one time in five during start-up (recovery included;
+    returns True), else 0-``busy`` s after it is ready."""
+    during_start = rng.random() < 0.2
+    if during_start:
+        tree.start(wait=False)
+        time.sleep(rng.uniform(0.0, 3.0))
+    else:
+        tree.start()
+        time.sleep(rng.uniform(0.0, busy))
+    tree.stop(signal.SIGKILL)
+    return during_start
+
+
 def kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
     rng = random.Random(seed)
     src = batch(data, n, work / "kill-src")
@@ -187,14 +208,7 @@ def kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
             more = [f.rename(f.with_name(f"r{refills:03d}-{f.name}")) for f in more]
             src += more
             drop(more, tree)
-        if rng.random() < 0.2:
-            tree.start(wait=False)
-            time.sleep(rng.uniform(0.0, 3.0))
-            starting += 1
-        else:
-            tree.start()
-            time.sleep(rng.uniform(0.0, 1.5))
-        tree.stop(signal.SIGKILL)
+        starting += kill_at_random(tree, rng, 1.5)
         mid_file += classifying(tree.state / "journal.sqlite3") > 0  # what the kill interrupted
     tree.start()
     wait_until(lambda: not tree.left(), 1800)
@@ -226,12 +240,80 @@ def kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
         sys.exit(1)
 
 
+SIDECARS = ("cover.jpg", "album.cue", "rip.log", "playlist.m3u", "info.nfo")
+
+
+def make_albums(data: Path, n: int, into: Path, rng: random.Random, tag: str) -> dict[str, dict[str, str]]:
+    """``n`` album folders under ``into``; returns album name -> relative path -> sha256."""
+    clips = sorted(data.glob("*/*.flac"))
+    albums: dict[str, dict[str, str]] = {}
+    for a in range(n):
+        name = f"{tag}Album {a:03d} ({1990 + a % 30})"
+        folder = into / name
+        tracks = rng.randint(3, 5)
+        discs = rng.random() < 0.3
+        for t in range(tracks):
+            sub = folder / (f"CD{1 + t % 2}" if discs else "")
+            sub.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(clips[rng.randrange(len(clips))], sub / f"{t + 1:02} - Track.flac")
+        for side in SIDECARS:
+            (folder / side).write_bytes(f"{name} {side} ".encode() + rng.randbytes(rng.randint(10, 5000)))
+        albums[name] = {p.relative_to(folder).as_posix(): digest(p) for p in folder.rglob("*") if p.is_file()}
+    return albums
+
+
+def album_kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
+    rng = random.Random(seed)
+    tree = Tree(work / "album-kills", settle=0.5, rescan=2.0)
+    staging = work / "album-src"
+    expected = make_albums(data, n, staging, rng, "")
+    for name in expected:
+        (staging / name).rename(tree.inbox / name)
+    refills = starting = 0
+    t0 = time.monotonic()
+    for i in range(k):
+        if not [p for p in tree.inbox.iterdir() if p != tree.quarantine]:
+            refills += 1
+            more = make_albums(data, 4, staging, rng, f"r{refills:02d} ")
+            for name in more:
+                (staging / name).rename(tree.inbox / name)
+            expected |= more
+        starting += kill_at_random(tree, rng, 2.5)
+    tree.start()
+    wait_until(lambda: not [p for p in tree.inbox.iterdir() if p != tree.quarantine], 1800)
+    tree.stop()
+    elapsed = time.monotonic() - t0
+    found: dict[str, list[Path]] = {}
+    for cue in [*tree.library.rglob("album.cue"), *tree.quarantine.rglob("album.cue")]:
+        name = cue.read_bytes().split(b" album.cue ")[0].decode()
+        found.setdefault(name, []).append(cue.parent)
+    whole = sum(1 for name, where in found.items() if len(where) == 1 and name in expected and
+                {p.relative_to(where[0]).as_posix(): digest(p) for p in where[0].rglob("*") if p.is_file()}
+                == expected[name])
+    twice = sum(1 for where in found.values() if len(where) > 1)
+    missing = len(set(expected) - set(found))
+    hidden = [p for p in tree.root.rglob("*") if ".genre-daemon-" in p.name]
+    with sqlite3.connect(tree.state / "journal.sqlite3") as c:
+        integrity = c.execute("PRAGMA integrity_check").fetchone()[0]
+        states = dict(c.execute("SELECT state, count(*) FROM albums GROUP BY state").fetchall())
+    left = [p for p in tree.inbox.rglob("*") if tree.quarantine not in p.parents and p != tree.quarantine]
+    ok = whole == len(expected) and not twice and not missing and not hidden and not left and integrity == "ok"
+    print(f"album kill stress: {k} SIGKILLs at random moments over {len(expected)} albums of real clips "
+          f"({n} + {refills} refills of 4; {starting} during start-up), then a clean run, {elapsed:.0f} s: "
+          f"whole in exactly one place {whole}/{len(expected)}, in two places {twice}, missing {missing}, "
+          f"hidden copies left {len(hidden)}, left in the inbox {len(left)}, album rows {states}, "
+          f"integrity_check {integrity} -> {'OK' if ok else 'FAILED'}")
+    if not ok:
+        sys.exit(1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "gtzan")
     ap.add_argument("--parts", default="latency,throughput,kills")
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--kills", type=int, default=50)
+    ap.add_argument("--albums", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if not args.data.is_dir():
@@ -246,6 +328,8 @@ def main() -> int:
             throughput(args.data, work, args.files)
         if "kills" in parts:
             kills(args.data, work, args.files, args.kills, args.seed)
+        if "album-kills" in parts:
+            album_kills(args.data, work, args.albums, args.kills, args.seed)
     return 0
 
 

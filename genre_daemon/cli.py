@@ -158,7 +158,38 @@ def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
                 else "no labels are read from it until it exists")
         print(f"warning: {key} {shown} does not exist; {then} \N{EM DASH} check the path", file=sys.stderr)
     print(describe(settings), file=out)
+    for line in _template_example(settings.path_template, args.sample):
+        print(line, file=out)
     return 0
+
+
+SAMPLE_TAGS: dict[str, object] = {"artist": "Miles Davis", "albumartist": "Miles Davis", "album": "Kind of Blue",
+                                  "title": "So What", "track": 1, "disc": 1, "year": 1959}
+
+
+def _template_example(template: str | None, sample: str | None) -> list[str]:
+    """Comment lines showing where path_template puts a sample file and a sample album: the
+    file given with --sample (its own tags), else a made-up jazz track."""
+    from genre_daemon.path_template import Template, album_values, file_values
+
+    if sample:
+        from genre_daemon.tags import read_tags
+
+        path = Path(sample)
+        tags: dict[str, object] = dict(read_tags(path).to_json())
+        genre = str(tags.get("genre") or "jazz")
+    else:
+        path, tags, genre = Path("01 So What.flac"), SAMPLE_TAGS, "jazz"
+    t = Template.parse(template)
+    album_folder = path.parent.name if sample and path.parent.name else "Kind of Blue (1959)"
+    loose = t.file_path(file_values(path, genre, tags), path.suffix)
+    album = t.album_path(album_values(album_folder, genre, [tags]))
+    return [
+        f"# path_template {t.text!r}, for {path.name} ({genre}; tags: "
+        + (", ".join(f"{k}={v}" for k, v in tags.items() if k != "genre") or "none") + "):",
+        f"#   a loose file goes to  <library>/{loose}",
+        f"#   its album folder to   <library>/{album}/  (the album's files keep their names and layout)",
+    ]
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
@@ -365,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(folders that do not exist yet are warned about on stderr: the daemon would create them), "
                     "2 when it cannot (each problem on stderr, naming the file and the key).")
     p.add_argument("path", nargs="?", type=Path, help=config_help)
+    p.add_argument("--sample", metavar="AUDIO", help="show where path_template puts this file (its own tags) "
+                   "and its folder as an album; default: a made-up jazz track")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("status", help="counts per state, queue depth, model, the running daemon's pid and uptime")

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from genre_daemon.names import safe_component, safe_filename
+from genre_daemon.names import NAME_MAX, safe_component, safe_filename
 
 DEFAULT = "{genre}/{album_folder}/{filename}"
 
@@ -98,7 +98,8 @@ class Template:
         it (``album_folder``, ``album``)."""
         parts = self._render(self.components[:-1], values)
         if not parts or not _names_album(self.components[:-1]):
-            parts.append(safe_component(str(values.get("album_folder") or "Unknown Album"), fallback="Unknown Album"))
+            parts.append(safe_component(str(values.get("album_folder") or "Unknown Album"), max_bytes=NAME_MAX,
+                                        normalize=False, fallback="Unknown Album"))
         return PurePosixPath(*parts)
 
     @staticmethod
@@ -107,7 +108,7 @@ class Template:
         for comp in components:
             text = _render_component(comp, values)
             if text:
-                out.append(safe_component(text, fallback="_"))
+                out.append(safe_component(text, max_bytes=NAME_MAX, normalize=False, fallback="_"))
         return out
 
 

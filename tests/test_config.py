@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -512,3 +513,37 @@ def test_describe_of_the_defaults_says_so(home: Path) -> None:
     assert "built-in defaults" in text
     assert "model: null" in text
     assert parse_settings(yaml.safe_load(text)) == parse_settings({})
+
+
+def test_check_config_shows_where_the_path_template_puts_a_sample_file(home: Path, tmp_path: Path) -> None:
+    template = "{genre}/{albumartist|artist|Unknown Artist}/{album|album_folder}/{track:02} {title|stem}"
+    cfg = write_config(tmp_path / "config.yaml", separate_folders(tmp_path) + f"path_template: {json.dumps(template)}\n")
+    out = check_config(cfg)
+    assert out.returncode == 0, out.stderr
+    assert "a loose file goes to  <library>/jazz/Miles Davis/Kind of Blue/01 So What.flac" in out.stdout
+    assert "its album folder to   <library>/jazz/Miles Davis/Kind of Blue/" in out.stdout
+    default = check_config(write_config(tmp_path / "default.yaml", separate_folders(tmp_path)))
+    assert "<library>/jazz/01 So What.flac" in default.stdout  # null keeps the old layout
+    assert "<library>/jazz/Kind of Blue (1959)/" in default.stdout
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("{nope}/{filename}", "unknown field 'nope'"), ("/abs/{filename}", "relative to the library"),
+    ("{genre}/../{filename}", "'..'"),
+])
+def test_a_bad_path_template_is_refused_naming_the_key(home: Path, tmp_path: Path, bad: str, says: str) -> None:
+    cfg = write_config(tmp_path / "config.yaml", separate_folders(tmp_path) + f"path_template: {json.dumps(bad)}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert "path_template" in str(err.value) and says in str(err.value)
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("albums", "per_album", "one of together, per_track"), ("duplicates", "delete", "one of keep, skip, quarantine"),
+    ("write_tags", "sometimes", "true or false"),
+])
+def test_the_album_keys_are_checked(home: Path, tmp_path: Path, key: str, value: str, says: str) -> None:
+    cfg = write_config(tmp_path / "config.yaml", separate_folders(tmp_path) + f"{key}: {value}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert f"{key}: " in str(err.value) and says in str(err.value)

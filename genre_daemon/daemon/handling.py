@@ -6,6 +6,7 @@ resumed. A mixin of :class:`genre_daemon.daemon.service.Daemon`, which owns the 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import queue
@@ -27,11 +28,16 @@ from genre_daemon.filing.journal import (
     FileIdentity,
     FileRow,
     Journal,
+    MoveRow,
     JournalError,
     State,
     content_hash,
 )
+from genre_daemon.filing.album_mover import remove_emptied
 from genre_daemon.filing.writers import open_for_writing
+from genre_daemon.names import safe_component
+from genre_daemon.path_template import Template, file_values
+from genre_daemon.tags import TagWriteError, read_tags, write_genre
 from genre_daemon.model.inference import Classifier, Prediction
 from genre_daemon.system.logs import RepeatedProblem, file_fields
 
@@ -176,6 +182,8 @@ class FileHandling:
         journal rows, not a list of paths) and returns False; :meth:`tick` refills the queue
         from the journal, oldest first, as the workers drain it."""
         assert self.journal is not None
+        if self._hold_for_album(row):  # it waits for its album folder to settle (albums: together)
+            return True
         with self._lock:  # claim the id; the journal write happens outside the lock (it may wait)
             if row.id in self._queued:
                 return True
@@ -197,6 +205,10 @@ class FileHandling:
             raise
         return True
 
+    def _hold_for_album(self, row: FileRow) -> bool:
+        """Whether the file waits for its album instead of being queued (see daemon/albums.py)."""
+        return False
+
     def _requeue_waiting(self, *, retries: bool) -> None:
         """Rows the journal holds as waiting but the queue does not: the backlog, and with
         ``retries`` (at a rescan) the files a failed move put back (disk full and the like),
@@ -214,6 +226,8 @@ class FileHandling:
         """Resume whatever a crash interrupted: a move half done, a file left classifying."""
         assert self.journal is not None
         for row in self.journal.recoverable():
+            if row.album_id is not None:  # one of an album's tracks: the album's recovery has it
+                continue
             if row.state == State.CLASSIFYING and row.destination:
                 settled = recovery.settle(Path(row.path), Path(row.destination), size=row.identity.size,
                                        mtime_ns=row.identity.mtime_ns)
@@ -362,9 +376,29 @@ class FileHandling:
         journal, s = self.journal, self.settings
         assert journal is not None
         path = Path(row.path)
+        tags = self._read_tags(row)
+        digest = self._hash(path)  # before the move: a duplicate is caught before it lands
+        duplicate = journal.find_placed_hash(digest) if digest else None
+        if duplicate is not None and not os.path.lexists(duplicate):
+            duplicate = None
+        if duplicate is not None and s.duplicates == "skip":
+            journal.set_state(row.id, State.GONE, reason=f"duplicate of {duplicate}; left in the inbox (duplicates: skip)")
+            log.info("%s: already in the library as %s; left in the inbox (duplicates: skip)", path.name, duplicate,
+                     extra=file_fields(str(path)))
+            return
+        if duplicate is not None and s.duplicates == "quarantine":
+            self._quarantine(row, f"duplicate of {duplicate} (duplicates: quarantine)")
+            return
+        if duplicate is not None:
+            log.info("%s: already in the library as %s; filed anyway (duplicates: keep)", path.name, duplicate,
+                     extra=file_fields(str(path)))
         dest = destination.destination(path, pred.genre, pred.confidence, library=s.library, review_dir=s.review_dir,
                                  min_confidence=s.min_confidence)
         to_review = inside(dest, s.review_dir)
+        if not to_review and pred.genre is not None:
+            rel = Template.parse(s.path_template).file_path(
+                file_values(path, safe_component(pred.genre), tags), path.suffix)
+            dest = s.library / rel
         journal.begin_move(row.id, str(dest), state=State.REVIEW if to_review else State.MOVED, genre=pred.genre,
                            confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version)
         if self.library_watch is not None:
@@ -384,9 +418,10 @@ class FileHandling:
             return
         assert result.destination is not None
         state = State.REVIEW if to_review else State.MOVED
-        journal.finish(row.id, state, source=str(path), destination=str(result.destination), genre=pred.genre,
-                       confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version,
-                       content_hash=self._hash(result.destination))
+        move = journal.finish(row.id, state, source=str(path), destination=str(result.destination), genre=pred.genre,
+                              confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version,
+                              content_hash=digest)
+        remove_emptied(path.parent, s.inbox)
         renamed = _renamed(path, result.destination)
         if to_review:
             self.counters.review += 1
@@ -396,6 +431,38 @@ class FileHandling:
             self.counters.placed += 1
             log.info("%s -> %s%s (%.2f)", path.name, pred.genre, renamed, pred.confidence,
                      extra=file_fields(str(path), pred.genre, pred.confidence))
+            if s.write_tags and pred.genre is not None:
+                self._write_genre_tag(move, result.destination, pred.genre)
+
+    def _read_tags(self, row: FileRow) -> dict[str, object]:
+        """The file's own tags, recorded in the journal (for the path template and history)."""
+        assert self.journal is not None
+        try:
+            tags: dict[str, object] = dict(read_tags(row.path).to_json())
+        except OSError:
+            return {}
+        if tags:
+            self.journal.set_tags(row.id, tags)
+        return tags
+
+    def _write_genre_tag(self, move: MoveRow, placed: Path, genre: str) -> None:
+        """``write_tags``: the genre into the placed file's genre tag, crash-safe; the tag it
+        replaced is kept in the journal for undo. A file that cannot be tagged stays placed."""
+        assert self.journal is not None
+        if self.library_watch is not None:
+            self.library_watch.expect(placed)
+        try:
+            snap = write_genre(placed, genre)
+        except TagWriteError as exc:
+            log.warning("%s: placed, but its genre tag was not written: %s", placed, exc.reason,
+                        extra=file_fields(str(placed)))
+            return
+        except OSError as exc:
+            log.warning("%s: placed, but its genre tag was not written: %s", placed, exc.strerror or exc,
+                        extra=file_fields(str(placed)))
+            return
+        self.journal.record_tag_write(move.id, json.dumps(snap.to_json()), FileIdentity.of(placed),
+                                      self._hash(placed))
 
     def _hash(self, path: Path) -> str | None:
         """Content hash of a placed file (still in the page cache): lets a later correction be
@@ -421,6 +488,7 @@ class FileHandling:
             return
         journal.finish(row.id, State.QUARANTINED, source=str(path), destination=str(final), genre=None,
                        confidence=None, scores={}, model_version=None, reason=reason)
+        remove_emptied(path.parent, s.inbox)
         self.counters.quarantined += 1
         log.warning("%s -> quarantine%s: %s", path.name, _renamed(path, final), reason, extra=file_fields(str(path)))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings, load_settings
+from genre_daemon.daemon.albums import AlbumHandling, AlbumJob
 from genre_daemon.daemon.handling import FileHandling, SoloLock, inside
 from genre_daemon.daemon.libwatch import LibraryWatcher
 from genre_daemon.daemon.retraining import Retraining
@@ -47,7 +48,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, stop the watchdog pings
 
 
-class Daemon(FileHandling, Retraining):
+class Daemon(AlbumHandling, FileHandling, Retraining):
     """``genre-daemon run``: everything between an inbox and a sorted library."""
 
     def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
@@ -68,7 +69,7 @@ class Daemon(FileHandling, Retraining):
         self.journal: Journal | None = None
         self.classifier: Classifier | None = None
         self.watcher: InboxWatcher | None = None
-        self.queue: queue.Queue[int] = queue.Queue(maxsize=QUEUE_SIZE)
+        self.queue: queue.Queue[int | AlbumJob] = queue.Queue(maxsize=QUEUE_SIZE)  # file ids and albums
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -84,6 +85,7 @@ class Daemon(FileHandling, Retraining):
         self._deferred: set[int] = set()  # put back by a failed move: retried at the next rescan only
         self._solo = SoloLock()
         self._unrecorded = RepeatedProblem(30.0)  # the journal refusing new files (disk full, ...)
+        self._init_albums()
 
     # ----------------------------------------------------------------- life cycle
     def run(self) -> int:
@@ -124,6 +126,7 @@ class Daemon(FileHandling, Retraining):
         self._model_dir = model_dir.resolve()
         log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), self.classifier.version,
                  model_dir, s.inbox, s.library)
+        self._recover_albums()
         self._recover()
         for i in range(s.workers):
             t = threading.Thread(target=self._work_loop, name=f"worker-{i}", daemon=True)
@@ -224,6 +227,7 @@ class Daemon(FileHandling, Retraining):
             log.warning("watcher restarted (inbox %s)", self.settings.inbox)
         self._check_model()
         self._check_trainer()
+        self._albums_tick()
         if self._backlog and self.queue.qsize() <= QUEUE_SIZE // 2:
             self._backlog = False
             self._requeue_waiting(retries=False)  # sets it again if the queue fills up
@@ -292,22 +296,30 @@ class Daemon(FileHandling, Retraining):
     def _work_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                file_id = self.queue.get(timeout=0.25)
+                job = self.queue.get(timeout=0.25)
             except queue.Empty:
                 continue
             worker = threading.current_thread().name
+            what = f"album {job.album_id}" if isinstance(job, AlbumJob) else f"journal row {job}"
             self.gate.busy(worker)
             try:
-                if not self._stop.is_set():
-                    self.process(file_id)
+                if self._stop.is_set():
+                    pass
+                elif isinstance(job, AlbumJob):
+                    self.process_album(job.album_id)
+                else:
+                    self.process(job)
             except JournalError as exc:  # the file stays where it is, its row queued for a rescan
-                log.error("journal row %s: %s; the file stays in place", file_id, exc)
+                log.error("%s: %s; the files stay in place", what, exc)
             except Exception:  # a bug must not kill the worker: log it, keep the file where it is
-                log.exception("internal error on journal row %s; file left in place", file_id)
+                log.exception("internal error on %s; files left in place", what)
             finally:
                 self.gate.idle(worker)
-                with self._lock:
-                    self._queued.discard(file_id)
+                if isinstance(job, AlbumJob):
+                    self._album_done(job.album_id)
+                else:
+                    with self._lock:
+                        self._queued.discard(job)
 
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:

@@ -182,6 +182,10 @@ class Settler:
             ready.append(path)
         return ready
 
+    def paths(self) -> list[Path]:
+        """The paths being tracked."""
+        return list(self._entries)
+
     def __contains__(self, path: object) -> bool:
         return path in self._entries
 

@@ -207,6 +207,17 @@ class InboxWatcher:
         with self._lock:
             return len(self._settler) + len(self._ready)
 
+    def settling_under(self, folder: Path) -> bool:
+        """Whether any file under ``folder`` is still settling or waiting to be handed on (an
+        album is taken only once all of it has arrived)."""
+        with self._lock:
+            return any(p.is_relative_to(folder) for p in (*self._settler.paths(), *self._ready))
+
+    def rescan_folder(self, folder: Path) -> int:
+        """Track every candidate under ``folder`` again (an album that changed while it was
+        being filed): each is offered once complete."""
+        return self._scan(folder)
+
     # -- observer ----------------------------------------------------------------------------
 
     def _start_observer(self) -> bool:

@@ -133,12 +133,20 @@ def claim(dest: Path, root: Path) -> Path:
 
 
 def move_album(source: Path, dest: Path, *, root: Path, expect: Snapshot, hook: Hook = _no_hook,
-               inbox: Path | None = None) -> AlbumMove:
+               inbox: Path | None = None, on_claimed: Callable[[Path], None] | None = None) -> AlbumMove:
     """Move the album folder ``source`` to ``dest`` (a free name under ``root``, `` (2)`` on a
-    clash), whole. Folders of ``inbox`` that this leaves empty are removed (never ``inbox``)."""
+    clash), whole. ``on_claimed(folder)`` runs once the destination's name is claimed and before
+    anything moves (the journal records it there). Folders of ``inbox`` that this leaves empty
+    are removed (never ``inbox``)."""
     _check_unchanged(source, expect)
     claimed = claim(dest, root)
     hook("claimed")
+    if on_claimed is not None:
+        try:
+            on_claimed(claimed)
+        except BaseException:
+            _remove_claim(claimed)
+            raise
     try:
         same_device = os.lstat(source).st_dev == os.lstat(claimed.parent).st_dev
         if same_device:

@@ -23,16 +23,18 @@ or not) does not take it again unless it changes.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genre_daemon.filing import mover
+from genre_daemon.filing import album_mover, mover
 from genre_daemon.config import Settings
 from genre_daemon.errors import MoveError
 from genre_daemon.filing.journal import FileIdentity, FileRow, Journal, MoveRow, content_hash
+from genre_daemon.tags import GenreSnapshot, TagWriteError, restore_genre
 
 __all__ = ["UndoResult", "Undoer", "undo_move"]
 
@@ -87,6 +89,8 @@ class Undoer:
                 if move.id in tried or move.id > newest:
                     continue
                 tried.add(move.id)
+                if move.album_id is not None and (fresh := self.journal.move(move.id)) is not None and fresh.undone:
+                    continue  # undone with its album a moment ago
                 result = self.undo(move)
                 yield result
                 if result.error is None:
@@ -101,9 +105,13 @@ class Undoer:
 
     def undo(self, move: MoveRow) -> UndoResult:
         """Move the file ``move`` placed back to its source path (``name (2).ext`` if that is
-        taken now), or say why not; nothing is moved on refusal."""
+        taken now), or say why not; nothing is moved on refusal. A track of an album brings the
+        whole album folder back (:meth:`undo_album`)."""
+        move = self.journal.move(move.id) or move  # an album undone a moment ago undid this one too
         if move.undone:
             return UndoResult(move, None, f"move {move.id}: already undone")
+        if move.album_id is not None:
+            return self.undo_album(move)
         row = self.journal.get(move.file_id)
         if row is None:
             return UndoResult(move, None, f"move {move.id}: the journal has no file row {move.file_id}")
@@ -128,6 +136,8 @@ class Undoer:
     def _put_back(self, move: MoveRow, path: Path, ident: FileIdentity, why_elsewhere: str | None) -> UndoResult:
         if _regular_identity(path) != ident:
             return UndoResult(move, None, f"move {move.id}: {path} changed while undo looked at it; nothing moved")
+        if (problem := _restore_tag(move, path)) is not None:
+            return UndoResult(move, None, problem)
         try:
             result = mover.move(path, Path(move.source), "rename")
         except MoveError as exc:
@@ -141,6 +151,39 @@ class Undoer:
         if why_elsewhere is None:
             return UndoResult(move, result.destination)
         return UndoResult(move, result.destination, taken_from=path, note=f"move {move.id}: {why_elsewhere}")
+
+    def undo_album(self, move: MoveRow) -> UndoResult:
+        """Put the album folder ``move``'s track was placed with back where it was in the inbox
+        (`` (2)`` if that name is taken now), whole, its tracks' genre tags restored first
+        (``write_tags``); or say why not, moving nothing."""
+        assert move.album_id is not None
+        album = self.journal.album(move.album_id)
+        if album is None or album.destination is None:
+            return UndoResult(move, None, f"move {move.id}: the journal has no placed album {move.album_id}")
+        folder, source = Path(album.destination), Path(album.source)
+        moves = self.journal.album_moves(album.id)
+        if not folder.is_dir() or os.path.islink(folder):
+            return UndoResult(move, None, f"move {move.id}: the album folder {folder} is gone (deleted or "
+                                          "moved); nothing moved")
+        for m in moves:
+            if (problem := _restore_tag(m, Path(m.destination))) is not None:
+                return UndoResult(move, None, problem)
+        inbox = self.settings.inbox if self.settings is not None else source.parent
+        root = inbox if source.is_relative_to(inbox) else source.parent
+        try:
+            back = album_mover.move_album(folder, source, root=root, expect=album_mover.snapshot(folder))
+        except MoveError as exc:
+            return UndoResult(move, None, f"move {move.id}: {exc}")
+        for m in moves:
+            restored = back.destination / Path(m.destination).relative_to(folder)
+            if restored.is_file():
+                self.journal.mark_undone(m.id, str(restored), FileIdentity.of(restored),
+                                         content_hash=content_hash(restored))
+        self.journal.mark_album_undone(album.id)
+        others = sum(1 for p in back.destination.rglob("*") if p.is_file()) - len(moves)
+        return UndoResult(move, back.destination, taken_from=folder,
+                          note=f"move {move.id}: the album {folder.name} ({len(moves)} tracks, {others} other files) "
+                               "goes back whole")
 
     # -- recognising the file ----------------------------------------------------------------
 
@@ -257,3 +300,15 @@ class _Index:
                         ident = FileIdentity(est.st_dev, est.st_ino, est.st_size, est.st_mtime_ns)
                         out.setdefault(est.st_size, []).append((Path(entry.path), ident))
         return out
+
+
+def _restore_tag(move: MoveRow, path: Path) -> str | None:
+    """Put back the genre tag ``write_tags`` replaced when ``move`` placed the file (left alone
+    when the user has changed the genre since); a reason when that fails, else None."""
+    if not move.tag_snapshot:
+        return None
+    try:
+        restore_genre(path, GenreSnapshot.from_json(json.loads(move.tag_snapshot)))
+    except (OSError, TagWriteError, ValueError) as exc:
+        return f"move {move.id}: cannot restore the genre tag of {path} ({exc}); nothing moved"
+    return None

@@ -1,6 +1,6 @@
 """Faults injected for real into the real daemon process: nothing is lost, nothing is partial.
 
-Each test runs ``genre-daemon run`` as a subprocess (``Tree`` from test_daemon) and breaks
+Each test runs ``genre-daemon run`` as a subprocess (``Tree`` from tests/support.py) and breaks
 something real under it: a full filesystem (a small tmpfs mounted as the library), a file it may
 not read, its inbox deleted, its library on another filesystem, its journal locked by another
 process, SIGKILLs in the middle of journal writes and of a classification.

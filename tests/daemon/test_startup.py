@@ -1,6 +1,6 @@
 """Start-up refusals, names and log lines of the real daemon (issue 10: D5-D9, formats).
 
-Each test runs ``genre-daemon run`` as a subprocess on its own tree (``Tree`` from test_daemon):
+Each test runs ``genre-daemon run`` as a subprocess on its own tree (``Tree`` from tests/support.py):
 a read-only state_dir (a real read-only tmpfs), a second daemon on the same inbox with its own
 state_dir, names that are legal as they are (255 bytes, NFD), a typo'd inbox, a full state disk
 (a real 1 MB tmpfs filled up), and files with an extension the daemon does not take.

@@ -113,5 +113,7 @@ def test_tags_and_tag_snapshots_are_kept(journal: Journal, tmp_path: Path) -> No
                              scores={}, model_version=None)
     moves = journal.finish_album(album.id, [PlacedTrack(fid, str(tmp_path / "lib" / str(fid)), 0.9, {})
                                             for fid in ids])
-    journal.set_tag_snapshot(moves[0].id, '{"kind": "id3", "values": []}')
+    journal.record_tag_write(moves[0].id, '{"kind": "id3", "values": []}', FileIdentity(1, 999, 2000, 7), "sha256:x")
     assert journal.move(moves[0].id).tag_snapshot == '{"kind": "id3", "values": []}'
+    retagged = journal.get(ids[0])
+    assert (retagged.identity, retagged.content_hash) == (FileIdentity(1, 999, 2000, 7), "sha256:x")

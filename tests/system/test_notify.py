@@ -308,7 +308,7 @@ def wait_for(cond, timeout: float, what: str):
 @pytest.mark.skipif(not (default_model_dir() / "model.json").is_file(), reason="no shipped model")
 @pytest.mark.xfail(not _wired(), reason="genre_daemon.daemon.service does not use genre_daemon.system.notify yet", strict=False)
 def test_real_daemon_speaks_sd_notify(tmp_path: Path) -> None:
-    from test_daemon import Tree
+    from support import Tree
 
     tree = Tree(tmp_path)
     collector = Collector(str(tmp_path / "notify.sock"))

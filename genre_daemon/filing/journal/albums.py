@@ -1,7 +1,8 @@
 """Albums: a folder of the inbox filed whole (``albums: together``), recorded so a crash at any
 step is finished on restart and an undo puts the whole folder back.
 
-An album row lives ``queued -> classifying -> moving -> moved | review``, or ``gone`` (it
+An album row lives ``queued -> classifying -> moving -> moved | review | quarantined`` (the
+last for a whole album of duplicates under ``duplicates: quarantine``), or ``gone`` (it
 vanished, or was given up and its tracks filed one by one). Its tracks are ordinary file rows
 (the pinned states) linked to it by ``album_id``: they enter ``classifying`` with it and are
 placed in the same transaction that records the album placed, each with its own move row
@@ -160,8 +161,8 @@ class Albums(Moves):
                          genre: str | None, confidence: float | None, scores: Mapping[str, float],
                          model_version: str | None, reason: str | None = None) -> AlbumRow:
         """Record the claimed destination and the outcome (moved or review) before the album moves."""
-        if state not in ("moved", "review"):
-            raise ValueError(f"an album is placed as moved or review, not {state}")
+        if state not in ("moved", "review", "quarantined"):
+            raise ValueError(f"an album is placed as moved, review or quarantined, not {state}")
         with self._write("record an album's planned move") as c:
             album = self._require_album(c, album_id, ("classifying",))
             c.execute(
@@ -178,7 +179,7 @@ class Albums(Moves):
         album is when recovery found it somewhere other than the recorded claim."""
         with self._write("record an album placed") as c:
             album = self._require_album(c, album_id, ("moving",))
-            state = State.REVIEW if album.pending_state == "review" else State.MOVED
+            state = State(album.pending_state or "moved")
             now = self._clock()
             moves: list[MoveRow] = []
             for t in tracks:
@@ -235,11 +236,6 @@ class Albums(Moves):
         with self._write("record an album undone") as c:
             c.execute("UPDATE albums SET undone = 1, updated = ? WHERE id = ?", (self._clock(), album_id))
 
-    def set_tag_snapshot(self, move_id: int, snapshot: str) -> None:
-        """Keep the genre tag a move's ``write_tags`` replaced (JSON), so undo can restore it."""
-        with self._write("record a tag snapshot") as c:
-            c.execute("UPDATE moves SET tag_snapshot = ? WHERE id = ?", (snapshot, move_id))
-
     def find_placed_hash(self, digest: str) -> str | None:
         """Where a file with this content already sits in the library (a placement not undone),
         or None: the duplicates policy's question."""
@@ -249,6 +245,21 @@ class Albums(Moves):
                 "WHERE f.content_hash = ? AND m.undone = 0 AND m.kind IN ('genre', 'review') "
                 "AND f.state IN ('moved', 'review') ORDER BY m.id DESC LIMIT 1", (digest,)).fetchone()
             return None if r is None else os.fsdecode(r["destination"])
+
+    def record_given_up_album(self, source: str | os.PathLike[str], reason: str) -> None:
+        """Record that the folder ``source`` is not filed as an album (a ``gone`` album row with
+        ``reason``), so its tracks go one by one, also after a restart."""
+        with self._write("record an album given up") as c:
+            now = self._clock()
+            c.execute("INSERT INTO albums (source, state, reason, created, updated) VALUES (?, 'gone', ?, ?, ?)",
+                      (_path_key(source), _text(reason), now, now))
+
+    def album_given_up(self, source: str | os.PathLike[str], prefix: str) -> bool:
+        """Whether the newest album row of ``source`` gave it up with a reason starting ``prefix``."""
+        with self._read("read an album") as c:
+            r = c.execute("SELECT state, reason FROM albums WHERE source = ? ORDER BY id DESC LIMIT 1",
+                          (_path_key(source),)).fetchone()
+            return r is not None and r["state"] == "gone" and (r["reason"] or "").startswith(prefix)
 
     # -- helpers ----------------------------------------------------------------------------
     def _active(self, c: sqlite3.Connection, key: bytes) -> AlbumRow | None:

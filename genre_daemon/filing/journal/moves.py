@@ -205,6 +205,22 @@ class Moves(JournalConnection):
             r = c.execute("SELECT * FROM moves WHERE id = ?", (move_id,)).fetchone()
             return None if r is None else _move_row(r)
 
+    def record_tag_write(self, move_id: int, snapshot: str | None, identity: FileIdentity,
+                         content_hash: str | None) -> None:
+        """``write_tags`` rewrote a placed file (new inode, new bytes): the move keeps the genre tag
+        it replaced (JSON, for undo; None when undo has put it back), and the file's row its new
+        identity and hash, so label detection still knows the file for the daemon's own."""
+        with self._write("record a tag write") as c:
+            m = c.execute("SELECT file_id FROM moves WHERE id = ?", (move_id,)).fetchone()
+            if m is None:
+                raise JournalError(f"journal {os.fspath(self.path)!r}: no move {move_id}")
+            c.execute("UPDATE moves SET tag_snapshot = ? WHERE id = ?", (snapshot, move_id))
+            c.execute(
+                "UPDATE files SET dev = ?, ino = ?, size = ?, mtime_ns = ?, "
+                "content_hash = coalesce(?, content_hash), updated = ? WHERE id = ?",
+                (_i64(identity.dev), _i64(identity.ino), identity.size, identity.mtime_ns, content_hash,
+                 self._clock(), m["file_id"]))
+
     def mark_undone(
         self,
         move_id: int,

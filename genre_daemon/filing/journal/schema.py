@@ -73,7 +73,7 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-ALBUM_STATES = ("queued", "classifying", "moving", "moved", "review", "gone")
+ALBUM_STATES = ("queued", "classifying", "moving", "moved", "review", "quarantined", "gone")
 
 _V2 = (
     f"""CREATE TABLE albums (
@@ -87,7 +87,7 @@ _V2 = (
         model_version TEXT,
         reason        TEXT,
         destination   BLOB,
-        pending_state TEXT CHECK (pending_state IS NULL OR pending_state IN ('moved', 'review')),
+        pending_state TEXT CHECK (pending_state IS NULL OR pending_state IN ('moved', 'review', 'quarantined')),
         attempts      INTEGER NOT NULL DEFAULT 0,
         undone        INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1)),
         created       REAL    NOT NULL,

@@ -1,0 +1,140 @@
+"""Albums on the real daemon: dropped as folders, filed whole under one genre with their sidecars,
+nothing left behind in the inbox, bytes unchanged; undone as a whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import GTZAN_DIR
+from support import Tree, pytestmark, tone, wait_for  # noqa: F401  (pytestmark: needs the model)
+
+SIDECARS = {"cover.jpg": b"\xff\xd8\xff\xe0 a jpeg", "folder.jpg": b"\xff\xd8\xff another", "rip.log": b"EAC log\n",
+            "playlist.m3u": b"#EXTM3U\n01.flac\n", "info.nfo": b"nfo text", "lyrics.txt": b"la la"}
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    t = Tree(tmp_path, min_confidence=0.0)
+    yield t
+    t.reap()
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def real_clips(genre: str, n: int) -> list[Path]:
+    clips = sorted((GTZAN_DIR / genre).glob("*"))[:n]
+    if len(clips) < n:
+        pytest.skip(f"../shared/data absent: no {genre} clips of real music to make an album of")
+    return clips
+
+
+def make_album(folder: Path, clips: list[Path], discs: bool = False) -> None:
+    for i, clip in enumerate(clips):
+        sub = folder / (f"CD{1 + i % 2}" if discs else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, sub / f"{i + 1:02} - {clip.stem}{clip.suffix}")
+    for name, data in SIDECARS.items():
+        (folder / name).write_bytes(data)
+    (folder / "album.cue").write_text("FILE \"01.flac\" WAVE\n")
+
+
+def albums_in(library: Path) -> dict[str, Path]:
+    """Album folder name -> where it is, for every folder in the library holding a cue sheet."""
+    return {cue.parent.name: cue.parent for cue in library.rglob("album.cue")}
+
+
+@pytest.mark.skipif(not GTZAN_DIR.is_dir(), reason="../shared/data absent: no real music to make albums of")
+def test_two_albums_and_a_loose_file_are_filed_whole_with_nothing_left_in_the_inbox(tree: Tree) -> None:
+    staging = tree.root / "staging"
+    make_album(staging / "Comp A (1999)", real_clips("classical", 4), discs=True)
+    make_album(staging / "Artist" / "Second Album", real_clips("metal", 3))
+    loose = real_clips("jazz", 1)[0]
+    expected = {name: digests(staging / rel) for name, rel in
+                (("Comp A (1999)", "Comp A (1999)"), ("Second Album", "Artist/Second Album"))}
+    loose_digest = hashlib.sha256(loose.read_bytes()).hexdigest()
+    tree.start()
+    for entry in ("Comp A (1999)", "Artist"):  # the way a file manager drops folders: a rename into the inbox
+        shutil.move(str(staging / entry), str(tree.inbox / entry))
+    shutil.copy(loose, tree.inbox / loose.name)
+    wait_for(lambda: len(albums_in(tree.library)) == 2 and not tree.in_inbox() and len(tree.placed()) == 8,
+             120, "both albums and the loose file to be filed")
+    wait_for(lambda: not [p for p in tree.inbox.iterdir() if p != tree.quarantine], 30,
+             "the emptied folders to be removed from the inbox")
+    found = albums_in(tree.library)
+    for name, where in found.items():
+        assert digests(where) == expected[name]  # every track and sidecar, layout and bytes kept
+        genre_folder = where.parent
+        assert genre_folder.parent == tree.library  # <library>/<genre>/<album folder>/
+    assert {p.parent.name for p in found.values()} != set() and len({p.parent for p in found.values()}) >= 1
+    placed_loose = [p for p in tree.placed() if p.name == loose.name]
+    assert len(placed_loose) == 1 and placed_loose[0].parent.parent == tree.library
+    assert hashlib.sha256(placed_loose[0].read_bytes()).hexdigest() == loose_digest
+    assert tree.inbox.is_dir()
+    history = tree.history()
+    assert len(history) == 8 and {h["genre"] for h in history if "Comp A" in h["destination"]} == \
+        {found["Comp A (1999)"].parent.name}
+    log = tree.log.read_text()
+    assert "album Comp A (1999) ->" in log and "album Second Album ->" in log
+
+
+def test_an_album_of_tones_is_held_until_its_last_file_arrives_then_moves_as_one(tree: Tree) -> None:
+    tree.start()
+    album = tree.inbox / "Slow Album"
+    album.mkdir()
+    tone(album / "01.wav", freq=330)
+    tone(album / "02.wav", freq=440)
+    (album / "cover.jpg").write_bytes(b"jpeg")
+    wait_for(lambda: len(albums_like(tree.library, "Slow Album")) == 1 and not album.exists(), 60,
+             "the album to be filed")
+    placed = albums_like(tree.library, "Slow Album")[0]
+    assert sorted(p.name for p in placed.iterdir()) == ["01.wav", "02.wav", "cover.jpg"]
+
+
+def albums_like(library: Path, name: str) -> list[Path]:
+    return [p for p in library.rglob(name) if p.is_dir()]
+
+
+def test_a_clash_with_an_existing_album_folder_gets_a_number_never_a_merge(tree: Tree) -> None:
+    tree.settings["min_confidence"] = 1.0  # everything to review: a known destination
+    tree.write_config()
+    existing = tree.review / "Same Name"
+    existing.mkdir(parents=True)
+    (existing / "keep.txt").write_text("the user's")
+    tree.start()
+    staging = tree.root / "staging" / "Same Name"
+    staging.mkdir(parents=True)
+    tone(staging / "a.wav", freq=300)
+    tone(staging / "b.wav", freq=500)
+    shutil.move(str(staging), str(tree.inbox / "Same Name"))
+    wait_for(lambda: (tree.review / "Same Name (2)").is_dir() and not (tree.inbox / "Same Name").exists(), 60,
+             "the album to go to review beside the existing folder")
+    assert sorted(p.name for p in existing.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in (tree.review / "Same Name (2)").iterdir()) == ["a.wav", "b.wav"]
+
+
+def test_undo_puts_the_whole_album_back(tree: Tree) -> None:
+    tree.start()
+    staging = tree.root / "staging" / "Undo Me"
+    staging.mkdir(parents=True)
+    tone(staging / "a.wav", freq=300)
+    tone(staging / "b.wav", freq=600)
+    (staging / "cover.jpg").write_bytes(b"jpeg")
+    expected = digests(staging)
+    shutil.move(str(staging), str(tree.inbox / "Undo Me"))
+    wait_for(lambda: albums_like(tree.library, "Undo Me") and not (tree.inbox / "Undo Me").exists(), 60,
+             "the album to be filed")
+    out = tree.cli("undo")
+    assert out.returncode == 0, out.stderr
+    assert "album" in out.stdout
+    assert digests(tree.inbox / "Undo Me") == expected
+    assert albums_like(tree.library, "Undo Me") == []
+    status = json.loads(tree.cli("status", "--json").stdout)
+    assert status is not None
