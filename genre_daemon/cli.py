@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,29 +35,53 @@ def _progress(stream: TextIO) -> Any:
 
 
 def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
-    from genre_daemon.model.inference import Classifier, Prediction
-
-    classifier = Classifier.from_dir(args.model or default_model_dir())
+    """Each file (a directory: every audio file under it) through the chosen engine; results are
+    printed as they finish (in the order given with the default, one local worker)."""
     failed = 0
     rows: list[tuple[str, str, str]] = []
-    for result in classifier.classify_many(args.files):
-        if isinstance(result, Prediction):
-            if args.json:
-                print(json.dumps({**result.to_json(), "tags": _tags(result.path)}, ensure_ascii=False),
-                      file=out, flush=True)
+    with _engine(args) as engine:
+        for r in engine.classify(_audio_files(args.files)):
+            if (result := r.prediction) is not None:
+                if args.json:
+                    print(json.dumps({**result.to_json(), "tags": _tags(result.path)}, ensure_ascii=False),
+                          file=out, flush=True)
+                else:
+                    top = sorted(result.scores.items(), key=lambda kv: -kv[1])[1:3]
+                    also = ", ".join(f"{g} {p:.2f}" for g, p in top)
+                    rows.append((result.path, f"{result.genre} {result.confidence:.2f}", also))
             else:
-                top = sorted(result.scores.items(), key=lambda kv: -kv[1])[1:3]
-                also = ", ".join(f"{g} {p:.2f}" for g, p in top)
-                rows.append((result.path, f"{result.genre} {result.confidence:.2f}", also))
-        else:
-            failed += 1
-            if args.json:
-                print(json.dumps({"path": result.path, "error": result.reason}, ensure_ascii=False), file=out, flush=True)
-            else:
-                rows.append((result.path, "ERROR", result.reason))
+                failed += 1
+                if args.json:
+                    print(json.dumps({"path": r.path, "error": r.error}, ensure_ascii=False), file=out, flush=True)
+                else:
+                    rows.append((r.path, "ERROR", str(r.error)))
     if not args.json:
         _print_table(("file", "genre", "runners-up / reason"), rows, out)
     return 1 if failed else 0
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """The engine of ``--engine`` / ``--workers`` / ``--ray-address`` (local: one worker, in this
+    process, unless ``--workers`` says more; ray: one actor per cluster CPU by default)."""
+    from genre_daemon.engines import open_engine
+
+    workers = args.workers if args.workers is not None else (1 if args.engine == "local" else None)
+    return open_engine(args.engine, args.model or default_model_dir(), workers=workers, ray_address=args.ray_address)
+
+
+def _audio_files(args: Sequence[str]) -> list[str]:
+    """The arguments, each directory replaced by the audio files under it (recursively, sorted;
+    by extension, as the daemon's defaults); a file is kept whatever its name."""
+    from genre_daemon.config import DEFAULT_EXTENSIONS
+
+    files: list[str] = []
+    for arg in args:
+        if os.path.isdir(arg):
+            files += sorted(str(p) for p in Path(arg).rglob("*")
+                            if p.suffix[1:].lower() in DEFAULT_EXTENSIONS and p.is_file())
+        else:
+            files.append(arg)
+    return files
 
 
 def _tags(path: str) -> dict[str, str | int]:
@@ -117,7 +140,9 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     from genre_daemon.learning.workflows import evaluate_folder
 
-    result = evaluate_folder(args.data, args.model or default_model_dir(), progress=_progress(sys.stderr))
+    with _engine(args) as engine:
+        result = evaluate_folder(args.data, args.model or default_model_dir(), progress=_progress(sys.stderr),
+                                 classify_many=engine.classify_many)
     if args.plot:
         from genre_daemon.learning.metrics import plot_confusion
 
@@ -212,6 +237,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         "counts": counts,
         "new_labels": running.get("new_labels") if running else None,
         "retrain": _retrain_progress(settings),
+        "import": _import_progress(settings),
     }
     if args.json:
         print(json.dumps(result), file=out)
@@ -226,6 +252,9 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if r:
         step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")
         print(f"retrain: {r.get('state')}: {step}".rstrip(), file=out)
+    if (i := result["import"]) is not None:
+        eta = "" if i.get("eta_seconds") is None else f", {_duration(i['eta_seconds'])} left"
+        print(f"import: {i['source']}: {i['done']}/{i['total']} files, {i['rate']:.2f} files/s{eta}", file=out)
     from genre_daemon.web.tokens import status_line
 
     if (web := status_line(settings)) is not None:
@@ -242,6 +271,42 @@ def cmd_web(args: argparse.Namespace, out: TextIO) -> int:
 
 def _retrain_progress(settings: Any) -> dict[str, Any] | None:
     from genre_daemon.learning.retrain import read_progress
+
+    return read_progress(settings)
+
+
+def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    """Sort an existing collection into the library (the daemon's journal and mover), or print
+    the plan with --dry-run."""
+    import signal
+
+    from genre_daemon.engines import open_engine
+    from genre_daemon.importer.runner import Importer, dry_run
+    from genre_daemon.learning.versions import resolve_model_dir
+
+    settings = _settings(args)
+    model_dir = resolve_model_dir(settings)
+
+    def engine() -> Any:
+        return open_engine(args.engine, model_dir, workers=args.workers, ray_address=args.ray_address)
+
+    if args.dry_run:
+        return dry_run(settings, args.dir, engine, out)
+    importer = Importer(settings, args.dir, engine, progress=sys.stderr)
+    previous = {sig: signal.signal(sig, lambda *_: importer.request_stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        c = importer.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    stopped = " (stopped: run it again to go on)" if importer._stop.is_set() else ""
+    print(f"imported {args.dir}: {c.placed} placed, {c.review} to review, {c.quarantined} quarantined{stopped}",
+          file=out)
+    return 130 if stopped else 0
+
+
+def _import_progress(settings: Any) -> dict[str, Any] | None:
+    from genre_daemon.importer.progress import read_progress
 
     return read_progress(settings)
 
@@ -337,9 +402,21 @@ def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
 def _print_undone(result: UndoResult, out: TextIO) -> None:
     """One line per undone move: where its file was taken from and where it is now."""
     m = result.move
-    if result.taken_from is not None:
+    if result.album:
+        print(f"move {m.id}: {result.note}", file=out)
+    elif result.taken_from is not None:
         print(f"{result.note}; its file was found at {result.taken_from}", file=sys.stderr)
     print(f"{result.taken_from or m.destination} -> {result.restored}", file=out)
+
+
+def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine, --workers, --ray-address: where classification runs (docs/scale.md)."""
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: processes on this machine (default); ray: a Ray cluster (pip install 'genre-daemon[ray]')")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local: worker processes (default 1, in this process); ray: actors (default: the cluster's CPUs)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="the Ray cluster's head, host:port (default: $RAY_ADDRESS, else a local Ray instance)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -351,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("classify", help="print the genre of audio files (moves nothing)")
     p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    _add_engine_arguments(p)
+    p.add_argument("files", nargs="+", metavar="FILE_OR_DIR", help="audio files; a directory: every audio file under it")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("train", help="train a model from a folder with one sub-folder per genre")
@@ -383,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", metavar="PNG", help="draw the confusion matrix to this PNG file")
+    _add_engine_arguments(p)
     p.set_defaults(func=cmd_evaluate)
 
     config_help = "config file (default: $GENRE_DAEMON_CONFIG, then ~/.config/genre-daemon/config.yaml)"
@@ -421,6 +500,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", nargs="?", type=int, help="a move id from `history` (default: the newest move that can be undone)")
     p.add_argument("--last", type=int, metavar="N", help="undo the newest N moves that can be undone")
     p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser(
+        "import", help="sort an existing collection into the library (resumable; --dry-run prints the plan)",
+        description="Sort every audio file under DIR into the library through the daemon's journal and careful "
+                    "mover: albums filed whole, loose files by path_template, every move in history and undoable. "
+                    "A progress bar shows files done, rate and time left (also in `status`). Killed or stopped, "
+                    "run it again: it goes on where it stopped and never classifies what was placed. "
+                    "--dry-run prints where each album and file would go and changes nothing.")
+    p.add_argument("dir", type=Path, metavar="DIR", help="the folder of music to sort (it is emptied into the library)")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--dry-run", action="store_true", help="print the plan; move nothing, record nothing")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="who classifies: local (a process pool over this machine's cores, default) or ray "
+                        "(a Ray cluster: pip install 'genre-daemon[ray]')")
+    p.add_argument("--workers", type=int, metavar="N", help="classifying processes or Ray actors (default: "
+                   "the machine's cores for local, 2 for ray)")
+    p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (host:port; default $RAY_ADDRESS, "
+                   "else a local one is started)")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("retrain", help="retrain now from your labels, with the same gate as the automatic retrain")
     p.add_argument("--config", type=Path, help=config_help)

@@ -46,7 +46,7 @@ from genre_daemon.filing.journal import MAX_INTERRUPTIONS, AlbumRow, FileRow, Jo
 from genre_daemon.filing.mover import read_refusal
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.model.inference import Classifier, Prediction
-from genre_daemon.names import safe_component, safe_filename
+from genre_daemon.names import safe_component
 from genre_daemon.path_template import Template, album_values
 from genre_daemon.tags import read_tags
 
@@ -198,8 +198,7 @@ class AlbumHandling:
             log.warning("%s: %s; its tracks are filed one by one", root, exc)
             self._give_up(root, rows, str(exc))
             return
-        unsafe = [rel for rel in (*snap.files, *snap.links, *snap.dirs)
-                  if any(part != safe_filename(part) for part in rel.split("/"))]
+        unsafe = snap.unsafe_names()
         if unsafe:  # an album keeps its names, so every one of them must already be a safe name
             log.warning("%s: %d name(s) in it are not safe to keep in the library (e.g. %r); its tracks are "
                         "filed one by one, each under a safe name", root, len(unsafe), unsafe[0])
@@ -414,12 +413,15 @@ class AlbumHandling:
             self._album_roots.setdefault(Path(album.source), 0.0)
 
     # ----------------------------------------------------------------- recovery
-    def _recover_albums(self) -> None:
-        """Finish or requeue what a crash interrupted (before the files' own recovery)."""
+    def _recover_albums(self, under: Path | None = None) -> None:
+        """Finish or requeue what a crash interrupted (before the files' own recovery); only
+        albums under ``under`` when given."""
         journal = self.journal
         assert journal is not None
         for album in journal.active_albums():
             root = Path(album.source)
+            if under is not None and not root.is_relative_to(under):
+                continue
             if album.state == "moving" and album.destination:
                 expect = album_snapshot_from(root, album.snapshot)
                 where = album_mover.settle_album(root, Path(album.destination), expect)
@@ -446,7 +448,11 @@ class AlbumHandling:
                 log.warning("album %s: the daemon stopped while classifying it (%d of %d); trying again",
                             root.name, album.attempts, MAX_INTERRUPTIONS)
                 journal.requeue_album(album.id, "a stop interrupted its classification", refund=False)
-            self._queue_album(album.id)
+            self._resume_album(album.id)
+
+    def _resume_album(self, album_id: int) -> None:
+        """A recovered album waits for a worker again (``import`` takes it up in its own walk)."""
+        self._queue_album(album_id)
 
 
 def _lstat_mode(path: Path) -> int:

@@ -222,11 +222,14 @@ class FileHandling:
                     break
 
     # ----------------------------------------------------------------- recovery
-    def _recover(self) -> None:
-        """Resume whatever a crash interrupted: a move half done, a file left classifying."""
+    def _recover(self, under: Path | None = None) -> None:
+        """Resume whatever a crash interrupted: a move half done, a file left classifying (only
+        files under ``under`` when given: ``import`` recovers its own folder, not the inbox)."""
         assert self.journal is not None
         for row in self.journal.recoverable():
             if row.album_id is not None:  # one of an album's tracks: the album's recovery has it
+                continue
+            if under is not None and not Path(row.path).is_relative_to(under):
                 continue
             if row.state == State.CLASSIFYING and row.destination:
                 settled = recovery.settle(Path(row.path), Path(row.destination), size=row.identity.size,
@@ -260,7 +263,12 @@ class FileHandling:
                             Path(row.path).name, row.attempts, MAX_INTERRUPTIONS)
                 self.journal.set_state(row.id, State.QUEUED)
                 row = self.journal.get(row.id) or row
-            self._enqueue(row)
+            self._resume(row)
+
+    def _resume(self, row: FileRow) -> None:
+        """A recovered file waits for a worker again (the daemon queues it; ``import`` takes it
+        up in its own walk)."""
+        self._enqueue(row)
 
     def _finish_recovered(self, row: FileRow, dest: Path) -> None:
         assert self.journal is not None

@@ -38,6 +38,7 @@ from genre_daemon.filing.destination import numbered
 from genre_daemon.filing.fsutil import CLOEXEC, COPY_CHUNK, fsync_dir, lstat
 from genre_daemon.filing.mover import makedirs
 from genre_daemon.filing.writers import open_for_writing
+from genre_daemon.names import safe_filename
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ class Snapshot:
     @property
     def size(self) -> int:
         return sum(sig[2] for sig in self.files.values())
+
+    def unsafe_names(self) -> list[str]:
+        """Entries whose names are not already safe path components: an album keeps its names,
+        so it cannot move whole with one of these (its tracks go one by one, renamed safe)."""
+        return [rel for rel in (*self.files, *self.links, *self.dirs)
+                if any(part != safe_filename(part) for part in rel.split("/"))]
 
     def changed(self, other: Snapshot) -> str | None:
         """What differs from ``other`` (a later snapshot of the same folder), or None."""

@@ -50,6 +50,7 @@ class UndoResult:
     error: str | None = None
     taken_from: Path | None = None
     note: str | None = None
+    album: bool = False  # a whole album folder went back (``taken_from`` is where it was)
 
 
 def undo_move(journal: Journal, move: MoveRow, settings: Settings | None = None) -> UndoResult:
@@ -181,9 +182,8 @@ class Undoer:
                                          content_hash=content_hash(restored))
         self.journal.mark_album_undone(album.id)
         others = sum(1 for p in back.destination.rglob("*") if p.is_file()) - len(moves)
-        return UndoResult(move, back.destination, taken_from=folder,
-                          note=f"move {move.id}: the album {folder.name} ({len(moves)} tracks, {others} other files) "
-                               "goes back whole")
+        return UndoResult(move, back.destination, taken_from=folder, album=True,
+                          note=f"the album {folder.name} ({len(moves)} tracks, {others} other files) went back whole")
 
     # -- recognising the file ----------------------------------------------------------------
 

@@ -1,0 +1,148 @@
+"""``genre-daemon import DIR``: an existing collection sorted into the library through the journal
+and the careful mover (albums whole, loose files, undecodable files quarantined), a dry run that
+changes nothing, a kill -9 resumed without classifying anything twice, progress in ``status``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import GTZAN_DIR, write_tone
+from support import Tree, pytestmark, wait_for  # noqa: F401  (pytestmark: needs the model)
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def collection(root: Path, real: bool) -> Path:
+    """A small collection: an album with disc folders and sidecars, an artist folder holding
+    another album, loose songs, and a file that is not audio."""
+    src = root / "collection"
+    if real:
+        metal = sorted((GTZAN_DIR / "metal").glob("*"))[:3]
+        jazz = sorted((GTZAN_DIR / "jazz").glob("*"))[:3]
+    else:
+        metal = [write_tone(root / f"m{i}.wav", seconds=4.0, sr=22050, freq=200.0 + 50 * i) for i in range(3)]
+        jazz = [write_tone(root / f"j{i}.wav", seconds=4.0, sr=22050, freq=700.0 + 50 * i) for i in range(3)]
+    for i, clip in enumerate(metal):
+        disc = src / "Heavy (2001)" / f"CD{1 + i % 2}"
+        disc.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, disc / f"{i + 1:02} {clip.name}")
+    (src / "Heavy (2001)" / "cover.jpg").write_bytes(b"\xff\xd8 cover")
+    (src / "Heavy (2001)" / "album.cue").write_text("FILE \"01.flac\" WAVE\n")
+    for i, clip in enumerate(jazz[:2]):
+        (src / "Artist" / "Smooth").mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, src / "Artist" / "Smooth" / f"{i + 1:02} {clip.name}")
+    shutil.copy(jazz[2], src / jazz[2].name)
+    (src / "notes.mp3").write_bytes(b"this is not audio")
+    return src
+
+
+def run_import(tree: Tree, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "genre_daemon.cli", "import", *args, "--config", str(tree.config)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    t = Tree(tmp_path)
+    yield t
+    t.reap()
+
+
+@pytest.mark.parametrize("real", [True, False], ids=["real music", "tones"])
+def test_a_collection_is_sorted_whole_and_undoable(tree: Tree, tmp_path: Path, real: bool) -> None:
+    if real and not GTZAN_DIR.is_dir():
+        pytest.skip("../shared/data absent: no real music to import")
+    src = collection(tmp_path, real)
+    before = digests(src)
+    out = run_import(tree, str(src), "--workers", "2")
+    assert out.returncode == 0, out.stderr
+    assert "6 placed, 0 to review, 1 quarantined" in out.stdout
+    assert [p for p in src.rglob("*")] == []  # every file taken, the emptied folders removed, the folder kept
+    assert src.is_dir()
+    heavy = [p for p in tree.library.rglob("Heavy (2001)") if p.is_dir()]
+    smooth = [p for p in tree.library.rglob("Smooth") if p.is_dir()]
+    assert len(heavy) == 1 and len(smooth) == 1
+    assert digests(heavy[0]) == {k.removeprefix("Heavy (2001)/"): v for k, v in before.items() if k.startswith("Heavy")}
+    assert (tree.quarantine / "notes.mp3").is_file() and "not an audio file" in (
+        tree.quarantine / "notes.mp3.reason.txt").read_text()
+    history = tree.history()
+    assert len(history) == 7  # six tracks and the quarantined file, each a move
+    undo = tree.cli("undo", "--last", "4")  # two albums (each one undo), the loose song, the quarantined file
+    assert undo.returncode == 0, undo.stderr
+    assert undo.stdout.count("went back whole") == 2
+    assert digests(src) == before  # everything back where it was, bytes and layout
+
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(tree: Tree, tmp_path: Path) -> None:
+    src = collection(tmp_path, real=False)
+    before = digests(src)
+    out = run_import(tree, str(src), "--dry-run", "--workers", "1")
+    assert out.returncode == 0, out.stderr
+    assert f"{src / 'Heavy (2001)'}/ -> " in out.stdout and f"{src / 'Artist' / 'Smooth'}/ -> " in out.stdout
+    assert f"{src / 'notes.mp3'} -> quarantine" in out.stdout
+    assert "nothing was changed" in out.stdout
+    assert digests(src) == before
+    assert not tree.state.exists() or not (tree.state / "journal.sqlite3").exists()
+    assert not tree.library.exists() or not any(tree.library.rglob("*.wav"))
+
+
+def test_a_killed_import_goes_on_where_it_stopped_without_classifying_twice(tree: Tree, tmp_path: Path) -> None:
+    src = tmp_path / "many"
+    src.mkdir()
+    n = 60
+    for i in range(n):
+        write_tone(src / f"{i:02}.wav", seconds=4.0, sr=22050, freq=150.0 + 40 * i)
+    cmd = [sys.executable, "-m", "genre_daemon.cli", "import", str(src), "--config", str(tree.config),
+           "--workers", "1"]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.log", "wb"))
+    try:
+        def progress() -> dict | None:
+            shown = json.loads(tree.cli("status", "--json").stdout)["import"]
+            return shown if shown is not None and shown["done"] >= 3 else None
+
+        status = wait_for(progress, 120, "status to show the import's progress")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert status["total"] == n and status["rate"] > 0  # progress is shown in status
+    done = len(tree.placed())
+    left = len(list(src.glob("*.wav")))
+    assert done + left == n  # nothing lost, nothing twice at the moment of the kill
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert f"{left} audio files" in second.stderr  # the second run plans only what the first left
+    names = sorted(p.name for p in tree.placed())
+    assert names == sorted(f"{i:02}.wav" for i in range(n))
+    assert len(tree.history()) == n
+    assert json.loads(tree.cli("status", "--json").stdout)["import"] is None
+
+
+def test_import_refuses_the_library_and_a_folder_holding_it(tree: Tree, tmp_path: Path) -> None:
+    tree.library.mkdir(parents=True, exist_ok=True)
+    for folder, says in ((tree.library, "is library"), (tmp_path, "holds library")):
+        out = run_import(tree, str(folder), "--workers", "1")
+        assert out.returncode == 2 and says in out.stderr, out.stderr
+
+
+def test_status_shows_a_running_imports_progress(tree: Tree) -> None:
+    tree.state.mkdir(parents=True, exist_ok=True)
+    (tree.state / "import.json").write_text(json.dumps({
+        "pid": os.getpid(), "source": "/music/old", "total": 2000, "done": 500, "rate": 2.5,
+        "eta_seconds": 600.0, "started": time.time() - 200}))
+    out = tree.cli("status")
+    assert "import: /music/old: 500/2000 files, 2.50 files/s, 10m 0s left" in out.stdout, out.stdout
