@@ -222,6 +222,10 @@ class AlbumHandling:
         journal = self.journal
         assert journal is not None
         journal.record_given_up_album(root, f"{GIVEN_UP}: {why}")
+        others = sorted(p.name for p in root.rglob("*") if p.is_file() and not any(
+            str(p) == r.path for r in rows))
+        if others:  # the files that are not audio stay where they are: say so once
+            log.info("%s: its %d other file(s) stay in the inbox (%s)", root, len(others), ", ".join(others[:5]))
         self._forget_root(root)
         with self._album_lock:
             self._groupings.clear()

@@ -92,8 +92,10 @@ class InboxWatcher:
         excluded: Collection[Path] = (),
         polling: bool = False,
         poll_interval: float = 0.5,
+        albums: bool = False,
     ) -> None:
         self.inbox = Path(os.path.abspath(inbox))
+        self.albums = albums  # files in folders may be an album's sidecars: not "left alone"
         self.extensions = normalized_extensions(extensions)
         self.settle_seconds = settle_seconds
         self.polling = polling
@@ -358,6 +360,8 @@ class InboxWatcher:
         name = parts[-1] if parts else ""
         if (not parts or any(p.startswith(".") for p in parts) or name.lower().endswith(PARTIAL_SUFFIXES)
                 or skipped_folder(path, self._excluded) or path in self._told):
+            return
+        if self.albums and len(parts) > 1:  # in a folder: it travels with the album, if it is one
             return
         if len(self._told) >= 10_000:
             self._told.clear()
