@@ -6,7 +6,8 @@ Deciding and doing are kept apart, as in beets:
   :mod:`genre_daemon.filing.destination` (``destination``, ``quarantine_destination``,
   ``unique_path``) are functions of values. They never touch the disk, so every hostile genre or
   file name can be tested directly.
-* **Doing** -- :func:`move` and :func:`quarantine` here, and the crash recovery in
+* **Doing** -- :func:`move` and :func:`quarantine` here (their copy across filesystems in
+  :mod:`genre_daemon.filing.copying`), and the crash recovery in
   :mod:`genre_daemon.filing.recovery` (``settle_interrupted``, ``clean_partials``), are the only
   code in genre-daemon that renames, links or unlinks a user's file.
 
@@ -70,36 +71,42 @@ start-up).
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
-import secrets
 import stat
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
 from genre_daemon.errors import MoveError, SourceChangedError
-from genre_daemon.filing.destination import quarantine_destination, unique_path
-from genre_daemon.filing.fsutil import (
-    CLOEXEC,
-    COPY_CHUNK,
-    fsync_dir,
-    lstat,
-    same_inode,
-    unlink_quietly,
+from genre_daemon.filing.copying import (
+    NO_LINK,
+    PARTIAL_MARKER,
+    CannotLink,
+    Hook,
+    claim,
+    copy_across,
+    is_partial_name,
+    move_error,
+    os_move_error,
+    temp_path,
+    temp_prefix,
+    write_atomically,
 )
+from genre_daemon.filing.destination import quarantine_destination, unique_path
+from genre_daemon.filing.fsutil import fsync_dir, lstat, same_inode, unlink_quietly
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.names import NAME_MAX, cut_bytes
 
 __all__ = [
+    "MoveError",
     "makedirs",
     "OnConflict",
     "PARTIAL_MARKER",
     "REASON_SUFFIX",
+    "temp_prefix",
+    "is_partial_name",
     "MoveResult",
     "Signature",
     "signature",
@@ -114,21 +121,10 @@ log = logging.getLogger(__name__)
 OnConflict = Literal["rename", "skip", "overwrite"]
 ON_CONFLICT: tuple[str, ...] = get_args(OnConflict)
 
-PARTIAL_MARKER = ".genre-daemon-partial-"
 REASON_SUFFIX = ".reason.txt"
 
-Hook = Callable[[str], None]
 # What makes a file the same file as when it settled: (device, inode, size, mtime_ns).
 Signature = tuple[int, int, int, int]
-
-# link() failures that mean "this filesystem cannot hard-link here": fall back to copying.
-_NO_LINK = frozenset(
-    {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
-)
-# chmod/utime failures that mean "this filesystem keeps no such metadata": copy anyway.
-_NO_METADATA = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
-# Serialises check-then-rename on filesystems without hard links (no atomic no-clobber there).
-_PLACE_LOCK = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +210,7 @@ def move(
     if expect is not None and signature(src_st) != tuple(expect):
         raise _changed(source, dest, "it changed after it settled")
     if os.path.normpath(source) == os.path.normpath(dest):
-        raise _error("move", source, dest, "source and destination are the same file")
+        raise move_error("move", source, dest, "source and destination are the same file")
     _make_folder(dest.parent, root, source, dest)
 
     dst_st = lstat(dest)
@@ -227,11 +223,11 @@ def move(
 
     try:
         final = _link_same_device(source, src_st, dest, on_conflict, step)
-    except _CannotLink:
+    except CannotLink:
         if not copy:
-            raise _error("move", source, dest, "it may not be read, and a move here would copy it",
-                         errno.EXDEV) from None
-        final = _copy_across(source, src_st, dest, on_conflict, step)
+            why = "it may not be read, and a move here would copy it"
+            raise move_error("move", source, dest, why, errno.EXDEV) from None
+        final = copy_across(source, src_st, dest, on_conflict, step, _ensure_unchanged)
         cross = True
     else:
         cross = False
@@ -275,7 +271,7 @@ def quarantine(
     note_name = cut_bytes(final.name, NAME_MAX - len(REASON_SUFFIX)) + REASON_SUFFIX
     note_path = final.parent / note_name
     try:
-        _write_atomically(note_path, note.encode("utf-8", "backslashreplace"))
+        write_atomically(note_path, note.encode("utf-8", "backslashreplace"))
     except OSError as exc:
         log.warning("could not write %r: %s (quarantined because: %s)", str(note_path), exc, reason)
     return final
@@ -283,10 +279,6 @@ def quarantine(
 
 # ---------------------------------------------------------------------------------------------
 # Move steps.
-
-
-class _CannotLink(Exception):
-    """This move cannot use a hard link (other filesystem, or no hard links there)."""
 
 
 def _no_hook(step: str) -> None:
@@ -298,11 +290,11 @@ def _check_source(source: Path, dest: Path) -> os.stat_result:
     try:
         st = os.lstat(source)
     except OSError as exc:
-        raise _os_error("move", source, dest, exc) from exc
+        raise os_move_error("move", source, dest, exc) from exc
     if stat.S_ISLNK(st.st_mode):
-        raise _error("move", source, dest, "the source is a symbolic link (never followed)")
+        raise move_error("move", source, dest, "the source is a symbolic link (never followed)")
     if not stat.S_ISREG(st.st_mode):
-        raise _error("move", source, dest, "the source is not a regular file")
+        raise move_error("move", source, dest, "the source is not a regular file")
     return st
 
 
@@ -314,7 +306,7 @@ def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> N
             return
         root_s, folder_s = os.path.normpath(root), os.path.normpath(folder)
         if os.path.commonpath([root_s, folder_s]) != root_s:
-            raise _error("move", source, dest, f"the destination is outside {root_s!r}")
+            raise move_error("move", source, dest, f"the destination is outside {root_s!r}")
         makedirs(root_s)
         current = root_s
         for part in Path(os.path.relpath(folder_s, root_s)).parts:
@@ -323,7 +315,7 @@ def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> N
             current = os.path.join(current, part)
             _make_real_dir(current, source, dest)
     except OSError as exc:
-        raise _os_error("move", source, dest, exc) from exc
+        raise os_move_error("move", source, dest, exc) from exc
 
 
 def makedirs(folder: str | os.PathLike[str]) -> None:
@@ -353,19 +345,20 @@ def _make_real_dir(path: str, source: Path, dest: Path) -> None:
             except FileExistsError:
                 continue  # made by someone else meanwhile: check what it is
         elif stat.S_ISLNK(st.st_mode):
-            raise _error("move", source, dest, f"{path!r} is a symbolic link (not written through)")
+            raise move_error("move", source, dest,
+                             f"{path!r} is a symbolic link (not written through)")
         elif not stat.S_ISDIR(st.st_mode):
-            raise _error("move", source, dest, f"{path!r} is not a folder")
+            raise move_error("move", source, dest, f"{path!r} is not a folder")
         else:
             return
-    raise _error("move", source, dest, f"{path!r} keeps changing")
+    raise move_error("move", source, dest, f"{path!r} keeps changing")
 
 
 def _link_same_device(
     source: Path, src_st: os.stat_result, dest: Path, on_conflict: str, step: Hook
 ) -> Path | None:
     """Give the source its new name by a hard link (no clobber). Returns the final name, or None
-    when skipped. Raises _CannotLink when the link is across devices or unsupported."""
+    when skipped. Raises CannotLink when the link is across devices or unsupported."""
     if on_conflict == "overwrite":
         temp = _link_temp(source, src_st, dest)
         step("linked")
@@ -374,18 +367,18 @@ def _link_same_device(
             os.replace(temp, dest)
         except OSError as exc:
             unlink_quietly(temp)
-            raise _os_error("move", source, dest, exc) from exc
+            raise os_move_error("move", source, dest, exc) from exc
         fsync_dir(dest.parent)
         step("placed")
         return dest
-    final = _claim(dest, on_conflict, lambda name: os.link(source, name, follow_symlinks=False),
-                   source, dest)
+    final = claim(dest, on_conflict, lambda name: os.link(source, name, follow_symlinks=False),
+                  source, dest)
     if final is None:
         return None
     if not same_inode(lstat(final), src_st):
         # The source was swapped between our check and the link: undo our link, touch nothing.
         unlink_quietly(final)
-        raise _error("move", source, dest, "the source changed while it was being moved")
+        raise move_error("move", source, dest, "the source changed while it was being moved")
     fsync_dir(final.parent)
     step("linked")
     return final
@@ -394,147 +387,20 @@ def _link_same_device(
 def _link_temp(source: Path, src_st: os.stat_result, dest: Path) -> Path:
     """Hard-link the source to a fresh temporary name beside ``dest`` (for overwrite)."""
     for _ in range(100):
-        temp = _temp_path(dest)
+        temp = temp_path(dest)
         try:
             os.link(source, temp, follow_symlinks=False)
         except FileExistsError:
             continue
         except OSError as exc:
-            if exc.errno in _NO_LINK:
-                raise _CannotLink from exc
-            raise _os_error("move", source, dest, exc) from exc
+            if exc.errno in NO_LINK:
+                raise CannotLink from exc
+            raise os_move_error("move", source, dest, exc) from exc
         if not same_inode(lstat(temp), src_st):
             unlink_quietly(temp)
-            raise _error("move", source, dest, "the source changed while it was being moved")
+            raise move_error("move", source, dest, "the source changed while it was being moved")
         return temp
-    raise _error("move", source, dest, "cannot create a temporary name")
-
-
-def _claim(
-    dest: Path, on_conflict: str, link: Callable[[Path], None], source: Path, want: Path
-) -> Path | None:
-    """Create ``dest`` (or its first free variant for "rename") with ``link``, never replacing
-    anything. Returns the name made, None when "skip" met a taken name. Raises _CannotLink."""
-    for _ in range(1000):
-        final = unique_path(dest) if on_conflict == "rename" else dest
-        try:
-            link(final)
-        except FileExistsError:
-            if on_conflict == "skip":
-                return None
-            continue  # taken meanwhile (another worker): try the next free name
-        except OSError as exc:
-            if exc.errno in _NO_LINK:
-                raise _CannotLink from exc
-            raise _os_error("move", source, want, exc) from exc
-        return final
-    raise _error("move", source, want, "every free name was taken before it could be claimed")
-
-
-def _copy_across(
-    source: Path, src_st: os.stat_result, dest: Path, on_conflict: str, step: Hook
-) -> Path | None:
-    """Copy to a temporary file beside ``dest``, fsync, check, then give it its real name.
-    Returns the final name, or None when skipped. The source is not touched here."""
-    temp: Path | None = None
-    try:
-        temp = _copy_to_temp(source, src_st, dest, step)
-        final = _place(temp, dest, on_conflict, source)
-        if final is None:
-            unlink_quietly(temp)
-            return None
-        fsync_dir(dest.parent)
-        step("placed")
-        if os.path.lexists(temp):
-            os.unlink(temp)
-            step("temp_removed")
-        return final
-    except MoveError:
-        if temp is not None:
-            unlink_quietly(temp)
-        raise
-    except OSError as exc:
-        if temp is not None:
-            unlink_quietly(temp)
-        raise _os_error("move", source, dest, exc) from exc
-
-
-def _copy_to_temp(source: Path, src_st: os.stat_result, dest: Path, step: Hook) -> Path:
-    """Copy the source's bytes, mode and times into a new temporary file beside ``dest``, fsync
-    it, and check it is complete and the source did not change meanwhile. Returns its path."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | CLOEXEC
-    src_fd = os.open(source, flags)
-    temp: Path | None = None
-    try:
-        before = os.fstat(src_fd)
-        if not stat.S_ISREG(before.st_mode) or not same_inode(before, src_st):
-            raise _error("move", source, dest, "the source changed while it was being moved")
-        temp, out_fd = _open_temp(dest)
-        try:
-            _copy_bytes(src_fd, out_fd)
-            # Owner first (chown may clear mode bits); never world-writable (promise 5).
-            _best_effort(os.fchown, out_fd, before.st_uid, before.st_gid)
-            _best_effort(os.fchmod, out_fd, stat.S_IMODE(before.st_mode) & 0o775)
-            _best_effort(os.utime, out_fd, ns=(before.st_atime_ns, before.st_mtime_ns))
-            step("temp_written")
-            os.fsync(out_fd)
-            step("temp_synced")
-            copied = os.fstat(out_fd).st_size
-        finally:
-            os.close(out_fd)
-        after = os.fstat(src_fd)
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-            raise _error("move", source, dest, "the source changed while it was being copied")
-        if copied != before.st_size:
-            raise _error("move", source, dest, f"copied {copied} of {before.st_size} bytes")
-        return temp
-    except BaseException:
-        if temp is not None:
-            unlink_quietly(temp)
-        raise
-    finally:
-        os.close(src_fd)
-
-
-def _open_temp(dest: Path) -> tuple[Path, int]:
-    """Create a new, exclusive temporary file beside ``dest``; returns its path and fd."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | CLOEXEC
-    for _ in range(100):
-        temp = _temp_path(dest)
-        try:
-            return temp, os.open(temp, flags, 0o644)
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "cannot create a temporary file", os.fspath(dest.parent))
-
-
-def _copy_bytes(src_fd: int, out_fd: int) -> None:
-    """Copy everything from ``src_fd`` to ``out_fd`` (handles short writes)."""
-    while chunk := os.read(src_fd, COPY_CHUNK):
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(out_fd, view):]
-
-
-def _place(temp: Path, dest: Path, on_conflict: str, source: Path) -> Path | None:
-    """Give the complete temporary file its real name; None when "skip" met a taken name."""
-    if on_conflict == "overwrite":
-        _ensure_unchanged(source, os.lstat(source), temp, lstat(temp))  # before anything is replaced
-        os.replace(temp, dest)
-        return dest
-    try:
-        return _claim(dest, on_conflict, lambda name: os.link(temp, name, follow_symlinks=False),
-                      source, dest)
-    except _CannotLink:
-        pass
-    # No hard links on this filesystem (vfat, some FUSE): check, then rename, under a lock so
-    # this daemon's own workers cannot race for a name (another program still could).
-    with _PLACE_LOCK:
-        if on_conflict == "skip" and os.path.lexists(dest):
-            return None
-        final = unique_path(dest)
-        os.rename(temp, final)
-        return final
+    raise move_error("move", source, dest, "cannot create a temporary name")
 
 
 def _ensure_unchanged(
@@ -594,67 +460,13 @@ def _unlink_source(
     except OSError as exc:
         if placed is not None and same_inode(lstat(final), placed):
             unlink_quietly(final)
-        raise _os_error("move", source, final, exc) from exc
+        raise os_move_error("move", source, final, exc) from exc
     fsync_dir(source.parent)
     step("source_removed")
 
 
 # ---------------------------------------------------------------------------------------------
-# Temporary names (the recovery finds and removes them by these).
-
-
-def temp_prefix(name: str) -> str:
-    """Start of every temporary file name for a move to ``name`` (hidden, marked, hashed)."""
-    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return "." + cut_bytes(name, 200) + PARTIAL_MARKER + digest + "-"
-
-
-def _temp_path(dest: Path) -> Path:
-    """A fresh temporary name beside ``dest``."""
-    return dest.with_name(temp_prefix(dest.name) + secrets.token_hex(4) + ".tmp")
-
-
-def is_partial_name(name: str) -> bool:
-    """Whether ``name`` is one of this module's temporary file names."""
-    return name.startswith(".") and PARTIAL_MARKER in name and name.endswith(".tmp")
-
-
-# ---------------------------------------------------------------------------------------------
-# Small filesystem helpers.
-
-
-def _best_effort(fn: Callable[..., object], *args: object, **kw: object) -> None:
-    """Metadata some filesystems refuse (vfat chmod): keep the copy, skip the detail."""
-    try:
-        fn(*args, **kw)
-    except OSError as exc:
-        if exc.errno not in _NO_METADATA:
-            raise
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a small file under a temporary name, fsync, then rename it into place."""
-    temp, fd = _open_temp(path)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        unlink_quietly(temp)
-        raise
-    fsync_dir(path.parent)
-
-
-def _error(verb: str, source: Path, dest: Path, reason: str, code: int | None = None) -> MoveError:
-    """A MoveError naming the verb and both paths; ``.errno`` is the OS error number or None."""
-    err = MoveError(f"cannot {verb} {os.fspath(source)!r} to {os.fspath(dest)!r}: {reason}")
-    err.errno = code  # type: ignore[attr-defined]
-    return err
+# Errors (MoveError's constructors are in genre_daemon.filing.copying, shared with the copy).
 
 
 def _changed(source: Path, dest: Path, reason: str, returned: Path | None = None) -> SourceChangedError:
@@ -662,12 +474,3 @@ def _changed(source: Path, dest: Path, reason: str, returned: Path | None = None
     where = f"; it is in the inbox as {os.fspath(returned)!r}" if returned not in (None, source) else ""
     return SourceChangedError(
         f"not moving {os.fspath(source)!r} to {os.fspath(dest)!r}: {reason}{where}", returned)
-
-
-def _os_error(verb: str, source: Path, dest: Path, exc: OSError) -> MoveError:
-    """A MoveError from an OSError (its strerror as the reason, its errno kept)."""
-    reason = exc.strerror or str(exc)
-    named = exc.filename is not None and os.fspath(exc.filename) in map(os.fspath, (source, dest))
-    if exc.filename is not None and not named:
-        reason = f"{reason} ({os.fspath(exc.filename)!r})"
-    return _error(verb, source, dest, reason, exc.errno)
