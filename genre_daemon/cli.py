@@ -76,7 +76,7 @@ def _audio_files(args: Sequence[str]) -> list[str]:
 
     files: list[str] = []
     for arg in args:
-        if os.path.isdir(arg):
+        if Path(arg).is_dir():
             files += sorted(str(p) for p in Path(arg).rglob("*")
                             if p.suffix[1:].lower() in DEFAULT_EXTENSIONS and p.is_file())
         else:
@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="who classifies: local (a process pool over this machine's cores, default) or ray "
                         "(a Ray cluster: pip install 'genre-daemon[ray]')")
     p.add_argument("--workers", type=int, metavar="N", help="classifying processes or Ray actors (default: "
-                   "the machine's cores for local, 2 for ray)")
+                   "the machine's cores for local, the cluster's CPUs for ray)")
     p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (host:port; default $RAY_ADDRESS, "
                    "else a local one is started)")
     p.set_defaults(func=cmd_import)

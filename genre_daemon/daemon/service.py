@@ -37,6 +37,7 @@ from genre_daemon.filing.journal import Journal, JournalError
 from genre_daemon.learning.versions import resolve_model_dir
 from genre_daemon.model.inference import Classifier
 from genre_daemon.system.logs import RepeatedProblem
+from genre_daemon.tags import clean_leftovers
 from genre_daemon.system.notify import Notifier, WatchdogGate, format_status
 
 __all__ = ["QUEUE_SIZE", "Daemon", "read_status"]
@@ -126,6 +127,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
         self._model_dir = model_dir.resolve()
         log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), self.classifier.version,
                  model_dir, s.inbox, s.library)
+        for leftover in clean_leftovers(s.library):  # the copies a tag write killed mid-way left behind
+            log.info("removed %s, left by a genre tag write a stop interrupted", leftover)
         self._recover_albums()
         self._recover()
         for i in range(s.workers):
