@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,35 +115,55 @@ def train_from_folder(
             "failed": [f"{p}: {r}" for p, r in failures], "metrics": metrics}
 
 
-def evaluate_folder(data_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], progress: Progress = None) -> dict[str, Any]:
-    """``genre-daemon evaluate``: classify every file through the real pipeline, score by folder."""
+ClassifyMany = Callable[[list[str]], Iterable[Any]]  # paths -> a Prediction or AudioDecodeError each, any order
+
+
+def evaluate_folder(data_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], progress: Progress = None,
+                    classify_many: ClassifyMany | None = None) -> dict[str, Any]:
+    """``genre-daemon evaluate``: classify every file through the real pipeline, score by folder.
+
+    ``classify_many`` runs the classification instead of a Classifier in this process (an
+    engine's ``classify_many``, e.g. on a pool or a cluster); results may come in any order,
+    they are matched back by path, so the report is the same whatever classified the files."""
+    from genre_daemon.model.files import load_model
     from genre_daemon.model.inference import Classifier
 
-    classifier = Classifier.from_dir(model_dir)
-    genres = classifier.model.genres
+    if classify_many is None:
+        classifier = Classifier.from_dir(model_dir)
+        model, classify_many = classifier.model, classifier.classify_many
+    else:
+        model = load_model(model_dir)
+    genres = model.genres
     _, files = scan_labelled(data_dir)
     truth: list[int] = []
     predicted: list[int] = []
     failures: list[tuple[str, str]] = []
     unknown: dict[str, int] = {}
     bar = progress(len(files), "evaluate") if progress else None
+    known = []
     for f in files:
+        if f.genre in genres:
+            known.append(f)
+            continue
+        unknown[f.genre] = unknown.get(f.genre, 0) + 1
         if bar is not None:
             bar.update(1)
-        if f.genre not in genres:
-            unknown[f.genre] = unknown.get(f.genre, 0) + 1
-            continue
-        try:
-            pred = classifier.classify(f.path)
-        except AudioDecodeError as exc:
-            failures.append((str(f.path), exc.reason))
+    outcomes: dict[str, Any] = {}
+    for outcome in classify_many([str(f.path) for f in known]):
+        outcomes[outcome.path] = outcome
+        if bar is not None:
+            bar.update(1)
+    for f in known:
+        outcome = outcomes[str(f.path)]
+        if isinstance(outcome, AudioDecodeError):
+            failures.append((str(f.path), outcome.reason))
             continue
         truth.append(genres.index(f.genre))
-        predicted.append(genres.index(pred.genre))
+        predicted.append(genres.index(outcome.genre))
     if bar is not None:
         bar.close()
     result = report(truth, predicted, genres)
-    result["model"] = classifier.version
+    result["model"] = model.version
     if failures:
         result["failures"] = failures
     if unknown:
