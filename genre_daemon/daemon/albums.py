@@ -18,8 +18,9 @@ A mixin of :class:`genre_daemon.daemon.service.Daemon`, beside
    placed in one transaction; with ``write_tags`` each track's genre tag written.
 4. Recovery (:meth:`AlbumHandling._recover_albums`): an album a crash left ``moving`` is
    finished or put back in the queue, whichever side of the rename it is on; one left
-   ``classifying`` is tried again, and after :data:`MAX_INTERRUPTIONS` its tracks are filed one by
-   one (the per-file poison rule then finds the culprit).
+   ``classifying`` is tried again. Only the track being classified when the daemon stopped is
+   blamed (as for a single file); one that stopped it :data:`MAX_INTERRUPTIONS` times is poison
+   and leaves the album for quarantine, and the album is filed whole without it.
 """
 
 from __future__ import annotations
@@ -260,8 +261,8 @@ class AlbumHandling:
     # ----------------------------------------------------------------- work
     def process_album(self, album_id: int) -> None:
         """Classify an album's tracks, decide its genre, move it whole, record it."""
-        journal, classifier, s = self.journal, self.classifier, self.settings
-        assert journal is not None and classifier is not None
+        journal = self.journal
+        assert journal is not None and self.classifier is not None
         album = journal.album(album_id)
         if album is None or album.state != "queued":
             return
@@ -276,6 +277,15 @@ class AlbumHandling:
             return
         album = journal.start_album(album_id)
         tracks = journal.album_tracks(album_id)
+        # An album with a track a stop interrupted before runs alone, as a suspect file does: a
+        # poison track's interruptions never land on whatever ran beside it.
+        with self._solo.solo() if any(t.attempts > 0 for t in tracks) else self._solo.shared():  # type: ignore[attr-defined]
+            self._classify_album(album, root, expect, tracks)
+
+    def _classify_album(self, album: AlbumRow, root: Path, expect: Snapshot, tracks: list[FileRow]) -> None:
+        journal, classifier, s = self.journal, self.classifier, self.settings
+        assert journal is not None and classifier is not None
+        album_id = album.id
         preds: dict[int, Prediction] = {}
         tags: dict[int, dict[str, object]] = {}
         for row in tracks:
@@ -288,9 +298,11 @@ class AlbumHandling:
             if refusal is not None:
                 self._quarantine_track(row, refusal, expect, root, copy=False)
                 continue
+            journal.begin_track(row.id)  # a stop now blames this track, not its album
             try:
                 preds[row.id] = classifier.classify(path)
             except AudioDecodeError as exc:
+                journal.end_track(row.id)
                 if exc.incomplete and time.time() - row.identity.mtime_ns / 1e9 < self._grace():  # type: ignore[attr-defined]
                     journal.requeue_album(album_id, f"{path.name} is incomplete, may still be arriving", refund=True)
                     self._later(root, self._grace())  # type: ignore[attr-defined]
@@ -298,6 +310,7 @@ class AlbumHandling:
                     return
                 self._quarantine_track(row, exc.reason, expect, root, copy=True)
                 continue
+            journal.end_track(row.id)
             try:
                 tags[row.id] = read_tags(path).to_json()
                 journal.set_tags(row.id, tags[row.id])
@@ -393,8 +406,10 @@ class AlbumHandling:
     def _quarantine_track(self, row: FileRow, reason: str, expect: Snapshot, root: Path, *, copy: bool) -> None:
         """One track that cannot be read or decoded leaves its album for quarantine, with its reason."""
         assert self.journal is not None
-        self.journal.leave_album(row.id)
         rel = Path(row.path).relative_to(root).as_posix()
+        if row.album_id is not None:
+            self.journal.drop_from_snapshot(row.album_id, rel)
+        self.journal.leave_album(row.id)
         self._quarantine(self.journal.get(row.id) or row, reason, copy=copy)  # type: ignore[attr-defined]
         expect.files.pop(rel, None)
         log.warning("album %s: %s taken out of the album: %s", root.name, rel, reason)
@@ -443,15 +458,16 @@ class AlbumHandling:
                 log.warning("album %s: the daemon stopped while moving it; trying again", root.name)
                 journal.requeue_album(album.id, "a stop interrupted its move", refund=True)
             elif album.state == "classifying":
-                if album.attempts >= MAX_INTERRUPTIONS:
-                    log.warning("album %s: the daemon stopped %d times while classifying it; its tracks are "
-                                "filed one by one", root.name, album.attempts)
-                    journal.dissolve_album(album.id, f"{GIVEN_UP}: the daemon stopped {album.attempts} times "
-                                                     "while classifying it")
-                    continue
-                log.warning("album %s: the daemon stopped while classifying it (%d of %d); trying again",
-                            root.name, album.attempts, MAX_INTERRUPTIONS)
-                journal.requeue_album(album.id, "a stop interrupted its classification", refund=False)
+                # The track a stop interrupted carries the attempt (begin_track); one that has
+                # stopped the daemon MAX_INTERRUPTIONS times is poison: it leaves the album for
+                # quarantine, and the album goes on without it, whole.
+                for track in journal.album_tracks(album.id):
+                    if track.state == State.CLASSIFYING and track.attempts >= MAX_INTERRUPTIONS:
+                        self._quarantine_track(track, f"the daemon stopped {track.attempts} times while "
+                                                      "classifying it", album_snapshot_from(root, album.snapshot),
+                                               root, copy=True)
+                log.warning("album %s: the daemon stopped while classifying it; trying again", root.name)
+                journal.requeue_album(album.id, "a stop interrupted its classification", refund=True)
             self._resume_album(album.id)
 
     def _resume_album(self, album_id: int) -> None:

@@ -138,3 +138,31 @@ def test_undo_puts_the_whole_album_back(tree: Tree) -> None:
     assert albums_like(tree.library, "Undo Me") == []
     status = json.loads(tree.cli("status", "--json").stdout)
     assert status is not None
+
+
+def test_a_track_that_keeps_stopping_the_daemon_leaves_its_album_and_the_rest_stays_whole(tree: Tree) -> None:
+    """A stop blames only the track being classified (as for a single file). Here the journal
+    says the daemon died three times on the first track: on start it is quarantined, and the
+    album is filed whole without it."""
+    from genre_daemon.daemon.albums import album_snapshot_json
+    from genre_daemon.filing.album_mover import snapshot
+    from genre_daemon.filing.journal import FileIdentity, Journal
+
+    album = tree.inbox / "Suspect"
+    album.mkdir()
+    for i, freq in enumerate((300, 400, 500)):
+        tone(album / f"{i:02}.wav", freq=freq)
+    (album / "cover.jpg").write_bytes(b"jpeg")
+    tree.state.mkdir(parents=True, exist_ok=True)
+    with Journal(tree.state / "journal.sqlite3") as j:
+        ids = [j.observe(p, FileIdentity.of(p))[0].id for p in sorted(album.glob("*.wav"))]
+        row = j.open_album(album, ids, album_snapshot_json(snapshot(album)))
+        j.start_album(row.id)
+        for _ in range(3):
+            j.begin_track(ids[0])  # three stops while classifying 00.wav
+    tree.start()
+    wait_for(lambda: albums_like(tree.library, "Suspect") and not album.exists(), 60, "the album to be filed")
+    placed = albums_like(tree.library, "Suspect")[0]
+    assert sorted(p.name for p in placed.iterdir()) == ["01.wav", "02.wav", "cover.jpg"]
+    assert (tree.quarantine / "00.wav").is_file()
+    assert "stopped 3 times while classifying it" in (tree.quarantine / "00.wav.reason.txt").read_text()

@@ -68,6 +68,20 @@ def test_a_requeued_album_refunds_the_interrupted_attempt(journal: Journal, tmp_
     assert journal.requeue_album(album.id, "stopped while classifying", refund=False).attempts == 1
 
 
+def test_only_the_track_being_classified_when_a_stop_comes_carries_the_attempt(journal: Journal,
+                                                                              tmp_path: Path) -> None:
+    ids = tracks(journal, tmp_path, 3)
+    album = journal.open_album(tmp_path / "inbox" / "Album", ids, {"files": {"00.flac": [1], "01.flac": [2]}})
+    journal.start_album(album.id)
+    assert journal.begin_track(ids[0]) == 1
+    journal.end_track(ids[0])  # classified: not an interrupted attempt
+    assert journal.begin_track(ids[1]) == 1  # ... and the daemon stops here
+    journal.requeue_album(album.id, "a stop interrupted its classification", refund=True)
+    assert [journal.get(i).attempts for i in ids] == [0, 1, 0]
+    journal.drop_from_snapshot(album.id, "01.flac")
+    assert journal.album(album.id).snapshot == {"files": {"00.flac": [1]}}
+
+
 def test_a_dissolved_album_gives_its_tracks_back_unlinked(journal: Journal, tmp_path: Path) -> None:
     ids = tracks(journal, tmp_path, 2)
     album = journal.open_album(tmp_path / "inbox" / "Album", ids, {})

@@ -134,16 +134,43 @@ class Albums(Moves):
                 "SELECT * FROM files WHERE album_id = ? ORDER BY path", (album_id,))]
 
     def start_album(self, album_id: int) -> AlbumRow:
-        """``queued -> classifying``: counts an attempt for the album and for each track still
-        with it."""
+        """``queued -> classifying``, for the album (counting an attempt) and each track still with
+        it. A track's own attempts count only while it is being classified (:meth:`begin_track`),
+        so a stop blames the one track it interrupted, as for a single file, not the album."""
         with self._write("start an album") as c:
             album = self._require_album(c, album_id, ("queued",))
             now = self._clock()
             c.execute("UPDATE albums SET state = 'classifying', attempts = attempts + 1, updated = ? WHERE id = ?",
                       (now, album.id))
-            c.execute("UPDATE files SET state = 'classifying', attempts = attempts + 1, updated = ? "
+            c.execute("UPDATE files SET state = 'classifying', updated = ? "
                       "WHERE album_id = ? AND state = 'queued'", (now, album.id))
             return self._album(c, album.id)
+
+    def begin_track(self, file_id: int) -> int:
+        """An album's track is about to be classified: one more attempt (kept if a stop comes
+        before :meth:`end_track`). Returns its attempts now."""
+        with self._write("start a track") as c:
+            c.execute("UPDATE files SET attempts = attempts + 1, updated = ? WHERE id = ?", (self._clock(), file_id))
+            return int(self._require(c, file_id).attempts)
+
+    def end_track(self, file_id: int) -> None:
+        """The track's classification finished (a genre or a reason): not an interrupted attempt."""
+        with self._write("finish a track") as c:
+            c.execute("UPDATE files SET attempts = max(0, attempts - 1), updated = ? WHERE id = ?",
+                      (self._clock(), file_id))
+
+    def drop_from_snapshot(self, album_id: int, rel: str) -> None:
+        """A file taken out of the album (a track quarantined on its own) is no longer expected in
+        its folder: the album's snapshot forgets it, so the move still finds the folder as it
+        should be, also after a restart."""
+        with self._write("update an album's snapshot") as c:
+            album = self._album(c, album_id)
+            snap = dict(album.snapshot or {})
+            files = dict(snap.get("files", {}))  # type: ignore[arg-type]
+            files.pop(rel, None)
+            snap["files"] = files
+            c.execute("UPDATE albums SET snapshot = ?, updated = ? WHERE id = ?",
+                      (json.dumps(snap), self._clock(), album.id))
 
     def leave_album(self, file_id: int) -> None:
         """A track that will not travel with its album (quarantined on its own, or vanished)."""
@@ -194,8 +221,9 @@ class Albums(Moves):
             return [replace(m, album_id=album.id) for m in moves]
 
     def requeue_album(self, album_id: int, reason: str, *, refund: bool) -> AlbumRow:
-        """Back to ``queued`` (a stop interrupted it, or it changed): tracks back to queued, the
-        plan dropped; with ``refund`` the interrupted attempt is not counted."""
+        """Back to ``queued`` (a stop interrupted it, or it changed): tracks back to queued (their
+        own attempts kept: see :meth:`begin_track`), the plan dropped; with ``refund`` the album's
+        interrupted attempt is not counted."""
         with self._write("requeue an album") as c:
             album = self._require_album(c, album_id, ACTIVE)
             now = self._clock()
@@ -205,8 +233,7 @@ class Albums(Moves):
                 (_text(reason), int(refund), now, album.id))
             c.execute(
                 "UPDATE files SET state = 'queued', destination = NULL, pending_state = NULL, "
-                "attempts = max(0, attempts - ?), updated = ? WHERE album_id = ? AND state = 'classifying'",
-                (int(refund), now, album.id))
+                "updated = ? WHERE album_id = ? AND state = 'classifying'", (now, album.id))
             return self._album(c, album.id)
 
     def dissolve_album(self, album_id: int, reason: str) -> list[FileRow]:
