@@ -298,6 +298,17 @@ def album_kills(data: Path, work: Path, n: int, k: int, seed: int) -> None:
         states = dict(c.execute("SELECT state, count(*) FROM albums GROUP BY state").fetchall())
     left = [p for p in tree.inbox.rglob("*") if tree.quarantine not in p.parents and p != tree.quarantine]
     ok = whole == len(expected) and not twice and not missing and not hidden and not left and integrity == "ok"
+    for name, where in sorted(found.items()):
+        if len(where) == 1 and name in expected:
+            got = {p.relative_to(where[0]).as_posix(): digest(p) for p in where[0].rglob("*") if p.is_file()}
+            if got != expected[name]:
+                lost = sorted(set(expected[name]) - set(got))
+                print(f"  {name}: at {where[0].relative_to(tree.root)} without {lost}, "
+                      f"extra {sorted(set(got) - set(expected[name]))}")
+    with sqlite3.connect(tree.state / "journal.sqlite3") as c:
+        for reason, count in c.execute("SELECT reason, count(*) FROM files WHERE state = 'quarantined' "
+                                       "GROUP BY reason").fetchall():
+            print(f"  quarantined {count}: {reason}")
     print(f"album kill stress: {k} SIGKILLs at random moments over {len(expected)} albums of real clips "
           f"({n} + {refills} refills of 4; {starting} during start-up), then a clean run, {elapsed:.0f} s: "
           f"whole in exactly one place {whole}/{len(expected)}, in two places {twice}, missing {missing}, "

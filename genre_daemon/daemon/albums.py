@@ -298,6 +298,12 @@ class AlbumHandling:
             if refusal is not None:
                 self._quarantine_track(row, refusal, expect, root, copy=False)
                 continue
+            if row.scores and row.model_version == classifier.version and row.genre is not None:
+                # classified before a stop: go on with the next track, never blame this one again
+                preds[row.id] = Prediction(str(path), row.genre, float(row.confidence or 0.0), row.scores,
+                                           row.model_version)
+                tags[row.id] = dict(row.tags or {})
+                continue
             journal.begin_track(row.id)  # a stop now blames this track, not its album
             try:
                 preds[row.id] = classifier.classify(path)
@@ -310,6 +316,9 @@ class AlbumHandling:
                     return
                 self._quarantine_track(row, exc.reason, expect, root, copy=True)
                 continue
+            pred = preds[row.id]
+            journal.record_track_prediction(row.id, genre=pred.genre, confidence=pred.confidence,
+                                            scores=pred.scores, model_version=pred.model_version)
             journal.end_track(row.id)
             try:
                 tags[row.id] = read_tags(path).to_json()

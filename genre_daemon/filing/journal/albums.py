@@ -153,6 +153,15 @@ class Albums(Moves):
             c.execute("UPDATE files SET attempts = attempts + 1, updated = ? WHERE id = ?", (self._clock(), file_id))
             return int(self._require(c, file_id).attempts)
 
+    def record_track_prediction(self, file_id: int, *, genre: str | None, confidence: float | None,
+                                scores: Mapping[str, float], model_version: str | None) -> None:
+        """Keep a classified track's prediction, so a restart goes on with the album's next track
+        instead of classifying this one again (and a stop is never blamed on it again)."""
+        with self._write("record a track's prediction") as c:
+            c.execute("UPDATE files SET genre = ?, confidence = ?, scores = ?, model_version = ?, updated = ? "
+                      "WHERE id = ?", (_text(genre), _confidence(confidence), _scores_json(scores),
+                                       _text(model_version), self._clock(), file_id))
+
     def end_track(self, file_id: int) -> None:
         """The track's classification finished (a genre or a reason): not an interrupted attempt."""
         with self._write("finish a track") as c:

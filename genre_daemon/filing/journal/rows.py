@@ -71,6 +71,7 @@ class FileRow:
     updated: float
     album_id: int | None = None  # the album it is filed with (albums: together), if any
     tags: dict[str, object] | None = None  # the tags read from it (artist, album, ...)
+    scores: dict[str, float] | None = None  # its prediction's scores, once recorded
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ def _file_row(r: sqlite3.Row) -> FileRow:
         updated=r["updated"],
         album_id=_column(r, "album_id"),
         tags=json.loads(t) if (t := _column(r, "tags")) else None,
+        scores=json.loads(sc) if (sc := _column(r, "scores")) else None,
     )
 
 
