@@ -288,7 +288,10 @@ class AlbumHandling:
         album_id = album.id
         preds: dict[int, Prediction] = {}
         tags: dict[int, dict[str, object]] = {}
-        for row in tracks:
+        # Suspects last: a track a stop interrupted before is classified after the others, so the
+        # next stop, if it is not the track's fault, lands on a track not yet blamed; a real poison
+        # track still stops the daemon every time it is reached, and is quarantined at the limit.
+        for row in sorted(tracks, key=lambda t: (t.attempts, t.path)):
             if self._stop.is_set():
                 journal.requeue_album(album_id, "the daemon stopped while classifying it", refund=True)
                 return
