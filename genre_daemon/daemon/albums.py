@@ -19,8 +19,10 @@ A mixin of :class:`genre_daemon.daemon.service.Daemon`, beside
 4. Recovery (:meth:`AlbumHandling._recover_albums`): an album a crash left ``moving`` is
    finished or put back in the queue, whichever side of the rename it is on; one left
    ``classifying`` is tried again. Only the track being classified when the daemon stopped is
-   blamed (as for a single file); one that stopped it :data:`MAX_INTERRUPTIONS` times is poison
-   and leaves the album for quarantine, and the album is filed whole without it.
+   blamed (as for a single file); one that stopped it :data:`MAX_INTERRUPTIONS` times is
+   classified in a separate process (:mod:`genre_daemon.daemon.probe`): poison kills that process
+   too and leaves the album for quarantine, the album filed whole without it; a track that
+   classifies there stays (the stops came from outside).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
+from genre_daemon.daemon.probe import Apart, classify_apart
 from genre_daemon.daemon.settling import is_candidate
 from genre_daemon.daemon.status import Counters
 from genre_daemon.daemon.watcher import InboxWatcher
@@ -307,6 +310,28 @@ class AlbumHandling:
                                            row.model_version)
                 tags[row.id] = dict(row.tags or {})
                 continue
+            if row.attempts >= MAX_INTERRUPTIONS:  # suspect: poison, or in the way of outside stops?
+                apart = self._classify_suspect(path)
+                if apart.stopped:
+                    journal.requeue_album(album_id, "the daemon stopped while classifying it", refund=True)
+                    return
+                if apart.poison is not None:
+                    self._quarantine_track(row, f"the daemon stopped {row.attempts} times while classifying it, "
+                                                f"and {apart.poison}", expect, root, copy=True)
+                    continue
+                if apart.error is not None:
+                    self._quarantine_track(row, apart.error, expect, root, copy=True)
+                    continue
+                assert apart.prediction is not None
+                log.info("album %s: %s stopped the daemon %d times, but classified in a separate process it "
+                         "is fine: it stays with its album", root.name, path.name, row.attempts)
+                preds[row.id] = apart.prediction
+                journal.record_track_prediction(row.id, genre=apart.prediction.genre,
+                                                confidence=apart.prediction.confidence,
+                                                scores=apart.prediction.scores,
+                                                model_version=apart.prediction.model_version)
+                tags[row.id] = self._track_tags(row)
+                continue
             journal.begin_track(row.id)  # a stop now blames this track, not its album
             try:
                 preds[row.id] = classifier.classify(path)
@@ -323,11 +348,7 @@ class AlbumHandling:
             journal.record_track_prediction(row.id, genre=pred.genre, confidence=pred.confidence,
                                             scores=pred.scores, model_version=pred.model_version)
             journal.end_track(row.id)
-            try:
-                tags[row.id] = read_tags(path).to_json()
-                journal.set_tags(row.id, tags[row.id])
-            except OSError:
-                tags[row.id] = {}
+            tags[row.id] = self._track_tags(row)
         kept = [r for r in tracks if r.id in preds]
         if not kept:
             journal.dissolve_album(album_id, f"{GIVEN_UP}: no track could be classified")
@@ -375,6 +396,22 @@ class AlbumHandling:
         if state == "moved" and s.write_tags and verdict.genre:
             for move in journal.album_moves(album_id):
                 self._write_genre_tag(move, Path(move.destination), verdict.genre)  # type: ignore[attr-defined]
+
+    def _track_tags(self, row: FileRow) -> dict[str, object]:
+        """A track's own tags, recorded in the journal (for the template and history)."""
+        assert self.journal is not None
+        try:
+            tags: dict[str, object] = dict(read_tags(row.path).to_json())
+        except OSError:
+            return {}
+        self.journal.set_tags(row.id, tags)
+        return tags
+
+    def _classify_suspect(self, path: Path) -> Apart:
+        """A track that stopped the daemon MAX_INTERRUPTIONS times, classified in a separate
+        process (:mod:`genre_daemon.daemon.probe`)."""
+        model_dir = getattr(self, "_model_dir", None) or getattr(self.classifier, "model_dir", None)
+        return classify_apart(Path(model_dir), path, stop=self._stop)
 
     def _album_destination(self, root: Path, verdict: Any, kept: list[FileRow], tags: dict[int, dict[str, object]],
                            dups: list[str]) -> tuple[str, Path, Path, str | None]:
@@ -471,13 +508,8 @@ class AlbumHandling:
                 journal.requeue_album(album.id, "a stop interrupted its move", refund=True)
             elif album.state == "classifying":
                 # The track a stop interrupted carries the attempt (begin_track); one that has
-                # stopped the daemon MAX_INTERRUPTIONS times is poison: it leaves the album for
-                # quarantine, and the album goes on without it, whole.
-                for track in journal.album_tracks(album.id):
-                    if track.state == State.CLASSIFYING and track.attempts >= MAX_INTERRUPTIONS:
-                        self._quarantine_track(track, f"the daemon stopped {track.attempts} times while "
-                                                      "classifying it", album_snapshot_from(root, album.snapshot),
-                                               root, copy=True)
+                # stopped the daemon MAX_INTERRUPTIONS times is classified in a separate process
+                # next (process_album): poison leaves the album for quarantine, the rest stays.
                 log.warning("album %s: the daemon stopped while classifying it; trying again", root.name)
                 journal.requeue_album(album.id, "a stop interrupted its classification", refund=True)
             self._resume_album(album.id)

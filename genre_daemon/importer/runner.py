@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from genre_daemon.config import Settings
 from genre_daemon.daemon.albums import AlbumHandling, album_snapshot_json
 from genre_daemon.daemon.handling import FileHandling, SoloLock
+from genre_daemon.daemon.probe import Apart
 from genre_daemon.daemon.startup import prepare_folders, take_inbox_lock
 from genre_daemon.daemon.status import Counters
 from genre_daemon.errors import AudioDecodeError, MoveError
@@ -111,6 +112,13 @@ class Importer(AlbumHandling, FileHandling):
 
     def _hold_for_album(self, row: FileRow) -> bool:
         return False
+
+    def _classify_suspect(self, path: Path) -> Apart:
+        """The engine classified it already, in its own process: that answer stands."""
+        try:
+            return Apart(prediction=self.classifier.classify(path))
+        except AudioDecodeError as exc:
+            return Apart(error=exc.reason, incomplete=exc.incomplete)
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -140,10 +140,8 @@ def test_undo_puts_the_whole_album_back(tree: Tree) -> None:
     assert status is not None
 
 
-def test_a_track_that_keeps_stopping_the_daemon_leaves_its_album_and_the_rest_stays_whole(tree: Tree) -> None:
-    """A stop blames only the track being classified (as for a single file). Here the journal
-    says the daemon died three times on the first track: on start it is quarantined, and the
-    album is filed whole without it."""
+def suspect_album(tree: Tree) -> Path:
+    """An album whose first track the journal says stopped the daemon three times."""
     from genre_daemon.daemon.albums import album_snapshot_json
     from genre_daemon.filing.album_mover import snapshot
     from genre_daemon.filing.journal import FileIdentity, Journal
@@ -160,9 +158,31 @@ def test_a_track_that_keeps_stopping_the_daemon_leaves_its_album_and_the_rest_st
         j.start_album(row.id)
         for _ in range(3):
             j.begin_track(ids[0])  # three stops while classifying 00.wav
+    return album
+
+
+def test_a_track_the_daemon_stopped_on_three_times_is_checked_apart_and_stays_when_healthy(tree: Tree) -> None:
+    """A stop blames the track being classified, but outside kills are not the track's fault:
+    after three, it is classified in a separate process; it classifies there, so it stays."""
+    album = suspect_album(tree)
     tree.start()
-    wait_for(lambda: albums_like(tree.library, "Suspect") and not album.exists(), 60, "the album to be filed")
+    wait_for(lambda: albums_like(tree.library, "Suspect") and not album.exists(), 90, "the album to be filed")
+    placed = albums_like(tree.library, "Suspect")[0]
+    assert sorted(p.name for p in placed.iterdir()) == ["00.wav", "01.wav", "02.wav", "cover.jpg"]
+    assert "classified in a separate process it is fine" in tree.log.read_text()
+    assert tree.quarantined() == []
+
+
+def test_a_track_that_fails_apart_too_is_poison_and_leaves_its_album_which_stays_whole(
+        tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The separate process gets no memory beyond what the model needs (a real rlimit), so
+    classifying the suspect fails there too: that is poison; it goes to quarantine with the
+    reason and the album is filed whole without it."""
+    monkeypatch.setenv("GENRE_DAEMON_PROBE_MEMORY_MB", "0")
+    album = suspect_album(tree)
+    tree.start()
+    wait_for(lambda: albums_like(tree.library, "Suspect") and not album.exists(), 90, "the album to be filed")
     placed = albums_like(tree.library, "Suspect")[0]
     assert sorted(p.name for p in placed.iterdir()) == ["01.wav", "02.wav", "cover.jpg"]
-    assert (tree.quarantine / "00.wav").is_file()
-    assert "stopped 3 times while classifying it" in (tree.quarantine / "00.wav.reason.txt").read_text()
+    reason = (tree.quarantine / "00.wav.reason.txt").read_text()
+    assert "stopped 3 times while classifying it" in reason and "in a separate process too" in reason
