@@ -36,12 +36,12 @@ def cli() -> list[str]:
 
 
 def config(root: Path, workers: int) -> Path:
+    (root / "inbox").mkdir(parents=True, exist_ok=True)
     cfg = root / "config.yaml"
     cfg.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in {
         "inbox": str(root / "inbox"), "library": str(root / "library"), "review_dir": str(root / "library/_review"),
         "quarantine_dir": str(root / "quarantine"), "state_dir": str(root / "state"), "settle_seconds": 0.5,
         "rescan_interval": 5, "workers": workers}.items()))
-    (root / "inbox").mkdir(parents=True, exist_ok=True)
     return cfg
 
 
