@@ -29,7 +29,7 @@ python=${PYTHON:-python3}
 # Exactly 2.13.0: an open range would pull the newest CUDA build (gigabytes) from PyPI.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 extras="test"
-if [ "$(uname -s)" = "Linux" ]; then extras="test,systemd"; fi
+if [ "$(uname -s)" = "Linux" ]; then extras="test,systemd,ray"; else extras="test,ray"; fi
 .venv/bin/python -m pip install -q -e ".[$extras]"
 # The musicnn 0.1.0 wheel (ISC), so tests/model/test_musicnn.py can check models/musicnn/*.safetensors
 # against its TF checkpoints bit for bit; best effort: offline, those checks skip and say why.

@@ -61,8 +61,18 @@ class GenreActor:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         paths = [str(p) for p in batch["path"]]
-        return {"path": paths, "result": [encode(classify_one(self.classifier, p)) for p in paths],
-                "pid": [str(os.getpid())] * len(paths)}
+        results = [encode(classify_one(self.classifier, p)) for p in paths]
+        rss = f"{os.getpid()}:{resident_kb()}"  # per batch: shows the model is loaded once, not per batch
+        return {"path": paths, "result": results, "actor": [rss] * len(paths)}
+
+
+def resident_kb() -> int:
+    """This process's resident set (VmRSS) in KiB; 0 where /proc is not there."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+    except OSError:
+        return 0
 
 
 def encode(r: Result) -> str:
@@ -113,7 +123,7 @@ class RayEngine(Engine):
                          logging_level=logging.WARNING, log_to_driver=False)
         quiet(ray)
         self.workers = max(1, workers or int(ray.cluster_resources().get("CPU", 1)))
-        self.actor_pids: dict[str, int] = {}  # pid -> files classified (for benchmarks)
+        self.actors: dict[int, list[int]] = {}  # actor pid -> its RSS (KiB) after each batch (benchmarks)
 
     def classify(self, paths: Iterable[str | os.PathLike[str]]) -> Iterator[Result]:
         items = [{"path": os.fspath(p)} for p in paths]
@@ -130,8 +140,9 @@ class RayEngine(Engine):
             batch_format="numpy",
         )
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for path, text, pid in zip(batch["path"], batch["result"], batch["pid"]):
-                self.actor_pids[str(pid)] = self.actor_pids.get(str(pid), 0) + 1
+            for pid, rss in {tuple(map(int, str(a).split(":"))) for a in batch["actor"]}:
+                self.actors.setdefault(pid, []).append(rss)
+            for path, text in zip(batch["path"], batch["result"]):
                 yield decode(str(path), str(text))
 
     def close(self) -> None:
