@@ -136,9 +136,8 @@ def main() -> int:
               and not differ and len(recorded) == args.files)
         print(f"import --engine ray: {args.files} real clips in {elapsed:.0f} s = {args.files / elapsed:.2f} files/s; "
               f"{out.strip()}")
-        print(f"  library content hashes equal the input set: {library == inputs} ({len(files)} files, "
-              f"{sum(v for v in library.values() if v > 1) - sum(1 for v in library.values() if v > 1)} "
-              f"duplicate copies beyond the inputs' own)")
+        print(f"  library content hashes equal the input set (as a multiset): {library == inputs} "
+              f"({len(files)} files; the inputs are {len(set(inputs))} distinct clips, cycled)")
         print(f"  predictions identical to local classify: {len(recorded) - len(differ)}/{len(recorded)}")
         print(f"  -> {'OK' if ok else 'FAILED'}")
     finally:
