@@ -86,11 +86,6 @@ def group(inbox: Path, tracks: Iterable[Path]) -> Grouping:
     return Grouping({r: tuple(ts) for r, ts in albums.items()}, tuple(loose))
 
 
-def album_root(inbox: Path, track: Path, tracks: Iterable[Path]) -> Path | None:
-    """The album ``track`` belongs to among ``tracks`` (all the audio files around it), or None."""
-    return group(inbox, tracks).album_of(track)
-
-
 @dataclass(frozen=True)
 class AlbumVerdict:
     """One genre for an album: the winner of the mean scores, how sure, and whether it is left
