@@ -43,6 +43,32 @@ def _is_busy(e: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+# Held while a journal connection of this process is created and opened: see _create_private.
+_OPENING = threading.Lock()
+
+
+def _create_private(path: Path) -> None:
+    """Create the journal file, empty and 0o600, if it does not exist yet (SQLite gives its -wal
+    and -shm the main file's mode, so they are 0o600 too); an existing file is left alone.
+
+    Why this way: POSIX record locks belong to the process, and closing *any* descriptor of a file
+    drops every lock the process holds on it. An open+close of a journal this process already has
+    open through SQLite (the daemon's review page, a second Journal) silently unlocks that
+    connection; another process closing its own connection (``genre-daemon status``) then finds no
+    reader left and deletes the WAL the daemon goes on writing into (issue 19 J1). So the only
+    descriptor opened here outside SQLite is an ``O_EXCL`` create: a brand-new inode, that no
+    connection can hold, and ``_OPENING`` keeps every other thread's connect out until it is
+    closed. Not a temporary umask (process-wide: it would race other threads creating library
+    files) nor a chmod after SQLite created the file (another process could create -wal/-shm from
+    the loose mode in between)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return  # SQLite opens it; never a descriptor of ours on a journal that may be in use
+    os.close(fd)
+
+
 class JournalConnection:
     """The journal file at ``path``, open: created (folder 0o700, file 0o600) with its schema if
     missing, migrated if older, refused if not a journal or written by a newer version."""
@@ -70,18 +96,18 @@ class JournalConnection:
         self._busy_lock = threading.Lock()
         self._busy_since: float | None = None  # monotonic time the current lock-out was noticed
         self._busy_logged = 0.0
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Create the file ourselves so it (and SQLite's -wal/-shm, which copy its mode) is 0o600.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600))
-        except OSError as e:
-            raise JournalError(f"journal {os.fspath(self.path)!r}: cannot create it: {e}") from e
-        try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as e:
-            raise self._error("cannot open it", e) from e
+        with _OPENING:  # no other connection of this process opens the file while we may create it
+            try:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _create_private(self.path)
+            except OSError as e:
+                raise JournalError(f"journal {os.fspath(self.path)!r}: cannot create it: {e}") from e
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as e:
+                raise self._error("cannot open it", e) from e
         conn.row_factory = sqlite3.Row
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
