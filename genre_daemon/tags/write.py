@@ -8,7 +8,10 @@ left behind, which :func:`clean_leftovers` recognises by its name and removes.
 
 Only the genre tag changes: ID3 ``TCON`` (a v2.3 tag is saved as v2.3), Vorbis ``GENRE`` (FLAC,
 Ogg Vorbis, Opus), MP4 ``\\xa9gen`` (a numeric ``gnre`` atom is dropped). Every other tag and the
-audio data stay as they were. The mode bits are kept; the mtime becomes the time of the write
+audio data stay as they were. An ID3v1 tag keeps its bytes (title, comment, track...): only its
+genre byte follows, to the genre's number where the name is in the ID3v1 list (compared without
+case and punctuation: "hiphop" is Hip-Hop), else it keeps its old number; undo puts its exact
+bytes back. The mode bits are kept; the mtime becomes the time of the write
 (the content did change, and backup tools compare size and mtime) unless ``keep_mtime=True``.
 """
 
@@ -26,7 +29,8 @@ from typing import Any, BinaryIO
 
 import mutagen
 from mutagen._vorbis import VCommentDict
-from mutagen.id3 import ID3, TCON
+from mutagen.id3 import ID3, TCON, ID3FileType
+from mutagen.id3._id3v1 import find_id3v1
 from mutagen.mp4 import MP4Tags
 
 from genre_daemon.errors import GenreDaemonError
@@ -63,7 +67,8 @@ class GenreSnapshot:
     ``format``: "id3", "vorbis" or "mp4"; ``version``: the ID3 version the file had ("2.3", "2.4",
     "1.1" for ID3v1 only), None for the other formats and for a file that had no tag block;
     ``had_tags``: whether the file had a tag block at all; ``values``: the original genre values,
-    None when there was no genre tag; ``written``: the genre write_genre put there.
+    None when there was no genre tag; ``written``: the genre write_genre put there; ``id3v1``: the
+    file's ID3v1 tag, its exact bytes, None when it had none.
     """
 
     format: str
@@ -71,24 +76,30 @@ class GenreSnapshot:
     had_tags: bool
     values: tuple[str, ...] | None
     written: str | None = None
+    id3v1: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (for the journal); the genre is a list of values or "absent"."""
-        return {
+        """A JSON-ready dict (for the journal); the genre is a list of values or "absent", the
+        ID3v1 tag hex, left out when there is none."""
+        out: dict[str, Any] = {
             "format": self.format,
             "version": self.version,
             "had_tags": self.had_tags,
             "genre": list(self.values) if self.values is not None else _ABSENT,
             "written": self.written,
         }
+        if self.id3v1 is not None:
+            out["id3v1"] = self.id3v1.hex()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GenreSnapshot:
         """The snapshot :meth:`to_json` made; ValueError when ``data`` is not one."""
         try:
             fmt, version, had_tags = data["format"], data["version"], data["had_tags"]
-            genre, written = data["genre"], data.get("written")
-        except (KeyError, TypeError) as exc:
+            genre, written, v1 = data["genre"], data.get("written"), data.get("id3v1")
+            id3v1 = bytes.fromhex(v1) if v1 is not None else None  # older journals have no "id3v1"
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a genre snapshot: {data!r}") from exc
         values: tuple[str, ...] | None = None
         if genre != _ABSENT:
@@ -98,15 +109,20 @@ class GenreSnapshot:
         if (not isinstance(fmt, str) or not isinstance(had_tags, bool)
                 or not isinstance(version, (str, type(None))) or not isinstance(written, (str, type(None)))):
             raise ValueError(f"not a genre snapshot: {data!r}")
-        return cls(fmt, version, had_tags, values, written)
+        return cls(fmt, version, had_tags, values, written, id3v1)
 
 
-def write_genre(path: str | os.PathLike[str], genre: str, *, keep_mtime: bool = False) -> GenreSnapshot:
+def write_genre(path: str | os.PathLike[str], genre: str, *, keep_mtime: bool = False,
+                before_change: Callable[[GenreSnapshot], None] | None = None) -> GenreSnapshot:
     """Set the file's genre tag to ``genre`` (replacing every old genre value), crash-safely.
 
     Returns the genre tag's original state for undo. A file that already carries exactly this
-    genre is not rewritten. Raises FileNotFoundError when the file is gone,
-    :class:`TagWriteError` when its tags cannot be written, ValueError for an empty genre.
+    genre is not rewritten. ``before_change`` is given that state once the tagged copy is ready,
+    just before it replaces the file (not called when nothing changes): a caller that records
+    it there can undo a write that a kill interrupts right after the rename. Raises
+    FileNotFoundError when the file is gone, :class:`TagWriteError` when its tags cannot be
+    written, ValueError for an empty genre; whatever ``before_change`` raises leaves the file
+    as it was.
     """
     genre = genre.strip()
     if not genre or "\x00" in genre:
@@ -119,14 +135,19 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, keep_mtime: bool = 
         tags, family = _tags_for_edit(audio)
         old = _get_genre(tags, family)
         version = _id3_version(tags) if family == "id3" and had_tags else None
-        snapshot = GenreSnapshot(family, version, had_tags, tuple(old) if old else None, genre)
+        v1 = _id3v1_block(audio, copy)
+        snapshot = GenreSnapshot(family, version, had_tags, tuple(old) if old else None, genre, v1)
         if old == [genre]:
             return False
         _set_genre(tags, family, [genre])
-        _save(audio, copy)
+        _save(audio, copy, _id3v1_with_genre(v1, [genre]))
         return True
 
-    _rewrite(path, edit, keep_mtime=keep_mtime)
+    def ready() -> None:
+        if before_change is not None and snapshot is not None:
+            before_change(snapshot)
+
+    _rewrite(path, edit, keep_mtime=keep_mtime, before_replace=ready)
     assert snapshot is not None  # _rewrite either calls edit or raises
     return snapshot
 
@@ -152,13 +173,19 @@ def restore_genre(path: str | os.PathLike[str], snapshot: GenreSnapshot, *,
         if only_if_ours and snapshot.written is not None and current != [snapshot.written]:
             restored = False
             return False
+        v1 = _id3v1_block(audio, copy)
+        if v1 is not None and snapshot.id3v1 is not None and v1 == _id3v1_with_genre(snapshot.id3v1, current):
+            v1 = snapshot.id3v1  # the ID3v1 tag as write_genre left it: its exact old bytes
+        else:
+            v1 = _id3v1_with_genre(v1, original)  # gone or changed since: keep it, genre follows
         tags, family = _tags_for_edit(audio)
         _set_genre(tags, family, original)
         if not snapshot.had_tags and len(tags) == 0:
             copy.seek(0)
             audio.delete(copy)  # the file had no tag block: leave none behind
+            _append(copy, v1)
         else:
-            _save(audio, copy)
+            _save(audio, copy, v1)
         return True
 
     _rewrite(path, edit, keep_mtime=keep_mtime)
@@ -207,9 +234,10 @@ def temp_path(target: Path) -> Path:
 
 
 def _rewrite(path: str | os.PathLike[str], edit: Callable[[mutagen.FileType, BinaryIO], bool], *,
-             keep_mtime: bool) -> None:
+             keep_mtime: bool, before_replace: Callable[[], None] = lambda: None) -> None:
     """Copy the file, let ``edit`` change the copy with mutagen (it returns False to change
-    nothing), fsync the copy and rename it over the file, then fsync the folder. Everything goes
+    nothing), fsync the copy, call ``before_replace`` and rename the copy over the file, then
+    fsync the folder. Everything goes
     through one handle on the folder and one on the copy, so a folder renamed meanwhile does not
     matter. Symlinks are followed: the file they point to is rewritten and the link stays."""
     target = Path(os.path.realpath(path))
@@ -261,6 +289,7 @@ def _rewrite(path: str | os.PathLike[str], edit: Callable[[mutagen.FileType, Bin
         now = os.stat(name, dir_fd=folder)
         if (now.st_ino, now.st_size, now.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns):
             raise TagWriteError(path, "the file changed while its tags were being written; it was left as it is")
+        before_replace()
         os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
         replaced = True
         os.fsync(folder)
@@ -382,14 +411,62 @@ def _save_version(tags: ID3) -> int:
     return 3 if (2, 2) <= tuple(tags.version[:2]) <= (2, 3) else 4
 
 
-def _save(audio: mutagen.FileType, copy: BinaryIO) -> None:
+def _save(audio: mutagen.FileType, copy: BinaryIO, id3v1: bytes | None = None) -> None:
     """Save the edited tags into ``copy`` in their own format (ID3 in its version, several values
-    of a v2.3 frame separated by NUL as they were read; an ID3v1 tag, if any, rewritten to match)."""
+    of a v2.3 frame separated by NUL as they were read), ending with the ID3v1 tag ``id3v1``
+    (exact bytes; none when None) where the format has one: mutagen would rebuild it from the
+    v2 frames, blanking its comment and any field the v2 tag lacks."""
     copy.seek(0)
-    if isinstance(audio.tags, ID3):
+    if isinstance(audio, ID3FileType) and isinstance(audio.tags, ID3):
+        audio.save(copy, v1=0, v2_version=_save_version(audio.tags), v23_sep=None)
+        _append(copy, id3v1)
+    elif isinstance(audio.tags, ID3):  # AIFF, WAVE: ID3 in a chunk, no ID3v1
         audio.save(copy, v2_version=_save_version(audio.tags), v23_sep=None)
     else:
         audio.save(copy)
+
+
+def _append(copy: BinaryIO, block: bytes | None) -> None:
+    """Put ``block`` (an ID3v1 tag) at the end of ``copy``, if there is one."""
+    if block:
+        copy.seek(0, os.SEEK_END)
+        copy.write(block)
+
+
+def _id3v1_block(audio: mutagen.FileType, copy: BinaryIO) -> bytes | None:
+    """The ID3v1 tag at the end of ``copy``, its exact bytes (None without one, and for formats
+    that have none)."""
+    if not isinstance(audio, ID3FileType):
+        return None
+    copy.seek(0)
+    tag, offset = find_id3v1(copy)
+    if tag is None or offset >= 0:
+        return None
+    copy.seek(offset, os.SEEK_END)
+    return copy.read()
+
+
+def _id3v1_with_genre(block: bytes | None, values: list[str] | None) -> bytes | None:
+    """``block`` with its genre byte set to the number of the first genre in ``values``, where
+    the ID3v1 list has that name; otherwise (no genre, a name the list lacks, a short tag)
+    unchanged."""
+    if block is None or len(block) != 128 or not values:
+        return block
+    number = _id3v1_number(values[0])
+    return block if number is None else block[:127] + bytes([number])
+
+
+def _id3v1_number(genre: str) -> int | None:
+    """The ID3v1 genre number of ``genre`` ("Jazz", "jazz", "hiphop", "(17)"), None when the
+    list does not have it."""
+    names = TCON(encoding=3, text=[genre]).genres  # "(17)" and "17" read as their names
+    key = _fold(names[0] if names else genre)
+    return next((i for i, name in enumerate(TCON.GENRES) if _fold(name) == key and i < 255), None)
+
+
+def _fold(name: str) -> str:
+    """A genre name compared without case, spaces or punctuation."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def _chown_like(fd: int, like: os.stat_result) -> None:

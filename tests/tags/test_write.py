@@ -247,6 +247,23 @@ def test_id3v1_only_mp3_gets_a_v2_tag_and_keeps_its_v1(tagged):
     assert genre_values(path) == ["Rock"] and path.read_bytes()[-1] == GENRES.index("Rock")
 
 
+@pytest.mark.parametrize("genre, number", [("jazz", GENRES.index("Jazz")), ("hiphop", GENRES.index("Hip-Hop")),
+                                           (NEW, GENRES.index("Rock"))])
+def test_id3v1_keeps_its_comment_and_bytes_its_genre_mapped_and_undo_puts_it_back_exactly(tagged, genre, number):
+    """Issue 19 T1: only the v1 genre byte changes (to the list's number for a name it has, in
+    any case or punctuation; kept for one it lacks, not 0xff); undo restores the exact bytes."""
+    path = tagged("mp3", metadata={**PLAIN, "comment": "Kept comment"}, extra=("-write_id3v1", "1"))
+    old = path.read_bytes()[-128:]
+    assert old[:3] == b"TAG" and old[97:109] == b"Kept comment" and old[127] == GENRES.index("Rock")
+    snapshot = write_genre(path, genre)
+    v1 = path.read_bytes()[-128:]
+    assert v1[:127] == old[:127] and v1[127] == number
+    assert genre_values(path) == [genre]
+    stored = GenreSnapshot.from_json(json.loads(json.dumps(snapshot.to_json())))  # as the journal keeps it
+    assert restore_genre(path, stored) is True
+    assert path.read_bytes()[-128:] == old and genre_values(path) == ["Rock"]
+
+
 def test_symlink_stays_a_link_to_the_tagged_file(tagged, tmp_path):
     target = tagged("ogg")
     link = tmp_path / "link.ogg"
