@@ -1,12 +1,18 @@
 """What is an album, and which genre it gets (pure: paths and scores in, decisions out).
 
 **An album** is a folder of the inbox, at any depth, holding two or more audio files of its own
-(its disc sub-folders, ``CD1/``, ``Disc 2/``, ``Side A``, count as its own). Everything under
-it travels with it: sidecars (cover art, ``.cue``, ``.log``, ``.m3u``, ``.nfo``, lyrics) and
-any other sub-folder, audio or not. An album inside an album belongs to the outer one, so an
-album is never torn apart. A folder with no audio of its own (an artist folder holding album
-folders) is not an album; its album folders are. An audio file that is in no album (in the inbox
-itself, or alone in its folder) is a loose file and is placed on its own, as before.
+(its part sub-folders count as its own: discs and sides, ``CD1/``, ``Disc 2/``, ``Side A``, and
+``Bonus/``, ``Extras/``). Everything under it travels with it: sidecars (cover art, ``.cue``,
+``.log``, ``.m3u``, ``.nfo``, lyrics) and any other sub-folder, audio or not.
+
+**A container** is a folder whose sub-folders (other than its parts) are albums of their own, or
+hold albums: a ``Downloads/`` with ``bob.mp3``, ``Bach/`` and ``Metallica/`` in it, or an artist
+folder holding album folders. It is not an album: each of its album sub-folders is judged as its
+own album, and the songs beside them are loose. An album therefore never holds another album
+except in its parts, and is never torn apart.
+
+An audio file that is in no album (in the inbox itself, alone in its folder, or beside the albums
+of a container) is a loose file and is placed on its own.
 
 **Its genre** is the genre with the highest mean score over its tracks (each track's scores
 are probabilities over the same genres; every track weighs the same, however long). The mean
@@ -31,18 +37,29 @@ DISC_FOLDER = re.compile(
 )
 
 
+# A part of the album above it that is not a disc: bonus tracks, extras, B-sides.
+EXTRA_FOLDER = re.compile(
+    r"^(?:bonus(?:[\s._-]*(?:tracks?|disc|cd|material))?|extras?|b[\s._-]?sides)$", re.IGNORECASE)
+
+
 def is_disc_folder(name: str) -> bool:
     """Whether a folder's name says it is one disc (or side) of the album above it."""
     return bool(DISC_FOLDER.match(name.strip()))
 
 
+def is_part_folder(name: str) -> bool:
+    """Whether a folder's name says it is part of the album above it (a disc, a side, its bonus
+    tracks or extras): its tracks count as that album's own, and it never makes a container."""
+    return is_disc_folder(name) or bool(EXTRA_FOLDER.match(name.strip()))
+
+
 def home_folder(inbox: Path, track: Path) -> Path | None:
-    """The folder whose album ``track`` counts towards: its own folder, or the one above a disc
+    """The folder whose album ``track`` counts towards: its own folder, or the one above a part
     folder; None for a file directly in the inbox."""
     folder = track.parent
     if folder == inbox or not folder.is_relative_to(inbox):
         return None
-    if is_disc_folder(folder.name) and folder.parent != inbox:
+    if is_part_folder(folder.name) and folder.parent != inbox:
         return folder.parent
     return folder
 
@@ -55,17 +72,20 @@ class Grouping:
     loose: tuple[Path, ...]
 
     def album_of(self, track: Path) -> Path | None:
-        for root, tracks in self.albums.items():
-            if track in tracks:
-                return root
+        """The album root ``track`` belongs to, or None (loose, or not in this grouping)."""
+        for folder in track.parents:
+            tracks = self.albums.get(folder)
+            if tracks is not None:
+                return folder if track in tracks else None
         return None
 
 
 def group(inbox: Path, tracks: Iterable[Path]) -> Grouping:
-    """Sort audio files under ``inbox`` into albums and loose files (see the module docstring).
+    """Sort audio files under ``inbox`` into albums and loose files (see the module docstring):
+    the one rule that both the daemon and ``import`` follow.
 
     Pure: the caller lists the files (every audio file under the folders concerned, settled or
-    not, so that an album is judged on all its tracks)."""
+    not, so that an album is judged on all its tracks). Costs one walk up each file's folders."""
     tracks = sorted(set(tracks))
     counts: dict[Path, int] = {}
     for t in tracks:
@@ -73,17 +93,41 @@ def group(inbox: Path, tracks: Iterable[Path]) -> Grouping:
         if home is not None:
             counts[home] = counts.get(home, 0) + 1
     candidates = {folder for folder, n in counts.items() if n >= 2}
-    # the outermost candidate wins: an album inside an album belongs to it
-    roots = {c for c in candidates if not any(c != o and c.is_relative_to(o) for o in candidates)}
-    albums: dict[Path, list[Path]] = {r: [] for r in sorted(roots)}
+    containers = {above for c in candidates for above in _holders(inbox, c) if above in candidates}
+    albums = candidates - containers
+    # an album's parts may hold a folder of two tracks: it belongs to the album (the outermost)
+    roots = {a for a in albums if not any(above in albums for above in _ancestors(inbox, a))}
+    grouped: dict[Path, list[Path]] = {r: [] for r in sorted(roots)}
     loose: list[Path] = []
     for t in tracks:
-        root = next((r for r in roots if t.is_relative_to(r)), None)
+        root = next((f for f in reversed(_ancestors(inbox, t)) if f in roots), None)
         if root is None:
             loose.append(t)
         else:
-            albums[root].append(t)
-    return Grouping({r: tuple(ts) for r, ts in albums.items()}, tuple(loose))
+            grouped[root].append(t)
+    return Grouping({r: tuple(ts) for r, ts in grouped.items()}, tuple(loose))
+
+
+def _ancestors(inbox: Path, path: Path) -> list[Path]:
+    """The folders between ``inbox`` (excluded) and ``path`` (excluded), nearest first."""
+    out: list[Path] = []
+    for folder in path.parents:
+        if folder == inbox or not folder.is_relative_to(inbox):
+            break
+        out.append(folder)
+    return out
+
+
+def _holders(inbox: Path, candidate: Path) -> list[Path]:
+    """The folders above ``candidate`` that it makes containers: those it sits under through a
+    sub-folder that is not one of their parts (disc, bonus...)."""
+    out: list[Path] = []
+    child = candidate
+    for folder in _ancestors(inbox, candidate):
+        if not is_part_folder(child.name):
+            out.append(folder)
+        child = folder
+    return out
 
 
 @dataclass(frozen=True)

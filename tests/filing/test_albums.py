@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from genre_daemon.filing.albums import decide, group, home_folder, is_disc_folder
+from genre_daemon.filing.albums import decide, group, home_folder, is_disc_folder, is_part_folder
 
 IN = Path("/in")
 
@@ -67,6 +67,64 @@ def test_a_lone_track_in_a_folder_is_loose_and_so_is_one_under_an_artist() -> No
 def test_a_lone_track_under_an_album_root_travels_with_the_album() -> None:
     tracks = [IN / "Album" / "01.mp3", IN / "Album" / "02.mp3", IN / "Album" / "Extra" / "x.mp3"]
     assert group(IN, tracks).album_of(IN / "Album" / "Extra" / "x.mp3") == IN / "Album"
+
+
+def _songs(folder: Path, *names: str) -> list[Path]:
+    return [folder / n for n in names]
+
+
+def test_a_downloads_folder_is_a_container_its_sub_folders_albums_and_its_songs_loose() -> None:
+    """Issue 19 A2: Downloads/{bob, rap, Bach/, Metallica/, Slayer/} is not one album."""
+    dl = IN / "Downloads"
+    bach = _songs(dl / "Bach", "1.flac", "2.flac", "3.flac")
+    metallica = _songs(dl / "Metallica", "a.mp3", "b.mp3")
+    slayer = _songs(dl / "Slayer", "x.mp3", "y.mp3", "z.mp3")
+    loose = _songs(dl, "bob.mp3", "rap.mp3")
+    g = group(IN, [*bach, *metallica, *slayer, *loose])
+    assert dict(g.albums) == {dl / "Bach": tuple(bach), dl / "Metallica": tuple(metallica),
+                              dl / "Slayer": tuple(slayer)}
+    assert g.loose == tuple(loose)
+    assert g.album_of(dl / "bob.mp3") is None and g.album_of(bach[0]) == dl / "Bach"
+
+
+def test_a_container_may_hold_artist_folders_and_containers_nest() -> None:
+    """An album anywhere below a sub-folder makes a container: Downloads/Metallica/Master/ is
+    an album, and the songs of Downloads and of the artist folder beside it are loose."""
+    dl = IN / "Downloads"
+    master = _songs(dl / "Metallica" / "Master", "1.mp3", "2.mp3", "3.mp3")
+    artist_songs = _songs(dl / "Metallica", "single.mp3", "live.mp3")
+    loose = _songs(dl, "bob.mp3", "rap.mp3")
+    g = group(IN, [*master, *artist_songs, *loose])
+    assert dict(g.albums) == {dl / "Metallica" / "Master": tuple(master)}
+    assert set(g.loose) == {*artist_songs, *loose}
+
+
+def test_an_album_in_a_container_keeps_its_discs_and_bonus_tracks() -> None:
+    """Parts of an album (discs, bonus tracks, extras) never make it a container: the album
+    beside its sibling in Downloads is filed whole with them."""
+    dl = IN / "Downloads"
+    album = [*_songs(dl / "Album", "01.flac", "02.flac"), *_songs(dl / "Album" / "CD2", "01.flac", "02.flac"),
+             *_songs(dl / "Album" / "Bonus Tracks", "b1.flac", "b2.flac"),
+             *_songs(dl / "Album" / "Extras", "e1.flac", "e2.flac")]
+    other = _songs(dl / "Other", "o1.mp3", "o2.mp3")
+    g = group(IN, [*album, *other, dl / "bob.mp3", dl / "rap.mp3"])
+    assert dict(g.albums) == {dl / "Album": tuple(sorted(album)), dl / "Other": tuple(other)}
+    assert g.loose == (dl / "bob.mp3", dl / "rap.mp3")
+
+
+def test_bonus_tracks_count_as_the_album_s_own() -> None:
+    """One track of its own and two bonus tracks: an album of three, not an album named Bonus."""
+    tracks = [IN / "Album" / "01.mp3", *_songs(IN / "Album" / "Bonus Tracks", "b1.mp3", "b2.mp3")]
+    g = group(IN, tracks)
+    assert dict(g.albums) == {IN / "Album": tuple(sorted(tracks))}
+    assert home_folder(IN, tracks[1]) == IN / "Album"
+
+
+@pytest.mark.parametrize("name, part", [("Bonus", True), ("Bonus Tracks", True), ("bonus_disc", True),
+                                        ("Extras", True), ("B-Sides", True), ("CD2", True),
+                                        ("Bach", False), ("Bonus Army", False), ("Extraordinary", False)])
+def test_part_folders_are_discs_sides_bonus_tracks_and_extras(name: str, part: bool) -> None:
+    assert is_part_folder(name) is part
 
 
 def _scores(top: str, p: float, genres=("jazz", "blues", "rock")) -> dict[str, float]:
