@@ -22,11 +22,12 @@ whatever the tags say, the result is inside the library.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from genre_daemon.names import NAME_MAX, safe_component, safe_filename
+from genre_daemon.names import NAME_MAX, nbytes, safe_component, safe_filename
 
 DEFAULT = "{genre}/{album_folder}/{filename}"
 
@@ -34,6 +35,7 @@ FIELDS = frozenset({
     "genre", "album_folder", "filename", "stem", "ext",
     "artist", "albumartist", "album", "title", "track", "disc", "year",
 })
+TAG_FIELDS = ("artist", "albumartist", "album", "title", "track", "disc", "year")  # read from the file's tags
 _NUMERIC = frozenset({"track", "disc", "year"})
 _FIELD = re.compile(r"\{([^{}]*)\}")
 _SPEC = re.compile(r"0?[1-9]")
@@ -82,14 +84,21 @@ class Template:
         return frozenset(n for comp in self.components for x in comp if isinstance(x, _Slot) for n in x.choices)
 
     def file_path(self, values: Values, suffix: str) -> PurePosixPath:
-        """A loose file's path relative to the library; its name keeps ``suffix`` (``.mp3``)."""
+        """A loose file's path relative to the library; its name keeps ``suffix`` (``.mp3``).
+
+        A name that would lose it when made safe (a title of ``.``: ``..flac`` loses its leading
+        dots and becomes ``flac``) has its stem made safe on its own, the file's own stem
+        standing in for one that leaves nothing."""
         parts = self._render(self.components[:-1], values)
-        name = _render_component(self.components[-1], values)
-        if not name:
-            name = str(values.get("filename") or "") or "untitled" + suffix
-        if suffix and not name.lower().endswith(suffix.lower()):
-            name += suffix
-        parts.append(safe_filename(name))
+        name = _render_component(self.components[-1], values) or str(values.get("filename") or "")
+        if suffix and name.lower().endswith(suffix.lower()):
+            name, suffix = name[: -len(suffix)], name[-len(suffix):]
+        whole = safe_filename(name + suffix) if name else ""
+        if not whole.endswith(suffix) or len(whole) <= len(suffix):
+            room = max(NAME_MAX - nbytes(suffix), NAME_MAX // 2)
+            own = safe_component(str(values.get("stem") or ""), max_bytes=room, normalize=False, fallback="untitled")
+            whole = safe_filename(safe_component(name, max_bytes=room, normalize=False, fallback=own) + suffix)
+        parts.append(whole)
         return PurePosixPath(*parts)
 
     def album_path(self, values: Values) -> PurePosixPath:
@@ -186,9 +195,8 @@ def file_values(path: Path, genre: str, tags: Mapping[str, object] | None = None
         "genre": genre, "album_folder": album_folder, "filename": path.name, "stem": path.stem,
         "ext": path.suffix.lstrip("."),
     }
-    for key in ("artist", "albumartist", "album", "title", "track", "disc", "year"):
-        v = tags.get(key)
-        values[key] = v if isinstance(v, (str, int)) else None
+    for key in TAG_FIELDS:
+        values[key] = _tag_value(tags.get(key))
     return values
 
 
@@ -197,8 +205,18 @@ def album_values(folder: str, genre: str, track_tags: list[Mapping[str, object]]
     values: dict[str, str | int | None] = {"genre": genre, "album_folder": folder, "filename": folder,
                                            "stem": folder, "ext": ""}
     for key in ("artist", "albumartist", "album", "year"):
-        seen = [t.get(key) for t in track_tags if isinstance(t.get(key), (str, int))]
+        seen = [v for t in track_tags if (v := _tag_value(t.get(key))) is not None]
         values[key] = max(set(seen), key=lambda v: (seen.count(v), str(v))) if seen else None  # type: ignore[arg-type]
     for key in ("title", "track", "disc"):
         values[key] = None
     return values
+
+
+def _tag_value(value: object) -> str | int | None:
+    """A tag's value as a template field: text in NFC (tags written on macOS often spell "é" as
+    "e" and a combining accent, NFD: the same artist in two spellings would fill two folders that
+    look alike), a number as is, anything else None."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    return value if isinstance(value, int) else None
+

@@ -44,6 +44,30 @@ def test_a_file_name_always_keeps_its_extension() -> None:
     assert t.file_path(file_values(Path("/in/a.opus"), "pop", {"title": "Song"}), ".opus").name == "Song.opus"
 
 
+@pytest.mark.parametrize("title", [".", "..", " . ", "-"])
+def test_a_title_that_is_only_dots_keeps_the_extension(title: str) -> None:
+    """Issue 19 T2: ``..flac`` made safe as a whole lost its leading dots and became ``flac``."""
+    tags = {"artist": ".", "album": ".", "title": title}
+    for text in ("{genre}/{artist}/{album}/{title}", "{genre}/{title}.{ext}"):
+        path = Template.parse(text).file_path(file_values(Path("/in/Song.flac"), "metal", tags), ".flac")
+        assert path.name == "Song.flac" and path.suffix == ".flac", (text, path)
+    assert Template.parse(DEFAULT).file_path(file_values(Path("/in/song..mp3"), "pop"), ".mp3").name == "song..mp3"
+
+
+def test_nfc_and_nfd_spellings_of_one_artist_give_one_folder() -> None:
+    """Issue 19 T2: tags are normalised (NFC) before they name folders or files; the file's own
+    name is not touched (a silent rename would surprise)."""
+    nfc, nfd = "Beyonc\u00e9", "Beyonce\u0301"
+    t = Template.parse(RICH)
+    one = t.file_path(file_values(Path("/in/a.mp3"), "pop", {"artist": nfc, "album": nfd, "title": nfd}), ".mp3")
+    two = t.file_path(file_values(Path("/in/b.mp3"), "pop", {"artist": nfd, "album": nfc, "title": nfc}), ".mp3")
+    assert one == two == PurePosixPath(f"pop/{nfc}/{nfc}/{nfc}.mp3")
+    tracks = [{"albumartist": nfd, "album": nfd}, {"albumartist": nfc, "album": nfc}, {"albumartist": nfd}]
+    assert t.album_path(album_values("folder", "pop", tracks)) == PurePosixPath(f"pop/{nfc}/{nfc}")
+    own = Template.parse(DEFAULT).file_path(file_values(Path(f"/in/{nfd}.mp3"), "pop", {"title": nfc}), ".mp3")
+    assert own.name == f"{nfd}.mp3"
+
+
 @pytest.mark.parametrize("bad, says", [
     ("/abs/{filename}", "relative"), ("~/{filename}", "relative"), ("{genre}/../{filename}", "'..'"),
     ("{nope}", "unknown field 'nope'"), ("{genre", "unbalanced"), ("{title:02}", "track, disc and year"),
