@@ -2,12 +2,16 @@
 
 The guard (an ASGI middleware, so it sees every request before routing) refuses, in order:
 a ``Host`` that is not a loopback name when the server listens on loopback (DNS rebinding);
-a request without the token (``Authorization: Bearer``, the session cookie, or ``?token=`` on a
-GET, which sets the cookie and redirects to the same URL without it): 401; a state-changing
-request whose ``Origin`` is not this server or whose ``Sec-Fetch-Site`` is not ``same-origin``:
-403. State changes are POST only; with the cookie they also need the session's CSRF token
-(``X-CSRF-Token`` header, or the ``csrf`` field of a form). URLs carry ids only: anything else,
-``..`` and encoded forms included, matches no route and gets 404.
+any request a browser made for another origin: ``Sec-Fetch-Site`` ``cross-site`` or
+``same-site`` (a page on another port of 127.0.0.1 is same-site, and the SameSite cookie goes
+with its requests), or an ``Origin`` that is not this server: 403; a request without the token
+(``Authorization: Bearer``, the session cookie, or ``?token=`` on a GET, which sets the cookie
+and redirects to the same URL without it): 401; a state-changing request whose
+``Sec-Fetch-Site`` is not ``same-origin``: 403. Requests without Fetch Metadata (API clients,
+curl) pass on their token. State changes are POST only; with the cookie they also need the
+session's CSRF token (``X-CSRF-Token`` header, or the ``csrf`` field of a form). URLs carry ids
+only: anything else, ``..`` and encoded forms included, matches no route and gets 404. Errors are
+``{"error": reason}`` everywhere but on the four HTML pages, which answer in plain text.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genre_daemon.web.data import WebData, WebError
+from genre_daemon.web.placing import shown
 from genre_daemon.web.templates import APP_CSS, APP_JS, render
 from genre_daemon.web.tokens import csrf_for, new_session, same_token, session_nonce
 
@@ -53,6 +58,10 @@ _AUDIO_TYPES = {
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# Sec-Fetch-Site values of requests this origin made itself, or the user did (typed, bookmarked);
+# no header at all is an API client (or a browser too old to send Fetch Metadata).
+_OWN_SITES = frozenset({"same-origin", "none"})
+_PAGES = frozenset({"/", "/recent", "/status", "/models"})  # HTML: their errors are plain text
 
 
 # --- the guard --------------------------------------------------------------------------------------
@@ -77,6 +86,10 @@ class Guard:
             await _refuse(421, f"this page answers only to a loopback host name, not {host[:100]!r}", scope, receive, send)
             return
         method = scope["method"]
+        foreign = _foreign(headers, f"{scope.get('scheme', 'http')}://{host}", state_change=method not in _SAFE_METHODS)
+        if foreign is not None:
+            await _refuse(403, foreign, scope, receive, send)
+            return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         given = [v for k, v in query if k == "token"]
         via, nonce = self._authenticate(headers)
@@ -91,15 +104,6 @@ class Guard:
                                "(or send Authorization: Bearer <state_dir/web-token>)", scope, receive, send,
                           extra={"WWW-Authenticate": 'Bearer realm="genre-daemon"'})
             return
-        if method not in _SAFE_METHODS:
-            origin = headers.get("origin")
-            if origin is not None and origin != f"{scope.get('scheme', 'http')}://{host}":
-                await _refuse(403, f"cross-origin request from {origin[:100]!r} refused", scope, receive, send)
-                return
-            site = headers.get("sec-fetch-site")
-            if site is not None and site != "same-origin":
-                await _refuse(403, f"request from another site ({site[:40]}) refused", scope, receive, send)
-                return
         scope.setdefault("state", {})["auth"] = {"via": via, "nonce": nonce}
         await self.app(scope, receive, send)
 
@@ -128,6 +132,28 @@ class Guard:
         await response(scope, receive, send)
 
 
+def _foreign(headers: Headers, own: str, *, state_change: bool) -> str | None:
+    """Why a request came from another origin than ``own`` (then it is refused), or None.
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site``: ``same-site`` includes a page
+    on another port of the same host, which gets the SameSite cookie too, so only ``same-origin``
+    and ``none`` (a typed URL, a bookmark) pass; a state change must be ``same-origin``. An
+    ``Origin`` header, when sent, must be this server. Without either header (API clients with
+    Bearer, curl) the token alone decides."""
+    origin = headers.get("origin")
+    if origin is not None and origin != own:
+        return f"cross-origin request from {origin[:100]!r} refused"
+    site = headers.get("sec-fetch-site")
+    if site is not None and (site not in _OWN_SITES or (state_change and site != "same-origin")):
+        return f"request from another site ({site[:40]}) refused: this page serves only its own origin"
+    return None
+
+
+def _json_errors(path: str) -> bool:
+    """Errors are JSON on every path but the four HTML pages (docs/web.md, JSON API)."""
+    return path not in _PAGES
+
+
 def _loopback_host(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     if name in _LOOPBACK_NAMES:
@@ -152,8 +178,7 @@ def _with_security_headers(send: Send) -> Send:
 
 async def _refuse(status: int, message: str, scope: Scope, receive: Receive, send: Send,
                   extra: dict[str, str] | None = None) -> None:
-    path = scope.get("path", "")
-    if path.startswith("/api/"):
+    if _json_errors(scope.get("path", "")):
         response: Response = JSONResponse({"error": message}, status_code=status, headers=extra)
     else:
         response = PlainTextResponse(f"{status}: {message}\n", status_code=status, headers=extra)
@@ -215,7 +240,7 @@ async def _body(request: Request) -> tuple[dict[str, Any], bool]:
             raise WebError(413, f"request body larger than {MAX_BODY} bytes")
     form = kind == "application/x-www-form-urlencoded"
     if form:
-        data: Any = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        data: Any = _form_fields(raw)
     elif kind == "application/json":
         try:
             data = json.loads(raw or b"{}")
@@ -231,6 +256,19 @@ async def _body(request: Request) -> tuple[dict[str, Any], bool]:
         if not hmac.compare_digest(str(given).encode(), _csrf(request).encode()):
             raise WebError(403, "missing or wrong CSRF token: reload the page")
     return data, form
+
+
+def _form_fields(raw: bytes) -> dict[str, str]:
+    """An urlencoded body as a dict; WebError 400 naming the field when a byte or escape
+    (``genre=%ff``) is not UTF-8: replaced by U+FFFD it would become a folder's name."""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="surrogateescape")
+    except UnicodeDecodeError:
+        raise WebError(400, "the form is not valid UTF-8; nothing moved") from None
+    for key, value in pairs:
+        if any("\udc80" <= ch <= "\udcff" for ch in key + value):
+            raise WebError(400, f"the form field {shown(key)} is not valid UTF-8; nothing moved")
+    return dict(pairs)
 
 
 Action = Callable[[WebData, Request, dict[str, Any]], Any]
@@ -265,8 +303,8 @@ def review_page(request: Request) -> Response:
         page_no = min(max(1, int(request.query_params.get("page", "1"))), pages)
     except ValueError:
         page_no = 1
-    shown = items[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
-    return HTMLResponse(render("review", title="Review", page="review", csrf=_csrf(request), items=shown,
+    on_page = items[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
+    return HTMLResponse(render("review", title="Review", page="review", csrf=_csrf(request), items=on_page,
                                total=len(items), pages=pages, page_no=page_no, genres=data.known_genres(),
                                min_confidence=data.settings.min_confidence))
 
@@ -328,7 +366,7 @@ def confusion(request: Request) -> Response:
     try:
         png = request.app.state.data.confusion_png(request.path_params["name"])
     except WebError as exc:
-        return PlainTextResponse(exc.message, status_code=exc.status)
+        return _error(exc, request)
     return Response(png, media_type="image/png", headers={"cache-control": "private, max-age=60"})
 
 
@@ -414,7 +452,7 @@ def _limit(request: Request, default: int) -> int:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 404
     reason = "not found" if status == 404 else ("method not allowed" if status == 405 else "refused")
-    if request.url.path.startswith("/api/"):
+    if _json_errors(request.url.path):
         return JSONResponse({"error": reason}, status_code=status)
     return PlainTextResponse(f"{status}: {reason}\n", status_code=status)
 

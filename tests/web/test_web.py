@@ -589,6 +589,57 @@ def test_a_stolen_cookie_cannot_post_from_another_origin(tree: WebTree, client: 
     assert ok.status == 200, ok.body
 
 
+def test_a_form_that_is_not_utf8_is_refused_and_makes_no_folder(tree: WebTree, client: Client) -> None:
+    a = tree.unsure("a.wav")
+    cookie, csrf = client.session()
+    files, folders = tree.audio_files(), sorted(tree.library.iterdir())
+    own = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://127.0.0.1:{client.port}"}
+    for body, says in ((f"csrf={csrf}&genre=%ff".encode(), "form field 'genre' is not valid UTF-8"),
+                       (f"csrf={csrf}&genre=jazz%c3".encode(), "form field 'genre' is not valid UTF-8"),
+                       (f"csrf={csrf}&genre=".encode() + b"\xff", "form is not valid UTF-8")):
+        r = client.request("POST", f"/api/review/{a}", auth=False, body=body, headers=own)
+        assert r.status == 400 and r.headers["content-type"] == "application/json", (body, r)
+        assert says in r.json()["error"], (body, r)
+    assert sorted(tree.library.iterdir()) == folders and tree.audio_files() == files
+    assert [i["id"] for i in client.get("/api/review").json()] == [a]
+    ok = client.request("POST", f"/api/review/{a}", auth=False, body=f"csrf={csrf}&genre=%C3%BCber".encode(), headers=own)
+    assert ok.status == 303 and (tree.library / "über" / "a.wav").is_file()  # real UTF-8 escapes still work
+
+
+@pytest.mark.parametrize("path", ["/models/v0009/confusion.png", "/models/nothing", "/assets/nothing.js",
+                                  "/assets/app.js/x", "/no/such/page"])
+def test_not_found_outside_the_four_pages_is_a_json_error(client: Client, path: str) -> None:
+    r = client.get(path)
+    assert r.status == 404 and r.headers["content-type"] == "application/json", r
+    assert r.json()["error"]
+
+
+def test_a_page_on_another_site_or_port_gets_nothing_even_with_the_cookie(tree: WebTree, client: Client) -> None:
+    a = tree.unsure("a.wav")
+    _version(tree.state / "models", "v0001", ["jazz", "rock"],
+             {"validation": {"accuracy": 0.75, "n": 4, "genres": ["jazz", "rock"], "confusion": [[2, 0], [1, 1]]}})
+    cookie, csrf = client.session()
+    reads = ["/", "/recent", f"/api/files/{a}/audio", "/api/review", "/api/status", "/assets/app.js",
+             "/models/v0001/confusion.png"]
+    for path in reads:
+        for foreign in ({"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "cross-site"},
+                        {"Origin": "http://127.0.0.1:1"}, {"Sec-Fetch-Site": "same-site", "Origin": "null"}):
+            r = client.get(path, auth=False, headers={"Cookie": cookie, "Range": "bytes=0-99", **foreign})
+            assert r.status == 403 and b"RIFF" not in r.body and b"\x89PNG" not in r.body, (path, foreign, r)
+            assert b"refused" in r.body, (path, foreign, r)
+        for own in ({"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}):
+            assert client.get(path, auth=False, headers={"Cookie": cookie, **own}).status == 200, (path, own)
+    # an API client with its token and no Fetch Metadata headers: reads, listens and files
+    assert client.get(f"/api/files/{a}/audio", headers={"Range": "bytes=0-3"}).body == b"RIFF"
+    r = client.post(f"/api/review/{a}", {"genre": "jazz"})
+    assert r.status == 200 and (tree.library / "jazz" / "a.wav").is_file()
+    # a typed URL or bookmark ("none") may read, never change anything
+    b = tree.unsure("b.wav")
+    r = client.request("POST", f"/api/review/{b}", auth=False, json_body={"genre": "jazz"},
+                       headers={"Cookie": cookie, "X-CSRF-Token": csrf, "Sec-Fetch-Site": "none"})
+    assert r.status == 403 and (tree.review / "b.wav").is_file()
+
+
 @pytest.mark.parametrize("method, path", [
     ("GET", "/api/files/../../etc/passwd/audio"),
     ("GET", "/api/files/%2e%2e%2f%2e%2e%2fetc%2fpasswd/audio"),

@@ -7,8 +7,11 @@ so a failing run shows where to look). Skips, saying why, where chromium or Play
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,3 +200,101 @@ def test_the_page_without_the_token_is_refused_and_a_model_rolls_back(
     assert os.readlink(root / "current") == "v0001"
     assert json.loads((root / "v0001" / "model.json").read_text())["version"] == "model-v0001"
     shots.take(page, "models-rolled-back")
+
+
+class _Foreign:
+    """Another web server on 127.0.0.1 (another port: same site, not the same origin) whose one
+    page embeds the review page's audio and image and fetches its API with credentials."""
+
+    def __init__(self, html: str) -> None:
+        body = html.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(10)
+
+
+class _Wire:
+    """Requests and the statuses that came back, from chromium's DevTools network events: a
+    refused subresource is also blocked by the browser (ORB), so the page never sees its status."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.cdp = page.context.new_cdp_session(page)
+        self.urls: dict[str, str] = {}
+        self.headers: dict[str, dict[str, str]] = {}
+        self.status: dict[str, int] = {}
+        self.cdp.on("Network.requestWillBeSent", lambda e: self.urls.__setitem__(e["requestId"], e["request"]["url"]))
+        self.cdp.on("Network.requestWillBeSentExtraInfo", lambda e: self.headers.__setitem__(
+            e["requestId"], {k.lower(): v for k, v in e["headers"].items()}))
+        self.cdp.on("Network.responseReceivedExtraInfo", lambda e: self.status.__setitem__(e["requestId"], e["statusCode"]))
+        self.cdp.send("Network.enable")
+
+    def answers(self, urls: set[str], timeout: float = 15.0) -> dict[str, tuple[int, dict[str, str]]]:
+        """``url -> (status, request headers)`` once every url in ``urls`` has been answered (each
+        DevTools round trip delivers the events that arrived meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done = {self.urls[r]: (self.status[r], self.headers.get(r, {})) for r in self.status if self.urls.get(r) in urls}
+            if set(done) == urls:
+                return done
+            assert time.monotonic() < deadline, f"no answer to {urls - set(done)} in {timeout} s"
+            self.cdp.send("Runtime.evaluate", {"expression": "0"})
+
+
+def test_a_page_on_another_port_cannot_load_the_songs_images_or_api(
+        tree: WebTree, server: WebServer, browser_page: tuple[Any, Shots]) -> None:
+    from test_web import _version
+
+    page, shots = browser_page
+    song = tree.unsure("secret song.wav", seconds=2.0)
+    _version(tree.state / "models", "v0001", ["jazz", "rock"],
+             {"validation": {"accuracy": 0.75, "n": 4, "genres": ["jazz", "rock"], "confusion": [[2, 0], [1, 1]]}})
+    own = server.url.rstrip("/")
+    audio, image, api = f"{own}/api/files/{song}/audio", f"{own}/models/v0001/confusion.png", f"{own}/api/review"
+    foreign = _Foreign(f"""<!doctype html><title>another port</title>
+        <audio id=a preload=auto src="{audio}"></audio><img id=i src="{image}">
+        <script>window.fetched = fetch("{api}", {{credentials: "include", mode: "no-cors"}})
+                  .then(r => r.type, e => "failed: " + e);</script>""")
+    try:
+        page.goto(server.link())  # the user's session: the SameSite=Strict cookie is set
+        sync_api.expect(page.locator("li.song")).to_have_count(1)
+        wire = _Wire(page)  # what went over the wire, as chromium's network service saw it
+        page.goto(foreign.url)
+        assert page.evaluate("() => window.fetched") == "opaque"  # no-cors: the page cannot read it anyway
+        page.wait_for_function("() => { const a = document.getElementById('a');"
+                               " return a.error !== null || a.readyState >= 1; }")  # refused, or loaded
+        page.wait_for_function("() => document.getElementById('i').complete")
+        shots.take(page, "another-port")
+        seen = wire.answers({audio, image, api})
+        for url, (status, headers) in seen.items():
+            assert headers.get("sec-fetch-site") == "same-site", (url, headers)
+            assert "genre_daemon_session=" in headers.get("cookie", ""), (url, headers)  # the cookie went along
+            assert status == 403, (url, status)
+        assert page.evaluate("() => [document.getElementById('a').error.code, document.getElementById('i').naturalWidth]") \
+            == [4, 0]  # MEDIA_ERR_SRC_NOT_SUPPORTED: no song; no image
+        # the same song, image and API from the page itself still load
+        page.goto(own + "/")
+        ok = page.evaluate("""async ([a, i, j]) => [(await fetch(a, {headers: {Range: "bytes=0-3"}})).status,
+                                                    (await fetch(i)).status, (await fetch(j)).status]""",
+                           [audio, image, api])
+        assert ok == [206, 200, 200], ok
+    finally:
+        foreign.close()
