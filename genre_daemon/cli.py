@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from genre_daemon import __version__
-from genre_daemon.errors import GenreDaemonError
 from genre_daemon.resources import default_model_dir
+from genre_daemon.system.exits import Parser, count, finish
 
 if TYPE_CHECKING:
     from genre_daemon.filing.undo import UndoResult
@@ -420,7 +420,7 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genre-daemon", description="Sort music into genre folders by its sound.")
+    parser = Parser(prog="genre-daemon", description="Sort music into genre folders by its sound.")
     parser.add_argument("--version", action="version", version=f"genre-daemon {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -487,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="what the daemon moved, newest first")
     p.add_argument("--config", type=Path, help=config_help)
     p.add_argument("--json", action="store_true", help="one JSON object per move")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--limit", type=count, default=None)
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser(
@@ -541,20 +541,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; how it ends is the same for every command (:mod:`genre_daemon.system.exits`):
+    a bad input is one line on stderr and a non-zero status (2 for bad usage), a closed stdout
+    (``status | head -1``) ends quietly with 141."""
     args = build_parser().parse_args(argv)
     from genre_daemon.system.logs import setup_logging
 
     setup_logging(args.verbose)
-    try:
-        return int(args.func(args, sys.stdout))
-    except GenreDaemonError as exc:
-        print(f"genre-daemon: error: {exc}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as exc:
-        print(f"genre-daemon: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return finish(lambda: args.func(args, sys.stdout))
 
 
 if __name__ == "__main__":
