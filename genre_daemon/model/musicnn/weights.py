@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import struct
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from genre_daemon.model.safetensors_file import check_header, read_regular
+from genre_daemon.model.safetensors_file import safetensors_bytes as shared_bytes
 
 __all__ = ["MusicnnWeightsError", "MODELS", "tf_to_torch", "safetensors_bytes", "read_weights", "load_musicnn",
            "weights_path"]
@@ -87,22 +88,9 @@ def tf_to_torch(ckpt: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def safetensors_bytes(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
-    """A safetensors file of float32 ``arrays``, byte-for-byte reproducible.
-
-    Written by hand because the library serialises the metadata in hash order (so the same
-    weights would get a different file, and sha256, on every conversion). Tensors in name
-    order, keys sorted, header padded with spaces to 8 bytes, as the format specifies.
-    """
-    header: dict[str, object] = {"__metadata__": dict(sorted(metadata.items()))}
-    blobs, offset = [], 0
-    for name in sorted(arrays):
-        a = np.asarray(arrays[name], dtype="<f4")
-        blobs.append(a.tobytes())
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+    """A safetensors file of float32 ``arrays``, byte-for-byte reproducible (every JSON key sorted,
+    tensors in name order: see :func:`genre_daemon.model.safetensors_file.safetensors_bytes`)."""
+    return shared_bytes({k: np.asarray(a, dtype="<f4") for k, a in arrays.items()}, metadata, sort_keys=True)
 
 
 def weights_path(directory: str | os.PathLike[str], which: str) -> Path:
@@ -110,46 +98,6 @@ def weights_path(directory: str | os.PathLike[str], which: str) -> Path:
     if which not in MODELS:
         raise MusicnnWeightsError(f"unknown musicnn model {which!r} (one of {sorted(MODELS)})")
     return Path(directory) / f"{which}.safetensors"
-
-
-def _read_regular(path: Path) -> bytes:
-    """The bytes of a regular file, opened without following a symlink at its last component."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise MusicnnWeightsError(f"{path}: cannot open musicnn weights ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise MusicnnWeightsError(f"{path}: not a regular file")
-        return fh.read()
-
-
-def _check_header(path: Path, data: bytes) -> dict:
-    """Validate the safetensors framing before the library sees it: an 8-byte header length,
-    a JSON header whose tensors exactly tile the rest of the file."""
-    if len(data) < 8:
-        raise MusicnnWeightsError(f"{path}: not a safetensors file (only {len(data)} bytes)")
-    (n,) = struct.unpack_from("<Q", data, 0)
-    if n < 2 or 8 + n > len(data) or data[8:9] != b"{":
-        raise MusicnnWeightsError(f"{path}: not a safetensors file (no JSON header; a pickle or "
-                                  f"torch.save file is never loaded)")
-    try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MusicnnWeightsError(f"{path}: not a safetensors file (bad header: {exc})") from exc
-    if not isinstance(header, dict):
-        raise MusicnnWeightsError(f"{path}: not a safetensors file (header is not an object)")
-    end = 0
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        if not isinstance(v, dict) or v.get("dtype") != "F32" or not isinstance(v.get("data_offsets"), list):
-            raise MusicnnWeightsError(f"{path}: tensor {k!r} is not float32 (or its entry is malformed)")
-        end = max(end, int(v["data_offsets"][1]))
-    if 8 + n + end != len(data):
-        raise MusicnnWeightsError(f"{path}: truncated or padded safetensors file "
-                                  f"({len(data)} bytes, header describes {8 + n + end})")
-    return header
 
 
 def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -165,8 +113,8 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], d
     from genre_daemon.model.musicnn.network import PARAM_SHAPES
 
     p = Path(path)
-    data = _read_regular(p)
-    header = _check_header(p, data)
+    data = read_regular(p, "musicnn weights", MusicnnWeightsError)
+    header = check_header(p, data, MusicnnWeightsError)
     try:
         arrays = load(data)
     except (SafetensorError, ValueError) as exc:
