@@ -252,7 +252,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if r:
         step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")
         print(f"retrain: {r.get('state')}: {step}".rstrip(), file=out)
-    if (i := result["import"]) is not None:
+    if (i := result["import"]) is not None and i.get("state") == "stopped":
+        print(f"import: {i['source']}: stopped; {i['waiting']} files wait for `genre-daemon import {i['source']}` "
+              "(the daemon leaves them alone)", file=out)
+    elif i is not None:
         eta = "" if i.get("eta_seconds") is None else f", {_duration(i['eta_seconds'])} left"
         print(f"import: {i['source']}: {i['done']}/{i['total']} files, {i['rate']:.2f} files/s{eta}", file=out)
     from genre_daemon.web.tokens import status_line

@@ -152,7 +152,7 @@ class AlbumHandling:
         journal = self.journal
         if journal is None:
             return
-        for album in journal.active_albums():
+        for album in journal.active_albums(under=self.settings.inbox):
             if album.state == "queued":
                 self._queue_album(album.id)
         now = time.monotonic()
@@ -481,15 +481,13 @@ class AlbumHandling:
             self._album_roots.setdefault(Path(album.source), 0.0)
 
     # ----------------------------------------------------------------- recovery
-    def _recover_albums(self, under: Path | None = None) -> None:
+    def _recover_albums(self) -> None:
         """Finish or requeue what a crash interrupted (before the files' own recovery); only
-        albums under ``under`` when given."""
+        albums under this inbox (``import``'s are its own, see ``FileHandling._recover``)."""
         journal = self.journal
         assert journal is not None
-        for album in journal.active_albums():
+        for album in journal.active_albums(under=self.settings.inbox):
             root = Path(album.source)
-            if under is not None and not root.is_relative_to(under):
-                continue
             if album.state == "moving" and album.destination:
                 expect = album_snapshot_from(root, album.snapshot)
                 where = album_mover.settle_album(root, Path(album.destination), expect)

@@ -216,20 +216,19 @@ class FileHandling:
         assert self.journal is not None
         if retries:
             self._deferred.clear()
-        for row in self.journal.recoverable():
+        for row in self.journal.recoverable(under=self.settings.inbox):
             if row.state in WAITING and row.id not in self._queued and row.id not in self._deferred:
                 if not self._enqueue(row):
                     break
 
     # ----------------------------------------------------------------- recovery
-    def _recover(self, under: Path | None = None) -> None:
-        """Resume whatever a crash interrupted: a move half done, a file left classifying (only
-        files under ``under`` when given: ``import`` recovers its own folder, not the inbox)."""
+    def _recover(self) -> None:
+        """Resume whatever a crash interrupted: a move half done, a file left classifying. Only
+        files under this inbox: ``import`` (its folder as its inbox) and the daemon share the
+        journal, and each finishes its own rows, never the other's."""
         assert self.journal is not None
-        for row in self.journal.recoverable():
+        for row in self.journal.recoverable(under=self.settings.inbox):
             if row.album_id is not None:  # one of an album's tracks: the album's recovery has it
-                continue
-            if under is not None and not Path(row.path).is_relative_to(under):
                 continue
             if row.state == State.CLASSIFYING and row.destination:
                 settled = recovery.settle(Path(row.path), Path(row.destination), size=row.identity.size,

@@ -30,16 +30,18 @@ class Plan:
 
 
 def check_source(source: Path, settings: Settings) -> Path:
-    """``source`` as an absolute real folder that import may sort: not the library, review,
-    quarantine or state folder, not inside one, and holding none of them (their files would
-    be taken for new music)."""
+    """``source`` as an absolute real folder that import may sort: not the library, the inbox,
+    review, quarantine or state folder, not inside one, and holding none of them (their files
+    would be taken for new music; the inbox's are the running daemon's to sort, and two
+    sorters of one file race)."""
     if not source.is_dir():
         raise ImportRefused(f"{source}: not a folder")
     real = Path(os.path.realpath(source))
-    for key in ("library", "review_dir", "quarantine_dir", "state_dir"):
+    for key in ("library", "inbox", "review_dir", "quarantine_dir", "state_dir"):
         other = Path(os.path.realpath(getattr(settings, key)))
+        fix = "the daemon sorts its inbox itself" if key == "inbox" else "import a folder of new music"
         if real == other or real.is_relative_to(other):
-            raise ImportRefused(f"{source}: it is {key} ({other}) or inside it; import a folder of new music")
+            raise ImportRefused(f"{source}: it is {key} ({other}) or inside it; {fix}")
         if other.is_relative_to(real) and key != "quarantine_dir":
             raise ImportRefused(f"{source}: it holds {key} ({other}); import a folder beside it, not around it")
     return Path(os.path.abspath(source))

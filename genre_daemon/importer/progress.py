@@ -1,6 +1,8 @@
 """An import's progress: files done out of the total, the rate and the time left, on the
-terminal (tqdm) and in ``state_dir/import.json``, which ``genre-daemon status`` reads. Light:
-nothing here imports the model."""
+terminal (tqdm) and in ``state_dir/import.json``, which ``genre-daemon status`` reads. An import
+that was stopped (SIGINT, or killed) leaves the file behind, so ``status`` can say which files
+wait for the next ``import`` of that folder (the daemon leaves them alone). Light: nothing here
+imports the model."""
 
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class Progress:
         self._bar = tqdm(total=total, unit="file", desc=f"import {source.name}", file=stream or sys.stderr,
                          disable=stream is None, dynamic_ncols=True, smoothing=0.05)
         self._written = 0.0
+        self.stopped = False
         self.write()
 
     def advance(self, n: int = 1) -> None:
@@ -43,7 +46,7 @@ class Progress:
         left = self.total - self.done
         return {"pid": os.getpid(), "source": str(self.source), "total": self.total, "done": self.done,
                 "rate": round(rate, 3), "eta_seconds": round(left / rate, 1) if rate > 0 else None,
-                "started": self.started}
+                "started": self.started, "stopped": self.stopped}
 
     def write(self) -> None:
         self._written = time.monotonic()
@@ -53,16 +56,52 @@ class Progress:
         except OSError:
             pass
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """The run ended: the file goes when it finished, and stays marked stopped otherwise."""
         self._bar.close()
-        self.path.unlink(missing_ok=True)
+        if finished:
+            self.path.unlink(missing_ok=True)
+            return
+        self.stopped = True
+        self.write()
 
 
 def read_progress(settings: Settings) -> dict[str, Any] | None:
-    """A running import's progress (None when none runs: no file, or its process is gone)."""
+    """The import of this state_dir, for ``status``: a running one's progress (``state``
+    "running"), or one that was stopped or killed with files still waiting for it (``state``
+    "stopped", ``waiting``: how many); None when there is neither."""
     try:
         data = json.loads((settings.state_dir / PROGRESS_FILE).read_text(encoding="utf-8"))
-        os.kill(int(data["pid"]), 0)
+        if not isinstance(data, dict):
+            return None
+        if not data.get("stopped") and _alive(int(data["pid"])):
+            return {**data, "state": "running"}
+        waiting = _waiting(settings, Path(data["source"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return data if isinstance(data, dict) else None
+    if not waiting:
+        return None
+    return {**data, "state": "stopped", "waiting": waiting, "rate": 0.0, "eta_seconds": None}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        pass
+    return True
+
+
+def _waiting(settings: Settings, source: Path) -> int:
+    """Files of ``source`` recorded in the journal and not yet placed: the next import's work."""
+    from genre_daemon.filing.journal import Journal, JournalError
+
+    if not settings.journal_path.exists():
+        return 0
+    try:
+        with Journal(settings.journal_path) as journal:
+            return len(journal.recoverable(under=source))
+    except JournalError:
+        return 0

@@ -131,8 +131,8 @@ class Importer(AlbumHandling, FileHandling):
         try:
             with Journal(s.journal_path, retry_for=None) as journal:
                 self.journal = journal
-                self._recover_albums(under=self.source)
-                self._recover(under=self.source)
+                self._recover_albums()  # this folder's rows only: the daemon finishes its inbox's
+                self._recover()
                 work = plan(self.source, s)
                 log.info("import %s: %d audio files (%d albums, %d loose)", self.source, work.tracks,
                          len(work.grouping.albums), len(work.grouping.loose))
@@ -158,6 +158,7 @@ class Importer(AlbumHandling, FileHandling):
         waiting = {root: len(rows) for root, rows in albums.items()}
         paths = [*loose, *album_of]
         progress = Progress(self.settings, self.source, len(paths), self._progress_stream)
+        finished = False
         try:
             with self._engine_factory() as engine:
                 self.classifier = Answers(engine.model_version)
@@ -175,9 +176,10 @@ class Importer(AlbumHandling, FileHandling):
                         if waiting[root] == 0:
                             self._file_album(root, albums[root])
                             progress.advance(len(albums[root]))
+                else:
+                    finished = True
         finally:
-            progress.write()
-            progress.close()
+            progress.close(finished=finished)  # stopped: status says what waits for the next run
 
     def _take(self, path: Path) -> FileRow | None:
         """The journal row of a file to sort, recorded if new; None for one to leave alone (an
@@ -221,9 +223,10 @@ class Importer(AlbumHandling, FileHandling):
                 for r in rows:
                     self._file_one(r)
                 return
-            fresh = [journal.get(r.id) for r in rows]
-            album = journal.open_album(root, [r.id for r in fresh if r is not None and r.state in WAITING],
-                                       album_snapshot_json(snap))
+            fresh = [r.id for r in rows if (f := journal.get(r.id)) is not None and f.state in WAITING and not f.held]
+            if not fresh:  # nothing of it waits any more (e.g. its files were undone meanwhile)
+                return
+            album = journal.open_album(root, fresh, album_snapshot_json(snap))
         if album.state == "queued":
             self.process_album(album.id)
 

@@ -1,6 +1,8 @@
 """``genre-daemon import DIR``: an existing collection sorted into the library through the journal
 and the careful mover (albums whole, loose files, undecodable files quarantined), a dry run that
-changes nothing, a kill -9 resumed without classifying anything twice, progress in ``status``."""
+changes nothing, a kill -9 resumed without classifying anything twice, progress in ``status``; an
+import stopped beside a running daemon is left to the next import (issue 19 I1), and the inbox
+is never imported (I2)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import GTZAN_DIR, write_tone
-from support import Tree, pytestmark, wait_for  # noqa: F401  (pytestmark: needs the model)
+from support import Tree, pytestmark, tone, wait_for  # noqa: F401  (pytestmark: needs the model)
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -137,6 +139,77 @@ def test_import_refuses_the_library_and_a_folder_holding_it(tree: Tree, tmp_path
     for folder, says in ((tree.library, "is library"), (tmp_path, "holds library")):
         out = run_import(tree, str(folder), "--workers", "1")
         assert out.returncode == 2 and says in out.stderr, out.stderr
+
+
+def test_import_refuses_the_inbox_a_folder_holding_it_and_one_inside_it(tmp_path: Path) -> None:
+    t = Tree(tmp_path, inbox=tmp_path / "incoming" / "inbox")
+    (t.inbox / "Album").mkdir()
+    for folder, says in ((t.inbox, "is inbox"), (tmp_path / "incoming", "holds inbox"), (t.inbox / "Album", "is inbox")):
+        out = run_import(t, str(folder), "--workers", "1")
+        assert out.returncode == 2 and says in out.stderr and str(t.inbox) in out.stderr, out.stderr
+        assert len(out.stderr.splitlines()) == 1, out.stderr
+
+
+def album_and_loose_songs(root: Path, gtzan_dir: Path) -> Path:
+    """Real music: an album folder of three metal tracks and four loose songs of four genres."""
+    src = root / "coll"
+    album = src / "Heavy (2001)"
+    album.mkdir(parents=True)
+    for i, clip in enumerate(sorted((gtzan_dir / "metal").glob("*.flac"))[:3]):
+        shutil.copy(clip, album / f"{i + 1:02} {clip.name}")
+    for genre in ("jazz", "blues", "country", "reggae"):
+        clip = sorted((gtzan_dir / genre).glob("*.flac"))[0]
+        shutil.copy(clip, src / clip.name)
+    return src
+
+
+def test_an_import_stopped_beside_the_daemon_is_left_to_the_next_import(tree: Tree, tmp_path: Path,
+                                                                        gtzan_dir: Path) -> None:
+    """Issue 19 I1: the daemon (running, then restarted) takes nothing of an import's folder; the
+    next import finishes it, the album whole, with no error on either side."""
+    src = album_and_loose_songs(tmp_path, gtzan_dir)
+    before = digests(src)
+    tree.start()
+    cmd = [sys.executable, "-m", "genre_daemon.cli", "import", str(src), "--config", str(tree.config),
+           "--workers", "1"]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.log", "wb"))
+    try:
+        wait_for(lambda: tree.placed() or first.poll() is not None, 300, "the import's first placement")
+        first.send_signal(signal.SIGINT)  # loose songs go first: the album is still to do
+        assert first.wait(120) == 130, (tmp_path / "first.log").read_text()
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    left = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.flac"))
+    assert len(left) + len(tree.placed()) == 7 and sum(x.startswith("Heavy") for x in left) == 3
+
+    shown = json.loads(tree.cli("status", "--json").stdout)["import"]
+    assert shown["state"] == "stopped" and shown["source"] == str(src) and shown["waiting"] == len(left), shown
+    text = tree.cli("status").stdout
+    assert f"{len(left)} files wait for `genre-daemon import {src}`" in text, text
+
+    # A daemon started now finds the import's rows at its start-up and at every rescan: it
+    # leaves them to the import. Its one worker takes the queue in order, so once this file of
+    # its inbox is placed, anything of the import's it had queued would have been taken first.
+    assert tree.stop() == 0
+    tree.start()
+    tone(tmp_path / "marker.wav").rename(tree.inbox / "marker.wav")
+    wait_for(lambda: any(p.name == "marker.wav" for p in tree.placed()), 120, "the daemon to file its inbox's file")
+    assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*.flac")) == left
+
+    second = run_import(tree, str(src), "--workers", "1")  # beside the running daemon
+    assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr
+    assert f"{len(left)} placed, 0 to review, 0 quarantined" in second.stdout, second.stdout
+    assert list(src.rglob("*.flac")) == []
+    heavy = [p for p in tree.library.rglob("Heavy (2001)") if p.is_dir()]
+    assert len(heavy) == 1  # the album whole, in one place
+    assert digests(heavy[0]) == {k.removeprefix("Heavy (2001)/"): v for k, v in before.items() if k.startswith("Heavy")}
+    assert sorted(p.name for p in tree.placed()) == sorted([*(Path(k).name for k in before), "marker.wav"])
+    assert json.loads(tree.cli("status", "--json").stdout)["import"] is None
+    assert tree.stop() == 0
+    log = tree.log.read_text()
+    assert "cannot go from" not in log and "Traceback" not in log, log
 
 
 def test_status_shows_a_running_imports_progress(tree: Tree) -> None:

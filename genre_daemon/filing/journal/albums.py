@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from genre_daemon.filing.journal.files import under_sql
 from genre_daemon.filing.journal.moves import Moves
 from genre_daemon.filing.journal.errors import JournalError, TransitionError
 from genre_daemon.filing.journal.rows import (
@@ -122,11 +123,14 @@ class Albums(Moves):
         with self._read("read an album") as c:
             return self._active(c, _path_key(source))
 
-    def active_albums(self) -> list[AlbumRow]:
-        """Albums a crash or stop may have interrupted, oldest first."""
+    def active_albums(self, under: str | os.PathLike[str] | None = None) -> list[AlbumRow]:
+        """Albums a crash or stop may have interrupted, oldest first; only those whose folder
+        is under ``under`` when given (see :func:`~genre_daemon.filing.journal.files.under_sql`)."""
+        scope, params = under_sql(under, "source")
         with self._read("list unfinished albums") as c:
             return [_album_row(r) for r in c.execute(
-                f"SELECT * FROM albums WHERE state IN ({', '.join('?' * len(ACTIVE))}) ORDER BY id", ACTIVE)]
+                f"SELECT * FROM albums WHERE state IN ({', '.join('?' * len(ACTIVE))}){scope} ORDER BY id",
+                (*ACTIVE, *params))]
 
     def album_tracks(self, album_id: int) -> list[FileRow]:
         with self._read("list an album's tracks") as c:

@@ -53,6 +53,15 @@ def _insert(
     )
     return int(cur.lastrowid)  # type: ignore[arg-type]
 
+def under_sql(folder: str | os.PathLike[str] | None, column: str = "path") -> tuple[str, tuple[bytes, ...]]:
+    """`` AND ...`` SQL and its parameters keeping the rows whose ``column`` (a stored path) lies
+    under ``folder`` (nothing when None): a byte range, so the path index serves it. The daemon
+    and ``import`` share one journal; each takes up only the rows under its own folder."""
+    if folder is None:
+        return "", ()
+    base = _path_key(folder).rstrip(b"/")
+    return f" AND {column} > ? AND {column} < ?", (base + b"/", base + b"0")  # b"0" follows b"/"
+
 def _supersede(c: sqlite3.Connection, key: bytes, keep: int, now: float) -> None:
     """Waiting rows at ``key`` other than ``keep`` describe a file no longer there."""
     c.execute(
@@ -302,14 +311,16 @@ class FileStates(JournalConnection):
                 )
             ]
 
-    def recoverable(self) -> list[FileRow]:
-        """Work a crash or stop interrupted: non-terminal rows not held, oldest first."""
+    def recoverable(self, under: str | os.PathLike[str] | None = None) -> list[FileRow]:
+        """Work a crash or stop interrupted: non-terminal rows not held, oldest first; only
+        those under the folder ``under`` when given (see :func:`under_sql`)."""
+        scope, params = under_sql(under)
         with self._read("list unfinished files") as c:
             return [
                 _file_row(r)
                 for r in c.execute(
                     f"SELECT * FROM files WHERE held = 0 AND state NOT IN "
-                    f"({_states_sql(TERMINAL)}) ORDER BY id"
+                    f"({_states_sql(TERMINAL)}){scope} ORDER BY id", params
                 )
             ]
 
