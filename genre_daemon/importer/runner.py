@@ -29,7 +29,7 @@ from genre_daemon.config import Settings
 from genre_daemon.daemon.albums import AlbumHandling, album_snapshot_json
 from genre_daemon.daemon.handling import FileHandling, SoloLock
 from genre_daemon.daemon.probe import Apart
-from genre_daemon.daemon.startup import prepare_folders, take_inbox_lock
+from genre_daemon.daemon.startup import lock_file, prepare_folders, take_inbox_lock
 from genre_daemon.daemon.status import Counters
 from genre_daemon.errors import AudioDecodeError, MoveError
 from genre_daemon.filing import album_mover
@@ -46,6 +46,7 @@ from genre_daemon.system.logs import RepeatedProblem
 log = logging.getLogger("genre_daemon.daemon.service")
 
 WAITING = (State.SEEN, State.SETTLING, State.QUEUED)
+IMPORT_LOCK = "import.lock"  # in state_dir: one import at a time (one inside another's folder would race it)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,13 @@ class Importer(AlbumHandling, FileHandling):
         """Sort the folder; returns what was placed, sent to review and quarantined."""
         s = self.settings
         prepare_folders(s)
-        lock = take_inbox_lock(s)  # no daemon on this folder meanwhile (and no second import)
+        running = lock_file(s.state_dir / IMPORT_LOCK, "state_dir", s,
+                            "another import (pid {pid}) is running with state_dir {folder}; let it finish or stop it")
+        try:
+            lock = take_inbox_lock(s)  # no daemon on this folder meanwhile
+        except BaseException:
+            os.close(running)
+            raise
         try:
             with Journal(s.journal_path, retry_for=None) as journal:
                 self.journal = journal
@@ -140,6 +147,7 @@ class Importer(AlbumHandling, FileHandling):
         finally:
             if lock is not None:
                 os.close(lock)
+            os.close(running)
         return self.counters
 
     def _sort(self, work: Plan) -> None:

@@ -150,6 +150,29 @@ def test_import_refuses_the_inbox_a_folder_holding_it_and_one_inside_it(tmp_path
         assert len(out.stderr.splitlines()) == 1, out.stderr
 
 
+def test_a_second_import_is_refused_while_one_runs(tree: Tree, tmp_path: Path) -> None:
+    """One inside the other's folder would take the same files: one import at a time."""
+    src = tmp_path / "many"
+    (src / "sub").mkdir(parents=True)
+    for i in range(60):
+        write_tone(src / ("sub" if i < 2 else "") / f"{i:02}.wav", seconds=4.0, sr=22050, freq=150.0 + 40 * i)
+    cmd = [sys.executable, "-m", "genre_daemon.cli", "import", str(src), "--config", str(tree.config),
+           "--workers", "1"]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "first.log", "wb"))
+    try:
+        wait_for(lambda: (json.loads(tree.cli("status", "--json").stdout)["import"] or {}).get("state") == "running",
+                 120, "the first import to run")
+        out = run_import(tree, str(src / "sub"), "--workers", "1")
+        assert out.returncode == 2 and f"another import (pid {first.pid}) is running" in out.stderr, out.stderr
+        first.send_signal(signal.SIGINT)
+        assert first.wait(120) == 130
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert sorted(p.name for p in (src / "sub").iterdir()) == ["00.wav", "01.wav"]
+
+
 def album_and_loose_songs(root: Path, gtzan_dir: Path) -> Path:
     """Real music: an album folder of three metal tracks and four loose songs of four genres."""
     src = root / "coll"
