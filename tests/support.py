@@ -5,6 +5,7 @@ mark that skips a module when the shipped model is absent."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ class Tree:
             "inbox": str(self.inbox), "library": str(self.library), "review_dir": str(self.review),
             "quarantine_dir": str(self.quarantine), "state_dir": str(self.state),
             "model": str(default_model_dir()), "settle_seconds": 0.3, "rescan_interval": 2,
-            "min_confidence": 0.0, **overrides,
+            "min_confidence": 0.0, "folder_quiet_seconds": 1.0, **overrides,
         }
         self.write_config()
         self.inbox.mkdir(parents=True, exist_ok=True)
@@ -92,8 +93,7 @@ class Tree:
         name is still in the inbox is mid-move, not yet placed (waiting on it and then checking
         the inbox would race that last step)."""
         moving = self._inbox_names()
-        return sorted(p for p in self.library.rglob("*")
-                      if p.is_file() and p.suffix.lower() in AUDIO_EXT and p.name not in moving)
+        return sorted(p for p in files_under(self.library) if p.suffix.lower() in AUDIO_EXT and p.name not in moving)
 
     def quarantined(self) -> list[Path]:
         """Files in quarantine whose move has finished (see :meth:`placed`)."""
@@ -105,7 +105,7 @@ class Tree:
         return {p.name for p in self.in_inbox()}
 
     def in_inbox(self) -> list[Path]:
-        return sorted(p for p in self.inbox.rglob("*") if p.is_file() and self.quarantine not in p.parents)
+        return sorted(p for p in files_under(self.inbox) if self.quarantine not in p.parents)
 
     def history(self) -> list[dict[str, object]]:
         out = self.cli("history", "--json")
@@ -113,7 +113,15 @@ class Tree:
         return [json.loads(line) for line in out.stdout.splitlines()]
 
     def no_partials(self) -> bool:
-        return not [p for p in self.root.rglob("*") if ".genre-daemon-partial-" in p.name]
+        return not [p for p in files_under(self.root) if ".genre-daemon-partial-" in p.name]
+
+
+def files_under(top: Path) -> list[Path]:
+    """Every file under ``top`` as it is now. The daemon moves files and removes emptied folders
+    while a test looks: a folder that vanishes mid-walk is skipped, never an error (``rglob``
+    raised ``FileNotFoundError`` there)."""
+    found = [Path(folder) / name for folder, _, names in os.walk(top) for name in names]
+    return [p for p in found if p.is_file()]
 
 
 def tone(path: Path, seconds: float = 4.0, freq: float = 440.0) -> Path:

@@ -478,7 +478,7 @@ def test_the_example_file_parses_to_the_defaults_and_names_every_key(home: Path)
 def test_the_example_file_documents_every_key_with_a_comment() -> None:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     keys = [(i, m.group(1)) for i, line in enumerate(lines) if (m := re.match(r"\s*(\w+):", line))]
-    assert len(keys) == 27
+    assert len(keys) == 28
     for i, key in keys:
         assert lines[i - 1].lstrip().startswith("#"), f"{key} (line {i + 1}) has no comment above it"
         if key != "retrain":

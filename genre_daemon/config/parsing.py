@@ -103,6 +103,7 @@ def describe(settings: Settings) -> str:
         "workers": settings.workers,
         "polling": settings.polling,
         "albums": settings.albums,
+        "folder_quiet_seconds": settings.folder_quiet_seconds,
         "write_tags": settings.write_tags,
         "path_template": settings.path_template,
         "duplicates": settings.duplicates,
@@ -191,6 +192,8 @@ def _parse(
         "workers": problems.convert(data, "workers", whole(1, 32), 1),
         "polling": problems.convert(data, "polling", boolean, False),
         "albums": problems.convert(data, "albums", choice(ALBUMS_CHOICES), "together"),
+        "folder_quiet_seconds": problems.convert(
+            data, "folder_quiet_seconds", number("a number of seconds >= 0", lambda x: x >= 0), 300.0),
         "write_tags": problems.convert(data, "write_tags", boolean, False),
         "path_template": problems.convert(data, "path_template", path_template, None),
         "duplicates": problems.convert(data, "duplicates", choice(DUPLICATES_CHOICES), "keep"),

@@ -122,6 +122,7 @@ class Settings:
     workers: int = 1
     polling: bool = False
     albums: Albums = "together"  # together: an album folder is filed whole; per_track: file by file
+    folder_quiet_seconds: float = 300.0  # a folder of the inbox is taken once nothing in it changed this long
     write_tags: bool = False  # true: the genre goes into each placed file's genre tag
     path_template: str | None = None  # None: {genre}/{album_folder}/{filename} (genre_daemon/path_template.py)
     duplicates: Duplicates = "keep"  # a file whose content is already in the library: keep | skip | quarantine

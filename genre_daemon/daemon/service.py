@@ -146,7 +146,7 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
     def _make_watcher(self, s: Settings) -> InboxWatcher:
         excluded = [p for p in (s.quarantine_dir, s.review_dir, s.library, s.state_dir) if inside(p, s.inbox)]
         return InboxWatcher(s.inbox, s.extensions, s.settle_seconds, self.offer, excluded=excluded, polling=s.polling,
-                            albums=s.albums == "together")
+                            albums=s.albums == "together", folder_quiet=s.folder_quiet_seconds)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -264,7 +264,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             log.error("reload refused, keeping the running config: %s", exc)
             return
         old, self.settings = self.settings, new
-        watch_keys = ("inbox", "extensions", "settle_seconds", "polling", "quarantine_dir", "review_dir", "albums")
+        watch_keys = ("inbox", "extensions", "settle_seconds", "polling", "quarantine_dir", "review_dir", "albums",
+                      "folder_quiet_seconds")
         if any(getattr(old, k) != getattr(new, k) for k in watch_keys) and self.watcher is not None:
             for folder in (new.inbox, new.library, new.review_dir, new.quarantine_dir):
                 mover.makedirs(folder)

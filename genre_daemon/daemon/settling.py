@@ -7,15 +7,22 @@
   (written and not closed-after-write, or opened more often than closed). A reader's
   open and close never ends a writer's write.
   Clock and stat are injected, so it is tested without threads or sleeps.
+- :class:`FolderGate` decides when a folder of the inbox may be touched at all: nothing in it
+  created, written or renamed in for ``folder_quiet_seconds``, and no writer holding a file in
+  it. A CD ripper or a slow copy pauses between tracks for longer than ``settle_seconds``; a
+  track settled alone must not be filed alone (tearing the album) nor its emptied folder
+  removed (breaking the next copy). A loose file in the inbox itself is not held.
 
-:class:`genre_daemon.daemon.watcher.InboxWatcher` feeds both from the filesystem's events.
+:class:`genre_daemon.daemon.watcher.InboxWatcher` feeds them from the filesystem's events.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import stat as stat_mod
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -23,7 +30,7 @@ from pathlib import Path
 
 from genre_daemon.filing.writers import open_for_writing
 
-__all__ = ["PARTIAL_SUFFIXES", "Settler", "is_candidate", "normalized_extensions", "skipped_folder"]
+__all__ = ["FolderGate", "PARTIAL_SUFFIXES", "Settler", "is_candidate", "normalized_extensions", "skipped_folder"]
 
 # The watcher's logger: what the settler says reads as the watcher's, as before.
 logger = logging.getLogger("genre_daemon.daemon.watcher")
@@ -191,3 +198,125 @@ class Settler:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+HELD_RECHECK = 5.0  # seconds between looks at a folder in which a writer holds a file open
+
+
+@dataclass
+class FolderGate:
+    """Whether a folder of the inbox has been quiet long enough for its files to be taken.
+
+    The folder is the one directly in ``inbox`` that a file lies in. It is quiet once nothing
+    under it (sidecars, partial downloads and hidden files too) was created, written or renamed
+    in for ``quiet_seconds``, as the files' ctimes say (a copy that keeps its source's mtime
+    still sets them; a folder's own times are not looked at, since the daemon's moves out of it
+    change them), and no process holds a file in it open for writing (``writers``, as for
+    :class:`Settler`). A folder seen busy is not walked again before it could have become quiet;
+    one seen quiet stays so until :meth:`changed` (an event under it) or ``quiet_seconds`` pass.
+    Thread-safe: events come from the observer's thread.
+    """
+
+    inbox: Path
+    quiet_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # what ctimes are compared with
+    writers: Callable[[Path], bool | None] = open_for_writing
+    _not_before: dict[Path, float] = field(default_factory=dict, init=False, repr=False)
+    _quiet_until: dict[Path, float] = field(default_factory=dict, init=False, repr=False)
+    _events: dict[Path, int] = field(default_factory=dict, init=False, repr=False)
+    _held: set[Path] = field(default_factory=set, init=False, repr=False)  # said to be waiting
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def top(self, path: Path | None, *, folder: bool = False) -> Path | None:
+        """The folder directly in the inbox that ``path`` lies in (or is, for a ``folder``);
+        None for a file in the inbox itself."""
+        if path is None or not path.is_relative_to(self.inbox):
+            return None
+        parts = path.relative_to(self.inbox).parts
+        return self.inbox / parts[0] if len(parts) > (0 if folder else 1) else None
+
+    def changed(self, path: Path | None, *, folder: bool = False) -> None:
+        """An event: something was created, written or renamed in at ``path``."""
+        top = self.top(path, folder=folder)
+        if top is None:
+            return
+        with self._lock:
+            self._quiet_until.pop(top, None)
+            self._events[top] = self._events.get(top, 0) + 1
+
+    def forget(self, folder: Path) -> None:
+        """``folder`` left the inbox."""
+        with self._lock:
+            for known in (self._not_before, self._quiet_until, self._events):
+                known.pop(folder, None)
+            self._held.discard(folder)
+
+    def allows(self, path: Path, excluded: Collection[Path] = ()) -> bool:
+        """Whether the file ``path`` may be handed on now (always, in the inbox itself); says
+        once per wait which folder is held back, and why."""
+        top = self.top(path)
+        if top is None or self.ready(top, excluded):
+            return True
+        with self._lock:
+            if top in self._held:
+                return False
+            self._held.add(top)
+        logger.info("%s: waiting until nothing in it has changed for %.0f s (folder_quiet_seconds) and no "
+                    "program holds a file in it open for writing", top, self.quiet_seconds)
+        return False
+
+    def ready(self, folder: Path, excluded: Collection[Path] = ()) -> bool:
+        """Whether the files of ``folder`` may be taken now (walks it when it must)."""
+        if self.quiet_seconds <= 0:
+            return True
+        now = self.clock()
+        with self._lock:
+            if now < self._quiet_until.get(folder, -math.inf):
+                return True
+            if now < self._not_before.get(folder, -math.inf):
+                return False
+            events = self._events.get(folder, 0)
+        wait = self.busy_for(folder, excluded)
+        with self._lock:
+            if len(self._not_before) + len(self._quiet_until) + len(self._held) >= 10_000:
+                for known in (self._not_before, self._quiet_until, self._held):
+                    known.clear()
+            if wait > 0:
+                self._not_before[folder] = now + wait
+                return False
+            self._not_before.pop(folder, None)
+            self._held.discard(folder)
+            if self._events.get(folder, 0) == events:  # no event came during the walk
+                self._quiet_until[folder] = now + self.quiet_seconds
+                self._events.pop(folder, None)
+        return True
+
+    def busy_for(self, folder: Path, excluded: Collection[Path] = ()) -> float:
+        """Seconds before ``folder`` can be quiet: 0 when it is quiet now (or gone)."""
+        newest, files = latest_change(folder, excluded)
+        left = self.quiet_seconds - (self.wall() - newest)
+        if left > 0:
+            return left
+        if any(self.writers(f) for f in files):
+            return min(self.quiet_seconds, HELD_RECHECK)
+        return 0.0
+
+
+def latest_change(folder: Path, excluded: Collection[Path] = ()) -> tuple[float, list[Path]]:
+    """The newest ctime of anything but a folder under ``folder`` (never following a link;
+    ``excluded`` folders skipped), and its regular files. A folder that vanishes meanwhile is
+    skipped: the daemon moves albums out while this looks."""
+    newest, files = -math.inf, []
+    for top, dirs, names in os.walk(folder, followlinks=False):
+        base = Path(top)
+        dirs[:] = [d for d in dirs if not skipped_folder(base / d, excluded)]
+        for name in names:
+            try:
+                st = os.lstat(base / name)
+            except OSError:
+                continue
+            newest = max(newest, st.st_ctime)
+            if stat_mod.S_ISREG(st.st_mode):
+                files.append(base / name)
+    return newest, files

@@ -7,7 +7,9 @@ this path a file to take?) and ``Settler`` (is it complete?). :class:`InboxWatch
 watchdog observer on the inbox (inotify, or polling for network shares), feeds the settler from
 thin event handlers, and hands settled paths to ``on_ready`` from its own thread. A full rescan
 runs at start (events can be dropped, e.g. when inotify's queue overflows; the service calls
-:meth:`InboxWatcher.rescan` periodically too).
+:meth:`InboxWatcher.rescan` periodically too). A file in a folder of the inbox is handed on only
+once that folder (the one directly in the inbox) is quiet (:class:`FolderGate`): a ripper's
+album is never taken a track at a time.
 
 Links: a symlink in the inbox is never a candidate and never followed (the observer does not
 follow links, the rescan walks with ``follow_symlinks=False``, and before a path is handed on
@@ -42,6 +44,7 @@ from watchdog.observers.polling import PollingObserverVFS
 
 from genre_daemon.daemon.settling import (
     PARTIAL_SUFFIXES,
+    FolderGate,
     Settler,
     is_candidate,
     normalized_extensions,
@@ -93,6 +96,7 @@ class InboxWatcher:
         polling: bool = False,
         poll_interval: float = 0.5,
         albums: bool = False,
+        folder_quiet: float = 0.0,
     ) -> None:
         self.inbox = Path(os.path.abspath(inbox))
         self.albums = albums  # files in folders may be an album's sidecars: not "left alone"
@@ -107,6 +111,7 @@ class InboxWatcher:
 
         self._lock = threading.Lock()  # guards _settler, _ready, _dirs
         self._settler = Settler(settle_seconds)
+        self._gate = FolderGate(self.inbox, folder_quiet)  # a file in a folder: once the folder is quiet
         self._ready: dict[Path, None] = {}  # settled, waiting for on_ready to accept (FIFO)
         self._dirs: dict[Path, None] = {}  # folders to scan on the next tick
 
@@ -304,6 +309,12 @@ class InboxWatcher:
         if logger.isEnabledFor(logging.DEBUG):
             arrow = f" -> {os.fsdecode(event.dest_path)}" if event.dest_path else ""
             logger.debug("%s %s%s", kind, os.fsdecode(event.src_path), arrow)
+        # something arrived or was written: its folder is not quiet (a folder's own modification,
+        # such as the daemon moving a file out of it, is no news)
+        if kind in (EVENT_TYPE_CREATED, EVENT_TYPE_MOVED) or (
+                not event.is_directory and kind in (EVENT_TYPE_MODIFIED, EVENT_TYPE_CLOSED, EVENT_TYPE_ATTRIB)):
+            arrived = self._map(event.dest_path) if kind == EVENT_TYPE_MOVED else path
+            self._gate.changed(arrived, folder=event.is_directory)
         if event.is_directory:
             if kind == EVENT_TYPE_CREATED and path is not None:
                 self._queue_dir(path)
@@ -407,6 +418,7 @@ class InboxWatcher:
 
     def _forget_under(self, folder: Path) -> None:
         """A folder left: drop waiting files under it (settling ones vanish on their next stat)."""
+        self._gate.forget(folder)
         with self._lock:
             for path in [p for p in self._ready if p.is_relative_to(folder)]:
                 del self._ready[path]
@@ -438,6 +450,8 @@ class InboxWatcher:
         for path in offers:
             if self._stop.is_set():
                 return
+            if not self._gate.allows(path, self._excluded):
+                continue  # kept, in order, until its folder is quiet
             verdict = self._check(path)
             with self._lock:
                 if path not in self._ready:

@@ -286,9 +286,19 @@ def settle_album(source: Path, dest: Path, expect: Snapshot | None = None) -> Se
 
 
 def remove_emptied(folder: Path, stop: Path) -> list[Path]:
-    """Remove ``folder`` and its parents while they are empty, up to but never ``stop``."""
+    """Remove ``folder`` and its parents while they are empty, up to but never ``stop``.
+
+    Never a folder that a writer may still be filling: one with anything in it (``rmdir``
+    refuses it, atomically), and one that a process works in or holds open (a shell ``cd``'d
+    into it to copy the next track, a ripper's open folder). That the folder changed recently
+    is ruled out before its files are taken at all: the watcher hands on a file of a folder
+    only once the folder has been quiet for ``folder_quiet_seconds``, and anything written since
+    keeps the folder from being empty."""
     removed: list[Path] = []
     while folder != stop and folder.is_relative_to(stop):
+        if _in_use(folder):
+            log.info("%s: emptied, but kept: a program works in it", folder)
+            break
         try:
             os.rmdir(folder)
         except OSError:
@@ -298,6 +308,32 @@ def remove_emptied(folder: Path, stop: Path) -> list[Path]:
     if removed:
         fsync_dir(folder)
     return removed
+
+
+def _in_use(folder: Path) -> bool:
+    """Whether a process (one this user may look at, through ``/proc``) has the empty ``folder``
+    as its working folder or holds it open; False where ``/proc`` cannot say, and for a folder
+    that is not empty (``rmdir`` refuses that one anyway)."""
+    try:
+        with os.scandir(folder) as it:
+            if any(it):
+                return False
+        pids = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return False
+    real = os.path.realpath(folder)
+    for pid in pids:
+        try:
+            fds = [f"fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            fds = []  # gone, or another user's: its working folder may still be readable
+        for link in ("cwd", *fds):
+            try:
+                if os.readlink(f"/proc/{pid}/{link}") == real:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def _check_unchanged(source: Path, expect: Snapshot) -> None:
