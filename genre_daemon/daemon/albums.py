@@ -435,7 +435,7 @@ class AlbumHandling:
         assert journal is not None
         placed = [PlacedTrack(r.id, str(dest / Path(r.path).relative_to(root)), preds[r.id].confidence,
                               preds[r.id].scores, hashes.get(r.id)) for r in kept]
-        journal.finish_album(album_id, placed, destination=dest)
+        journal.finish_album(album_id, placed, destination=dest, tag=self.settings.write_tags)
 
     def _report_album(self, root: Path, dest: Path, verdict: Any, n: int, others: int, state: str,
                       reason: str | None) -> None:
@@ -495,7 +495,7 @@ class AlbumHandling:
                     tracks = [t for t in journal.album_tracks(album.id) if t.state == State.CLASSIFYING]
                     journal.finish_album(album.id, [
                         PlacedTrack(t.id, str(Path(album.destination) / Path(t.path).relative_to(root)), None,
-                                    {}, None) for t in tracks])
+                                    {}, None) for t in tracks], tag=self.settings.write_tags)
                     album_mover.remove_emptied(root.parent, self.settings.inbox)
                     log.info("album %s -> %s (completed after a restart)", root.name, album.destination)
                     continue

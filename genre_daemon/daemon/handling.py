@@ -6,7 +6,6 @@ resumed. A mixin of :class:`genre_daemon.daemon.service.Daemon`, which owns the 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import queue
@@ -22,7 +21,7 @@ from genre_daemon.daemon.libwatch import LibraryWatcher
 from genre_daemon.daemon.status import Counters
 from genre_daemon.daemon.watcher import InboxWatcher
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
-from genre_daemon.filing import destination, mover, recovery
+from genre_daemon.filing import destination, mover, recovery, tagging
 from genre_daemon.filing.journal import (
     MAX_INTERRUPTIONS,
     FileIdentity,
@@ -37,7 +36,7 @@ from genre_daemon.filing.album_mover import remove_emptied
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.names import safe_component
 from genre_daemon.path_template import Template, file_values
-from genre_daemon.tags import TagWriteError, read_tags, write_genre
+from genre_daemon.tags import read_tags
 from genre_daemon.model.inference import Classifier, Prediction
 from genre_daemon.system.logs import RepeatedProblem, file_fields
 
@@ -235,7 +234,7 @@ class FileHandling:
                                        mtime_ns=row.identity.mtime_ns)
                 if settled.state == "moved" and settled.destination is not None:
                     if settled.destination == Path(row.destination):
-                        self.journal.finish_pending(row.id)  # the outcome was recorded before the move
+                        self.journal.finish_pending(row.id, tag=self.settings.write_tags)  # recorded before the move
                         self._ensure_reason_file(settled.destination)
                         log.info("%s -> %s (completed after a restart)", Path(row.path).name, settled.destination)
                     else:
@@ -263,6 +262,10 @@ class FileHandling:
                 self.journal.set_state(row.id, State.QUEUED)
                 row = self.journal.get(row.id) or row
             self._resume(row)
+        write = (lambda m: self._write_genre_tag(m, Path(m.destination), m.genre)) if self.settings.write_tags else None
+        for move in tagging.finish_tags(self.journal, self.settings.inbox, write):  # a stop came between placing and tagging
+            log.info("%s: its genre tag, interrupted by a stop, %s", move.destination,
+                     "taken up after a restart" if write else "left unwritten (write_tags is off)")
 
     def _resume(self, row: FileRow) -> None:
         """A recovered file waits for a worker again (the daemon queues it; ``import`` takes it
@@ -427,7 +430,7 @@ class FileHandling:
         state = State.REVIEW if to_review else State.MOVED
         move = journal.finish(row.id, state, source=str(path), destination=str(result.destination), genre=pred.genre,
                               confidence=pred.confidence, scores=pred.scores, model_version=pred.model_version,
-                              content_hash=digest)
+                              content_hash=digest, tag=s.write_tags)
         remove_emptied(path.parent, s.inbox)
         renamed = _renamed(path, result.destination)
         if to_review:
@@ -458,18 +461,10 @@ class FileHandling:
         assert self.journal is not None
         if self.library_watch is not None:
             self.library_watch.expect(placed)
-        try:
-            snap = write_genre(placed, genre)
-        except TagWriteError as exc:
-            log.warning("%s: placed, but its genre tag was not written: %s", placed, exc.reason,
+        problem = tagging.tag_placed(self.journal, move, placed, genre, self._hash)
+        if problem is not None:
+            log.warning("%s: placed, but its genre tag was not written: %s", placed, problem,
                         extra=file_fields(str(placed)))
-            return
-        except OSError as exc:
-            log.warning("%s: placed, but its genre tag was not written: %s", placed, exc.strerror or exc,
-                        extra=file_fields(str(placed)))
-            return
-        self.journal.record_tag_write(move.id, json.dumps(snap.to_json()), FileIdentity.of(placed),
-                                      self._hash(placed))
 
     def _hash(self, path: Path) -> str | None:
         """Content hash of a placed file (still in the page cache): lets a later correction be

@@ -46,3 +46,73 @@ def test_the_daemon_writes_the_genre_of_the_folder_into_each_format_and_undo_res
         back = tree.inbox / f"{kind}{src.suffix}"
         assert genre_values(back) == ["Rock"], kind  # the genre ffmpeg wrote, restored
         assert without_genre(raw_tags(back)) == without_genre(raw), kind  # and nothing else changed
+
+
+# A kill between placing a file and writing its genre tag. The child does what the daemon does,
+# step by step with the real journal, mover and tagging code, and SIGKILLs itself at ``stage``.
+KILL_CHILD = r"""
+import os, signal, sys
+from pathlib import Path
+from genre_daemon.filing import mover, tagging
+from genre_daemon.filing.journal import FileIdentity, Journal, State
+db, src, dest, stage = sys.argv[1:5]
+src, dest = Path(src), Path(dest)
+j = Journal(Path(db))
+row, _ = j.observe(src, FileIdentity.of(src))
+j.set_state(row.id, State.CLASSIFYING, via=[State.SETTLING, State.QUEUED])
+outcome = dict(genre="jazz", confidence=0.9, scores={"jazz": 0.9}, model_version="test")
+j.begin_move(row.id, dest, state=State.MOVED, **outcome)
+mover.move(src, dest, "rename", root=dest.parent.parent, expect=mover.signature(src.stat()))
+if stage == "moved":  # placed, not yet recorded
+    os.kill(os.getpid(), signal.SIGKILL)
+move = j.finish(row.id, State.MOVED, source=src, destination=dest, tag=True, **outcome)
+if stage == "placed":  # placed and recorded, the tag not written
+    os.kill(os.getpid(), signal.SIGKILL)
+# "tagged": the hash of the tagged file is taken after the write and before it is recorded
+tagging.tag_placed(j, move, dest, "jazz", lambda path: os.kill(os.getpid(), signal.SIGKILL))
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("stage", ["moved", "placed", "tagged"])
+def test_a_kill_between_placing_and_tagging_is_finished_at_the_next_start_and_undo_restores_the_tag(
+        tree: Tree, tagged, stage: str) -> None:
+    """Issue 19: a kill between placing a file and writing its tag left it placed without the
+    tag. The next start writes it; after a kill right after the write, undo still puts back the
+    file's own genre (kept in the journal before the write), not the daemon's."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT
+    from genre_daemon.tags import current_genre
+
+    src = tagged("mp3")  # genre Rock
+    raw = raw_tags(src)
+    inbox_file = tree.inbox / "song.mp3"
+    inbox_file.write_bytes(src.read_bytes())
+    dest = tree.library / "jazz" / "song.mp3"
+    dest.parent.mkdir(parents=True)
+    tree.state.mkdir(parents=True, exist_ok=True)
+    db = tree.state / "journal.sqlite3"
+    child = subprocess.run([sys.executable, "-c", KILL_CHILD, str(db), str(inbox_file), str(dest), stage],
+                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert dest.is_file() and not inbox_file.exists()
+    assert current_genre(dest) == ("jazz" if stage == "tagged" else "Rock")
+
+    def pending() -> list[tuple[int, str | None]]:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
+            return c.execute("SELECT tag_pending, tag_snapshot FROM moves").fetchall()
+
+    tree.start()
+    wait_for(lambda: pending() and pending()[0][0] == 0, 60, "the pending tag to be finished")
+    assert current_genre(dest) == "jazz" and genre_values(dest) == ["jazz"]
+    assert without_genre(raw_tags(dest)) == without_genre(raw)
+    assert f"{dest}: its genre tag, interrupted by a stop, taken up after a restart" in tree.log.read_text()
+    assert tree.stop() == 0
+    out = tree.cli("undo", "--last", "1")
+    assert out.returncode == 0, out.stderr
+    assert genre_values(inbox_file) == ["Rock"]  # the file's own genre, not the daemon's
+    assert without_genre(raw_tags(inbox_file)) == without_genre(raw)

@@ -213,10 +213,11 @@ class Albums(Moves):
             return self._album(c, album.id)
 
     def finish_album(self, album_id: int, tracks: Iterable[PlacedTrack],
-                     destination: str | os.PathLike[str] | None = None) -> list[MoveRow]:
+                     destination: str | os.PathLike[str] | None = None, *, tag: bool = False) -> list[MoveRow]:
         """The album is in place: in ONE transaction the album becomes moved/review and every
         track row is placed with its own move row (``album_id`` set). ``destination``: where the
-        album is when recovery found it somewhere other than the recorded claim."""
+        album is when recovery found it somewhere other than the recorded claim. ``tag``: each
+        track's genre tag is still to be written (as for :meth:`finish`)."""
         with self._write("record an album placed") as c:
             album = self._require_album(c, album_id, ("moving",))
             state = State(album.pending_state or "moved")
@@ -227,7 +228,7 @@ class Albums(Moves):
                 moves.append(self._finish(
                     c, t.file_id, state, _path_key(row.path), _path_key(t.destination), album.genre,
                     _confidence(album.confidence if state is State.MOVED else t.confidence),
-                    _scores_json(t.scores), album.model_version, album.reason, t.content_hash))
+                    _scores_json(t.scores), album.model_version, album.reason, t.content_hash, tag))
                 c.execute("UPDATE moves SET album_id = ? WHERE id = ?", (album.id, moves[-1].id))
             c.execute("UPDATE albums SET state = ?, destination = coalesce(?, destination), updated = ? WHERE id = ?",
                       (state.value, _path_key(destination) if destination else None, now, album.id))
@@ -278,12 +279,13 @@ class Albums(Moves):
 
     def find_placed_hash(self, digest: str) -> str | None:
         """Where a file with this content already sits in the library (a placement not undone),
-        or None: the duplicates policy's question."""
+        or None: the duplicates policy's question. A file ``write_tags`` rewrote matches by the
+        content it has now and by the content it arrived with (the same file dropped again)."""
         with self._read("look for a duplicate") as c:
             r = c.execute(
                 "SELECT m.destination FROM moves m JOIN files f ON f.id = m.file_id "
-                "WHERE f.content_hash = ? AND m.undone = 0 AND m.kind IN ('genre', 'review') "
-                "AND f.state IN ('moved', 'review') ORDER BY m.id DESC LIMIT 1", (digest,)).fetchone()
+                "WHERE (f.content_hash = ? OR f.arrival_hash = ?) AND m.undone = 0 AND m.kind IN ('genre', 'review') "
+                "AND f.state IN ('moved', 'review') ORDER BY m.id DESC LIMIT 1", (digest, digest)).fetchone()
             return None if r is None else os.fsdecode(r["destination"])
 
     def record_given_up_album(self, source: str | os.PathLike[str], reason: str) -> None:

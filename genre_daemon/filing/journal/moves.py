@@ -86,10 +86,12 @@ class Moves(JournalConnection):
         model_version: str | None,
         reason: str | None = None,
         content_hash: str | None = None,
+        tag: bool = False,
     ) -> MoveRow:
         """The file was moved: in ONE transaction, its row goes from ``classifying`` to
         ``state`` (moved, review or quarantined) and a move row records source, destination,
-        prediction, model version and time. Returns the move row."""
+        prediction, model version and time. Returns the move row. ``tag`` (``write_tags``): the
+        move's genre tag is still to be written (:meth:`pending_tags`; for a genre folder only)."""
         state = State(state)
         conf = _confidence(confidence)
         scores_json = _scores_json(scores)
@@ -99,7 +101,7 @@ class Moves(JournalConnection):
         with self._write("record a move") as c:
             return self._finish(
                 c, file_id, state, src, dest, _text(genre), conf, scores_json,
-                _text(model_version), _text(reason), content_hash,
+                _text(model_version), _text(reason), content_hash, tag,
             )
 
     def _finish(
@@ -115,6 +117,7 @@ class Moves(JournalConnection):
         model_version: str | None,
         reason: str | None,
         digest: str | None,
+        tag: bool = False,
     ) -> MoveRow:
         row = self._require(c, file_id)
         if state not in PLACED:
@@ -139,12 +142,14 @@ class Moves(JournalConnection):
             (file_id, src, dest, genre, conf, scores_json, model_version, now, _KIND[state],
              reason),
         )
+        if tag and state is State.MOVED and genre is not None:  # write_tags: tagged next
+            c.execute("UPDATE moves SET tag_pending = 1 WHERE id = ?", (cur.lastrowid,))
         return _move_row(c.execute("SELECT * FROM moves WHERE id = ?", (cur.lastrowid,)).fetchone())
 
-    def finish_pending(self, file_id: int) -> MoveRow:
+    def finish_pending(self, file_id: int, *, tag: bool = False) -> MoveRow:
         """Complete a move planned by :meth:`begin_move` (with its outcome) that a crash
         interrupted after the file reached its destination; the caller has checked that the
-        destination is complete and the source gone."""
+        destination is complete and the source gone. ``tag`` as for :meth:`finish`."""
         with self._write("record a move") as c:
             r = self._row(c, file_id)
             if r is None:
@@ -157,7 +162,7 @@ class Moves(JournalConnection):
                 )
             return self._finish(
                 c, file_id, State(r["pending_state"]), r["path"], r["destination"], row.genre,
-                row.confidence, r["scores"] or "{}", row.model_version, row.reason, None,
+                row.confidence, r["scores"] or "{}", row.model_version, row.reason, None, tag,
             )
 
 
@@ -208,18 +213,39 @@ class Moves(JournalConnection):
     def record_tag_write(self, move_id: int, snapshot: str | None, identity: FileIdentity,
                          content_hash: str | None) -> None:
         """``write_tags`` rewrote a placed file (new inode, new bytes): the move keeps the genre tag
-        it replaced (JSON, for undo; None when undo has put it back), and the file's row its new
-        identity and hash, so label detection still knows the file for the daemon's own."""
+        it replaced (JSON, for undo; None when undo has put it back) and is no longer pending, and
+        the file's row its new identity and hash, so label detection still knows the file for the
+        daemon's own. The hash it arrived with stays (``arrival_hash``): the same file dropped
+        again is still a duplicate."""
         with self._write("record a tag write") as c:
             m = c.execute("SELECT file_id FROM moves WHERE id = ?", (move_id,)).fetchone()
             if m is None:
                 raise JournalError(f"journal {os.fspath(self.path)!r}: no move {move_id}")
-            c.execute("UPDATE moves SET tag_snapshot = ? WHERE id = ?", (snapshot, move_id))
+            c.execute("UPDATE moves SET tag_snapshot = ?, tag_pending = 0 WHERE id = ?", (snapshot, move_id))
             c.execute(
                 "UPDATE files SET dev = ?, ino = ?, size = ?, mtime_ns = ?, "
+                "arrival_hash = coalesce(arrival_hash, content_hash), "
                 "content_hash = coalesce(?, content_hash), updated = ? WHERE id = ?",
                 (_i64(identity.dev), _i64(identity.ino), identity.size, identity.mtime_ns, content_hash,
                  self._clock(), m["file_id"]))
+
+    def record_tag_intent(self, move_id: int, snapshot: str) -> None:
+        """The genre tag of a pending move is about to be written over ``snapshot`` (JSON): kept
+        first, so a kill right after the write still lets undo put the old tag back."""
+        with self._write("record a tag about to be written") as c:
+            c.execute("UPDATE moves SET tag_snapshot = ? WHERE id = ? AND tag_pending = 1", (snapshot, move_id))
+
+    def drop_tag(self, move_id: int) -> None:
+        """The genre tag of this move will not be written (the file cannot take one, it is gone,
+        ``write_tags`` was turned off): no longer pending."""
+        with self._write("drop a pending tag") as c:
+            c.execute("UPDATE moves SET tag_pending = 0 WHERE id = ?", (move_id,))
+
+    def pending_tags(self) -> list[MoveRow]:
+        """Moves not undone whose genre tag a stop kept from being written, oldest first."""
+        with self._read("list pending tags") as c:
+            return [_move_row(r) for r in c.execute(
+                "SELECT * FROM moves WHERE tag_pending = 1 AND undone = 0 ORDER BY id")]
 
     def mark_undone(
         self,

@@ -109,7 +109,22 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+_V3 = (
+    "ALTER TABLE files ADD COLUMN arrival_hash TEXT",
+    "CREATE INDEX files_by_arrival_hash ON files (arrival_hash) WHERE arrival_hash IS NOT NULL",
+    "ALTER TABLE moves ADD COLUMN tag_pending INTEGER NOT NULL DEFAULT 0 CHECK (tag_pending IN (0, 1))",
+)
+
+
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Version 3: a file's content hash as it arrived, kept when ``write_tags`` changes its bytes
+    (``duplicates`` compares an arriving file with both), and the moves whose genre tag is still
+    to be written (a kill between placing and tagging: the next start writes it)."""
+    for statement in _V3:
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
 
 
 def check_version(c: sqlite3.Connection, path: Path) -> int:
