@@ -38,15 +38,24 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
-from genre_daemon.daemon.probe import Apart, classify_apart
-from genre_daemon.daemon.settling import is_candidate
+from genre_daemon.daemon.handling import reason_path, write_reason_file
+from genre_daemon.daemon.probe import Apart
+from genre_daemon.daemon.settling import is_candidate, is_hidden
 from genre_daemon.daemon.status import Counters
 from genre_daemon.daemon.watcher import InboxWatcher
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
 from genre_daemon.filing import album_mover
 from genre_daemon.filing.album_mover import Snapshot
 from genre_daemon.filing.albums import Grouping, decide, group
-from genre_daemon.filing.journal import MAX_INTERRUPTIONS, AlbumRow, FileRow, Journal, PlacedTrack, State
+from genre_daemon.filing.journal import (
+    MAX_INTERRUPTIONS,
+    AlbumRow,
+    FileIdentity,
+    FileRow,
+    Journal,
+    PlacedTrack,
+    State,
+)
 from genre_daemon.filing.mover import read_refusal
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.model.inference import Classifier, Prediction
@@ -124,7 +133,7 @@ class AlbumHandling:
         found: list[Path] = []
         for folder, dirs, files in os.walk(top, followlinks=False):
             base = Path(folder)
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            dirs[:] = [d for d in dirs if not is_hidden(d)]
             for name in files:
                 p = base / name
                 if is_candidate(p, s.inbox, s.extensions, excluded) and stat.S_ISREG(_lstat_mode(p)):
@@ -311,7 +320,7 @@ class AlbumHandling:
                 tags[row.id] = dict(row.tags or {})
                 continue
             if row.attempts >= MAX_INTERRUPTIONS:  # suspect: poison, or in the way of outside stops?
-                apart = self._classify_suspect(path)
+                apart: Apart = self._classify_suspect(path)  # type: ignore[attr-defined]
                 if apart.stopped:
                     journal.requeue_album(album_id, "the daemon stopped while classifying it", refund=True)
                     return
@@ -320,6 +329,8 @@ class AlbumHandling:
                                                 f"and {apart.poison}", expect, root, copy=True)
                     continue
                 if apart.error is not None:
+                    if self._requeue_if_moved(album_id, root, row):
+                        return
                     self._quarantine_track(row, apart.error, expect, root, copy=True)
                     continue
                 assert apart.prediction is not None
@@ -337,6 +348,8 @@ class AlbumHandling:
                 preds[row.id] = classifier.classify(path)
             except AudioDecodeError as exc:
                 journal.end_track(row.id)
+                if self._requeue_if_moved(album_id, root, row):
+                    return
                 if exc.incomplete and time.time() - row.identity.mtime_ns / 1e9 < self._grace():  # type: ignore[attr-defined]
                     journal.requeue_album(album_id, f"{path.name} is incomplete, may still be arriving", refund=True)
                     self._later(root, self._grace())  # type: ignore[attr-defined]
@@ -392,6 +405,8 @@ class AlbumHandling:
             log.error("album %s: %s; left in the inbox, tried again later", root.name, exc)
             return
         self._record_album(album_id, root, moved.destination, kept, preds, hashes)
+        if state == "quarantined":
+            write_reason_file(moved.destination, reason or "quarantined", root)
         self._report_album(root, moved.destination, verdict, len(kept), len(expect.files) - len(kept), state, reason)
         if state == "moved" and s.write_tags and verdict.genre:
             for move in journal.album_moves(album_id):
@@ -406,12 +421,6 @@ class AlbumHandling:
             return {}
         self.journal.set_tags(row.id, tags)
         return tags
-
-    def _classify_suspect(self, path: Path) -> Apart:
-        """A track that stopped the daemon MAX_INTERRUPTIONS times, classified in a separate
-        process (:mod:`genre_daemon.daemon.probe`)."""
-        model_dir = getattr(self, "_model_dir", None) or getattr(self.classifier, "model_dir", None)
-        return classify_apart(Path(model_dir), path, stop=self._stop)
 
     def _album_destination(self, root: Path, verdict: Any, kept: list[FileRow], tags: dict[int, dict[str, object]],
                            dups: list[str]) -> tuple[str, Path, Path, str | None]:
@@ -463,6 +472,16 @@ class AlbumHandling:
         expect.files.pop(rel, None)
         log.warning("album %s: %s taken out of the album: %s", root.name, rel, reason)
 
+    def _requeue_if_moved(self, album_id: int, root: Path, row: FileRow) -> bool:
+        """A track that failed to decode because it is not there as it settled any more (its
+        album folder renamed or moved meanwhile, the file changed): not the track's fault, so
+        not quarantined (which would fail too); the album settles again (True)."""
+        if FileIdentity.of_or_none(row.path) == row.identity:
+            return False
+        rel = Path(row.path).relative_to(root).as_posix()
+        self._requeue_changed(album_id, root, f"{rel} was moved or changed while the album was classified")
+        return True
+
     def _requeue_changed(self, album_id: int, root: Path, why: str) -> None:
         journal = self.journal
         assert journal is not None
@@ -497,6 +516,9 @@ class AlbumHandling:
                         PlacedTrack(t.id, str(Path(album.destination) / Path(t.path).relative_to(root)), None,
                                     {}, None) for t in tracks], tag=self.settings.write_tags)
                     album_mover.remove_emptied(root.parent, self.settings.inbox)
+                    placed = Path(album.destination)
+                    if album.pending_state == "quarantined" and not os.path.lexists(reason_path(placed)):
+                        write_reason_file(placed, f"{album.reason} (reason written after a restart)", root)
                     log.info("album %s -> %s (completed after a restart)", root.name, album.destination)
                     continue
                 if where == "missing":

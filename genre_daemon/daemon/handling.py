@@ -18,6 +18,7 @@ from typing import Any
 
 from genre_daemon.config import Settings
 from genre_daemon.daemon.libwatch import LibraryWatcher
+from genre_daemon.daemon.probe import Apart, classify_apart
 from genre_daemon.daemon.status import Counters
 from genre_daemon.daemon.watcher import InboxWatcher
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
@@ -34,13 +35,14 @@ from genre_daemon.filing.journal import (
 )
 from genre_daemon.filing.album_mover import remove_emptied
 from genre_daemon.filing.writers import open_for_writing
-from genre_daemon.names import safe_component
+from genre_daemon.filing.copying import write_atomically
+from genre_daemon.names import NAME_MAX, cut_bytes, safe_component
 from genre_daemon.path_template import Template, file_values
 from genre_daemon.tags import read_tags
 from genre_daemon.model.inference import Classifier, Prediction
 from genre_daemon.system.logs import RepeatedProblem, file_fields
 
-__all__ = ["FileHandling", "SoloLock", "inside"]
+__all__ = ["FileHandling", "SoloLock", "inside", "reason_path", "write_reason_file"]
 
 # The daemon's one logger (journald's LOGGER field), whichever of its modules speaks.
 log = logging.getLogger("genre_daemon.daemon.service")
@@ -253,12 +255,14 @@ class FileHandling:
                 continue
             if row.state == State.CLASSIFYING:
                 # attempts: entries into classifying that a stop interrupted (requeue() refunds
-                # the others), this one included. A file that keeps killing the daemon is poison.
+                # the others), this one included. A file that keeps killing the daemon may be
+                # poison, or in the way of outside kills: it is classified apart next (_classify).
                 if row.attempts >= MAX_INTERRUPTIONS:
-                    self._quarantine(row, f"the daemon stopped {row.attempts} times while classifying it")
-                    continue
-                log.warning("%s: the daemon stopped while classifying it (%d of %d); trying again",
-                            Path(row.path).name, row.attempts, MAX_INTERRUPTIONS)
+                    log.warning("%s: the daemon stopped %d times while classifying it; it is classified in a "
+                                "separate process next", Path(row.path).name, row.attempts)
+                else:
+                    log.warning("%s: the daemon stopped while classifying it (%d of %d); trying again",
+                                Path(row.path).name, row.attempts, MAX_INTERRUPTIONS)
                 self.journal.set_state(row.id, State.QUEUED)
                 row = self.journal.get(row.id) or row
             self._resume(row)
@@ -287,15 +291,11 @@ class FileHandling:
 
     def _ensure_reason_file(self, dest: Path) -> None:
         """A quarantine interrupted after the move has no reason file yet: write one."""
-        if not inside(dest, self.settings.quarantine_dir):
+        if not inside(dest, self.settings.quarantine_dir) or os.path.lexists(reason_path(dest)):
             return
-        reason_file = dest.with_name(dest.name + mover.REASON_SUFFIX)
-        if not reason_file.exists():
-            row = self.journal.by_path(str(dest)) if self.journal else None
-            reason = (row.reason if row else None) or "could not be decoded"
-            fd = os.open(reason_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(f"{reason}\n(reason written after a restart)\n")
+        row = self.journal.by_path(str(dest)) if self.journal else None
+        reason = (row.reason if row else None) or "could not be decoded"
+        write_reason_file(dest, f"{reason} (reason written after a restart)", row.path if row else "unknown")
 
     # ----------------------------------------------------------------- work
     def process(self, file_id: int) -> None:
@@ -338,7 +338,7 @@ class FileHandling:
             self._quarantine(row, refusal, copy=False)  # never read: linked, never copied
             return
         try:
-            prediction = classifier.classify(path)
+            prediction = self._classify(row, path)
         except AudioDecodeError as exc:
             if (why := _unreadable(path)) is not None:  # lost read access meanwhile: not its fault
                 self._skip_unreadable(row, why)
@@ -349,7 +349,35 @@ class FileHandling:
             else:
                 self._quarantine(row, exc.reason)
             return
-        self._place(row, prediction)
+        if prediction is not None:
+            self._place(row, prediction)
+
+    def _classify(self, row: FileRow, path: Path) -> Prediction | None:
+        """The file's prediction; None when it was dealt with instead. A file that stopped the
+        daemon MAX_INTERRUPTIONS times (``row``: as queued) is classified in a separate process
+        first, as an album's track is: poison kills that process too and goes to quarantine; a
+        file that classifies there is placed (the stops came from outside: kill -9, power cut)."""
+        assert self.classifier is not None and self.journal is not None
+        if row.attempts < MAX_INTERRUPTIONS:
+            return self.classifier.classify(path)
+        apart = self._classify_suspect(path)
+        if apart.stopped:  # the daemon is stopping: nothing learnt, the attempt not counted
+            self.journal.requeue(row.id, reason="the daemon stopped while checking it in a separate process")
+            return None
+        if apart.poison is not None:
+            self._quarantine(row, f"the daemon stopped {row.attempts} times while classifying it, and {apart.poison}")
+            return None
+        if apart.error is not None:
+            raise AudioDecodeError(path, apart.error, incomplete=apart.incomplete)
+        log.info("%s stopped the daemon %d times, but classified in a separate process it is fine: it is placed",
+                 path.name, row.attempts)
+        return apart.prediction
+
+    def _classify_suspect(self, path: Path) -> Apart:
+        """A file or track that stopped the daemon MAX_INTERRUPTIONS times, classified in a
+        separate process (:mod:`genre_daemon.daemon.probe`)."""
+        model_dir = getattr(self, "_model_dir", None) or getattr(self.classifier, "model_dir", None)
+        return classify_apart(Path(model_dir), path, stop=self._stop)
 
     def _resettle(self, row: FileRow, why: str, returned: Path | None = None) -> None:
         """The file changed (or a writer holds it) after it settled: not placed, not
@@ -506,6 +534,23 @@ class FileHandling:
         else:
             self.journal.set_state(row.id, State.GONE, reason=f"left in the inbox: {exc}")
             log.error("%s: %s; left in the inbox", Path(row.path).name, exc)
+
+
+def reason_path(placed: Path) -> Path:
+    """The reason file beside a quarantined file or album folder (``<name>.reason.txt``)."""
+    return placed.with_name(cut_bytes(placed.name, NAME_MAX - len(mover.REASON_SUFFIX)) + mover.REASON_SUFFIX)
+
+
+def write_reason_file(placed: Path, reason: str, original: str | os.PathLike[str]) -> None:
+    """Say beside a quarantined file or album folder why it is there, when, and where it came
+    from, as :func:`genre_daemon.filing.mover.quarantine` does for a file. Best effort: what is
+    quarantined is safe already, so a failure here is logged, not raised."""
+    note = (f"reason: {reason}\ntime: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+            f"original: {os.fspath(original)}\n")
+    try:
+        write_atomically(reason_path(placed), note.encode("utf-8", "backslashreplace"))
+    except OSError as exc:
+        log.warning("could not write %r: %s (quarantined because: %s)", str(reason_path(placed)), exc, reason)
 
 
 def _renamed(source: Path, final: Path) -> str:

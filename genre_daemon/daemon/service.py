@@ -20,6 +20,7 @@ import queue
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ log = logging.getLogger("genre_daemon.daemon.service")
 QUEUE_SIZE = 256  # the journal, not memory, holds any backlog beyond this
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, stop the watchdog pings
+# watchdog's inotify warns when a folder it watched before comes back into its tree (an undo puts
+# an album folder back into the inbox; a refiled album comes back into the library): the kernel
+# hands back the same watch and watchdog replaces its callback with an equal one. Harmless, and
+# not the user's business: kept out of the log.
+WATCHDOG_NOISE = r"Callback with id .* (already exists|does not exist) for watch"
 
 
 class Daemon(AlbumHandling, FileHandling, Retraining):
@@ -78,6 +84,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
         self._workers: list[threading.Thread] = []
         self._lock_fd: int | None = None
         self._inbox_lock_fd: int | None = None
+        self._inbox_locked: tuple[int, int] | None = None  # (device, inode) of the inbox folder locked
+        self._exit_status = 0
         self.started = time.time()
         self.counters = Counters()
         self._last_rescan = 0.0
@@ -92,6 +100,7 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, stop. Returns the exit status."""
         self._install_signal_handlers()
+        warnings.filterwarnings("ignore", WATCHDOG_NOISE, RuntimeWarning)
         try:
             self.start()
         except GenreDaemonError as exc:
@@ -109,13 +118,14 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
         finally:
             self.notifier.stopping()
             self.shutdown()
-        return 0
+        return self._exit_status
 
     def start(self) -> None:
         s = self.settings
         prepare_folders(s)
         self._lock_fd = take_state_lock(s)
         self._inbox_lock_fd = take_inbox_lock(s)
+        self._inbox_locked = _folder_id(s.inbox)
         # retry_for=None: a journal locked by another process pauses the daemon, never drops a file.
         self.journal = Journal(s.journal_path, retry_for=None)
         from genre_daemon.learning.versions import ModelStore
@@ -227,6 +237,9 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
                 self._wedged_logged = True
                 log.error("worker(s) %s stuck on one file for over %.0f s: watchdog pings stopped",
                           ", ".join(self.gate.stalled()), STALL_SECONDS)
+        self._relock_inbox()
+        if self._stop.is_set():
+            return
         if self.watcher is not None and self.watcher.ensure_running():
             log.warning("watcher restarted (inbox %s)", self.settings.inbox)
         self._check_model()
@@ -247,6 +260,26 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             self._last_status = now
             self._write_status()
             self.notifier.status(self._status_line())
+
+    def _relock_inbox(self) -> None:
+        """The inbox lock follows the inbox folder: one deleted and made again while the daemon
+        runs (or another one after a reload) is locked before it is watched, and the old lock let
+        go. Should another daemon have taken it first, this one stops (exit status 2)."""
+        s = self.settings
+        now = _folder_id(s.inbox)
+        if now is None or now == self._inbox_locked:
+            return  # missing (the watcher waits for it), or the folder locked already
+        try:
+            fd = take_inbox_lock(s)
+        except GenreDaemonError as exc:
+            log.error("%s; stopping", exc)
+            self._exit_status = 2
+            self._stop.set()
+            return
+        old, self._inbox_lock_fd, self._inbox_locked = self._inbox_lock_fd, fd, now
+        if old is not None:
+            os.close(old)
+        log.info("inbox %s is a new folder: locked it", s.inbox)
 
     def reload(self) -> None:
         """SIGHUP: read the config again; keep the old one if the new one is bad."""
@@ -340,6 +373,7 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             "placed": self.counters.placed,
             "review": self.counters.review,
             "quarantined": self.counters.quarantined,
+            "left_alone": self.watcher.left_alone if self.watcher is not None else 0,
             "inbox": str(self.settings.inbox),
             "new_labels": self._new_labels,
             "retraining": self._trainer is not None,
@@ -360,5 +394,14 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
 
     def _write_status(self) -> None:
         write_status(self.settings, self.status())
+
+
+def _folder_id(folder: Path) -> tuple[int, int] | None:
+    """A folder's (device, inode), or None when it is not there."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 

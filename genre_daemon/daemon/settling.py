@@ -30,13 +30,22 @@ from pathlib import Path
 
 from genre_daemon.filing.writers import open_for_writing
 
-__all__ = ["FolderGate", "PARTIAL_SUFFIXES", "Settler", "is_candidate", "normalized_extensions", "skipped_folder"]
+__all__ = ["OWN_MARK", "PARTIAL_SUFFIXES", "FolderGate", "Settler", "is_candidate", "is_hidden",
+           "normalized_extensions", "skipped_folder"]
 
 # The watcher's logger: what the settler says reads as the watcher's, as before.
 logger = logging.getLogger("genre_daemon.daemon.watcher")
 
 # Names that downloaders and copiers give a file while it is still being written.
 PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".!qb", ".opdownload")
+
+# In the name of every temporary file and folder the daemon makes itself (the mover's, the album
+# mover's, the tag writer's): hidden by design, never taken and never reported.
+OWN_MARK = ".genre-daemon"
+
+# How titles may begin with dots ("...And Justice for All", ". Intro"): a temporary name is one
+# dot and the name it becomes (".x.mp3.XXXXXX" from rsync, "._x.mp3" from macOS).
+TITLE_STARTS = ("..", ". ")
 
 
 def normalized_extensions(extensions: Collection[str]) -> frozenset[str]:
@@ -50,22 +59,41 @@ def skipped_folder(path: Path, excluded: Collection[Path]) -> bool:
 
 
 
+def is_hidden(name: str, extensions: Collection[str] | None = None) -> bool:
+    """Whether a name below the inbox is hidden: left alone as a temporary or system name.
+
+    A name that begins with one dot is hidden (what downloaders, rsync and macOS write while a
+    file arrives: ``.x.mp3.XXXXXX``, ``._x.mp3``), and so are ``.``, ``..`` and the daemon's own
+    temporary names. A title that begins with dots (``...Ready for It.mp3``, ``. Intro.flac``) is
+    not: for a file (``extensions`` given) only when it ends in one of them, since rsync's
+    temporary name of such a title (``....Ready for It.mp3.Xa81kq``) begins the same way.
+    """
+    if not name.startswith("."):
+        return False
+    if name in (".", "..") or OWN_MARK in name or not name.startswith(TITLE_STARTS):
+        return True
+    if extensions is None:
+        return False
+    return os.path.splitext(name)[1][1:].lower() not in normalized_extensions(extensions)
+
+
+
 def is_candidate(
     path: Path, inbox: Path, extensions: Collection[str], excluded: Collection[Path] = ()
 ) -> bool:
     """Whether ``path`` names a file the daemon should take (pure: no filesystem access).
 
-    True when the path lies inside ``inbox``, no component below the inbox is hidden (starts
-    with "."), it is not under an ``excluded`` folder (review or quarantine folders that sit in
-    the inbox), its extension is one of ``extensions`` in any case (``"mp3"`` or ``".mp3"``
-    both match ``x.MP3``), and it is not a partial-download name (``x.mp3.part``).
-    Both paths are compared as given: pass absolute paths.
+    True when the path lies inside ``inbox``, no component below the inbox is hidden
+    (:func:`is_hidden`: titles that begin with dots are taken), it is not under an ``excluded``
+    folder (review or quarantine folders that sit in the inbox), its extension is one of
+    ``extensions`` in any case (``"mp3"`` or ``".mp3"`` both match ``x.MP3``), and it is not a
+    partial-download name (``x.mp3.part``). Both paths are compared as given: pass absolute paths.
     """
     try:
         parts = path.relative_to(inbox).parts
     except ValueError:
         return False
-    if not parts or any(part.startswith(".") for part in parts):  # also rejects ".."
+    if not parts or any(is_hidden(part) for part in parts[:-1]) or is_hidden(parts[-1], extensions):
         return False
     if excluded and skipped_folder(path, excluded):
         return False

@@ -22,6 +22,7 @@ import logging
 import os
 import stat as stat_mod
 import threading
+import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Literal
@@ -43,10 +44,12 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
 from genre_daemon.daemon.settling import (
+    OWN_MARK,
     PARTIAL_SUFFIXES,
     FolderGate,
     Settler,
     is_candidate,
+    is_hidden,
     normalized_extensions,
     skipped_folder,
 )
@@ -57,6 +60,10 @@ except Exception:  # pragma: no cover - non-Linux
     InotifyObserver = None  # type: ignore[assignment,misc]
 
 logger = logging.getLogger(__name__)
+
+# A hidden or partial name unchanged this long is said to be left alone (a download that died);
+# before that it may still be arriving, and saying so would be noise.
+STALE_SECONDS = 600.0
 
 
 class _Handler(FileSystemEventHandler):
@@ -125,6 +132,7 @@ class InboxWatcher:
         self._stop = threading.Event()
         self._warned_missing = False
         self._told: set[Path] = set()  # files said once to be left alone
+        self.left_alone = 0  # files and folders left alone in the inbox at the last full rescan
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -361,25 +369,42 @@ class InboxWatcher:
     def _wanted(self, path: Path) -> bool:
         return is_candidate(path, self.inbox, self.extensions, self._excluded)
 
-    def _left_alone(self, path: Path) -> None:
-        """Say once (per path) why a visible file in the inbox is not taken: otherwise a
-        ``.wma`` dropped in just sits there with nothing in the log."""
+    def _left_alone(self, path: Path, entry: os.DirEntry[str] | None = None) -> bool:
+        """Say once (per path) why a file in the inbox is not taken (otherwise a ``.wma`` dropped
+        in, or a download's temporary file that never became audio, sits there with nothing in
+        the log); True when it is left alone. A hidden or partial name is said only by a scan
+        (``entry``) that finds it unchanged for :data:`STALE_SECONDS`: before, it may be arriving."""
         try:
             parts = path.relative_to(self.inbox).parts
         except ValueError:
-            return
-        name = parts[-1] if parts else ""
-        if (not parts or any(p.startswith(".") for p in parts) or name.lower().endswith(PARTIAL_SUFFIXES)
-                or skipped_folder(path, self._excluded) or path in self._told):
-            return
+            return False
+        if (not parts or any(is_hidden(p) for p in parts[:-1]) or OWN_MARK in parts[-1]
+                or skipped_folder(path, self._excluded)):
+            return False  # under a hidden folder (the folder is said), or the daemon's own
         if self.albums and len(parts) > 1:  # in a folder: it travels with the album, if it is one
-            return
+            return False
+        name = parts[-1]
+        temporary = is_hidden(name, self.extensions) or name.lower().endswith(PARTIAL_SUFFIXES)
+        if temporary:
+            try:
+                age = time.time() - entry.stat(follow_symlinks=False).st_mtime if entry is not None else 0.0
+            except OSError:
+                return False
+            if age < STALE_SECONDS:
+                return False
+        if path in self._told:
+            return True
         if len(self._told) >= 10_000:
             self._told.clear()
         self._told.add(path)
-        ext = os.path.splitext(name)[1] or "(none)"
-        logger.info("%s: left alone in the inbox: its extension %s is not one of the extensions taken (%s)",
-                    path, ext, ", ".join(sorted(self.extensions)))
+        if temporary:
+            logger.info("%s: left alone in the inbox: a hidden or partial name (as a download or copy has while "
+                        "it arrives), unchanged for %.0f min", path, age / 60)
+        else:
+            ext = os.path.splitext(name)[1] or "(none)"
+            logger.info("%s: left alone in the inbox: its extension %s is not one of the extensions taken (%s)",
+                        path, ext, ", ".join(sorted(self.extensions)))
+        return True
 
     def _touch(
         self, path: Path, *, writing: bool | None, only_tracked: bool = False, fresh: bool = False
@@ -497,6 +522,7 @@ class InboxWatcher:
             if not (top.is_relative_to(self.inbox) and self._real_folder_in_inbox(top)):
                 return 0
         found: list[Path] = []
+        alone = 0
         stack = [top]
         while stack:
             folder = stack.pop()
@@ -512,17 +538,19 @@ class InboxWatcher:
                     path = folder / entry.name
                     try:
                         if entry.is_dir(follow_symlinks=False):
-                            if not entry.name.startswith(".") and not skipped_folder(
-                                path, self._excluded
-                            ):
+                            if is_hidden(entry.name):
+                                alone += self._left_alone(path, entry)
+                            elif not skipped_folder(path, self._excluded):
                                 stack.append(path)
                         elif entry.is_file(follow_symlinks=False):
                             if self._wanted(path):
                                 found.append(path)
                             else:
-                                self._left_alone(path)
+                                alone += self._left_alone(path, entry)
                     except OSError:
                         continue
+        if top == self.inbox:
+            self.left_alone = alone
         with self._lock:
             for path in found:
                 if path not in self._ready:
@@ -532,7 +560,7 @@ class InboxWatcher:
     def _real_folder_in_inbox(self, folder: Path) -> bool:
         """Every component from the inbox down to ``folder`` is a real folder, none hidden."""
         parts = folder.relative_to(self.inbox).parts
-        if any(part.startswith(".") for part in parts) or skipped_folder(folder, self._excluded):
+        if any(is_hidden(part) for part in parts) or skipped_folder(folder, self._excluded):
             return False
         current = self.inbox
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genre_daemon.config import Settings
-from genre_daemon.daemon.settling import is_candidate
+from genre_daemon.daemon.settling import is_candidate, is_hidden
 from genre_daemon.errors import GenreDaemonError
 from genre_daemon.filing.albums import Grouping, group
 
@@ -54,7 +54,7 @@ def plan(source: Path, settings: Settings) -> Plan:
     found: list[Path] = []
     for folder, dirs, files in os.walk(source, followlinks=False):
         base = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and base / d not in excluded)
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d) and base / d not in excluded)
         for name in sorted(files):
             p = base / name
             if is_candidate(p, source, settings.extensions, excluded) and p.is_file() and not p.is_symlink():

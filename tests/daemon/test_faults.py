@@ -448,10 +448,14 @@ def test_sigkill_during_journal_writes_never_corrupts_it() -> None:
 # A poison file: the daemon dies every time it classifies it.
 
 
-def test_a_file_the_daemon_dies_on_three_times_goes_to_quarantine(ftree: FaultTree) -> None:
+def test_a_file_the_daemon_dies_on_three_times_goes_to_quarantine(
+        ftree: FaultTree, monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGKILL while the file is ``classifying`` (a 44 s, 44.1 kHz stereo wav: seconds of work),
-    three times: at the next start it goes to quarantine with the reason instead of being tried
-    again, and the daemon carries on with other files (no crash loop)."""
+    three times: at the next start it is classified in a separate process, which here gets no
+    memory beyond what the model needs (a real rlimit), so it fails there too: that is poison;
+    it goes to quarantine with the reason instead of being tried again, and the daemon carries
+    on with other files (no crash loop). A file that classifies apart is placed instead:
+    tests/daemon/test_names_and_leftovers.py."""
     write_tone(ftree.root / "poison.wav", seconds=44, sr=44100, channels=2, freq=220)
     data = (ftree.root / "poison.wav").read_bytes()
     (ftree.root / "poison.wav").rename(ftree.inbox / "poison.wav")
@@ -462,6 +466,7 @@ def test_a_file_the_daemon_dies_on_three_times_goes_to_quarantine(ftree: FaultTr
         ftree.stop(signal.SIGKILL)
         r = ftree.row("poison.wav")
         assert r["state"] == "classifying" and r["destination"] is None, "killed outside the classification"
+    monkeypatch.setenv("GENRE_DAEMON_PROBE_MEMORY_MB", "0")
     ftree.start()
     tone(ftree.inbox / "healthy.wav")
     # Placed = linked into the library AND gone from the inbox (a move links, then unlinks).
@@ -472,6 +477,7 @@ def test_a_file_the_daemon_dies_on_three_times_goes_to_quarantine(ftree: FaultTr
     reason = f"the daemon stopped {MAX_INTERRUPTIONS} times while classifying it"
     wait_for(lambda: q.with_name(q.name + ".reason.txt").exists(), 10, "the reason file")
     assert reason in q.with_name(q.name + ".reason.txt").read_text()
+    assert "in a separate process too" in q.with_name(q.name + ".reason.txt").read_text()
     assert ftree.row("poison.wav")["state"] == "quarantined" and reason in ftree.row("poison.wav")["reason"]
     assert [p.name for p in ftree.placed()] == ["healthy.wav"] and ftree.in_inbox() == []
     assert ftree.logged().count("the daemon stopped while classifying it") == MAX_INTERRUPTIONS - 1
