@@ -20,6 +20,7 @@ from genre_daemon.resources import default_model_dir
 from genre_daemon.system.exits import Parser, count, finish
 
 if TYPE_CHECKING:
+    from genre_daemon.filing.journal import HistoryEntry
     from genre_daemon.filing.undo import UndoResult
 
 log = logging.getLogger("genre_daemon")
@@ -220,13 +221,14 @@ def _template_example(template: str | None, sample: str | None) -> list[str]:
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     from genre_daemon.filing.journal import Journal
     from genre_daemon.daemon.service import read_status
+    from genre_daemon.daemon.status import file_counts
 
     settings = _settings(args)
     running = read_status(settings)
     counts: dict[str, int] = {}
     if settings.journal_path.exists():
         with Journal(settings.journal_path) as journal:
-            counts = journal.counts()
+            counts = file_counts(journal)
     result = {
         "running": running is not None,
         "pid": running["pid"] if running else None,
@@ -248,6 +250,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     else:
         print("not running", file=out)
     print("  ".join(f"{k} {v}" for k, v in counts.items()) or "journal empty", file=out)
+    if counts.get("held"):
+        print(f"held: {counts['held']} undone by you, waiting in the inbox; left alone until they change", file=out)
     r = result["retrain"]
     if r:
         step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")
@@ -333,34 +337,56 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    """The newest ``--limit`` entries, newest first: a file's move is one, an album (all its
+    tracks) one, the same entries ``undo --last N`` counts. ``--json``: their moves, one object
+    each, with ``album_id`` (null for a file on its own)."""
     from genre_daemon.filing.journal import Journal
 
     settings = _settings(args)
     if not settings.journal_path.exists():
         return 0
     with Journal(settings.journal_path) as journal:
-        moves = journal.history(args.limit)
-    for m in moves:
-        record = {"id": m.id, "time": m.time, "source": m.source, "destination": m.destination, "kind": m.kind,
-                  "genre": m.genre, "confidence": m.confidence, "scores": m.scores, "model": m.model_version,
-                  "reason": m.reason, "undone": m.undone}
+        entries = journal.history_entries(args.limit)
+    for e in entries:
         if args.json:
-            print(json.dumps(record, ensure_ascii=False), file=out)
+            for m in e.moves:
+                record = {"id": m.id, "time": m.time, "source": m.source, "destination": m.destination,
+                          "kind": m.kind, "genre": m.genre, "confidence": m.confidence, "scores": m.scores,
+                          "model": m.model_version, "reason": m.reason, "undone": m.undone, "album_id": m.album_id}
+                print(json.dumps(record, ensure_ascii=False), file=out)
         else:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.time))
-            what = f"{m.genre} {m.confidence:.2f}" if m.confidence is not None else (m.reason or m.kind)
-            flag = " (undone)" if m.undone else ""
-            print(f"{m.id:6d}  {when}  {m.kind:10s} {what}  {m.source} -> {m.destination}{flag}", file=out)
+            print(_history_line(e), file=out)
     return 0
 
 
-def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
-    """Undo one move by id, or the newest undoable one, or the newest ``--last N`` undoable ones.
+def _history_line(e: HistoryEntry) -> str:
+    """One entry of ``history``: id, time, kind, genre and confidence (or why), from -> to."""
+    from genre_daemon.filing.undo import counted
 
-    Moves that cannot be undone are reported one line each on stderr and skipped (never first
-    in line for ever); exit status 0 when as many moves were undone as asked, 1 otherwise."""
+    m = e.moves[0]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.time))
+    genre, confidence, reason, source, dest = m.genre, m.confidence, m.reason, m.source, m.destination
+    what = ""
+    if e.album is not None:
+        a = e.album
+        genre, confidence, reason, source, dest = a.genre, a.confidence, a.reason, a.source, a.destination
+        what = f"  album {Path(a.source).name} ({counted(len(e.moves), 'track')}; album {a.id})"
+    verdict = f"{genre} {confidence:.2f}" if confidence is not None and genre else (reason or m.kind)
+    flag = ""
+    if e.undone:
+        kept = sum(1 for t in e.moves if not t.undone)
+        flag = " (undone" + (f"; {counted(kept, 'track')} stayed in the library)" if kept else ")")
+    return f"{m.id:6d}  {when}  {m.kind:10s} {verdict}{what}  {source} -> {dest}{flag}"
+
+
+def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
+    """Undo one entry by move id (an album's track: the album), or the newest undoable entry,
+    or the newest ``--last N`` undoable entries of ``history`` (an album is one).
+
+    Entries that cannot be undone are reported one line each on stderr and skipped (never first
+    in line for ever); exit status 0 when as many entries were undone as asked, 1 otherwise."""
     from genre_daemon.filing.journal import Journal
-    from genre_daemon.filing.undo import Undoer
+    from genre_daemon.filing.undo import Undoer, counted
 
     settings = _settings(args)
     if args.last is not None and args.last < 1:
@@ -396,9 +422,9 @@ def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
     if done == 0 and skipped == 0:
         print("nothing to undo", file=sys.stderr)
     else:
-        cannot = f"{skipped} move{'s' if skipped != 1 else ''} cannot be undone (listed above)" if skipped else ""
-        print(f"undid {done} of {wanted} move{'s' if wanted != 1 else ''} asked for"
-              + (f"; {cannot}" if cannot else "; no more moves to undo"), file=sys.stderr)
+        cannot = f"{counted(skipped, 'entry', 'entries')} cannot be undone (listed above)" if skipped else ""
+        print(f"undid {done} of {counted(wanted, 'entry', 'entries')} asked for"
+              + (f"; {cannot}" if cannot else "; no more entries to undo"), file=sys.stderr)
     return 1
 
 
@@ -487,21 +513,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("history", help="what the daemon moved, newest first")
+    p = sub.add_parser(
+        "history", help="what the daemon moved, newest first: one entry per file, one per album",
+        description="What the daemon moved, newest first. Each file it moved is one entry; an album is one entry "
+                    "(its track count and album id), the same entries `undo --last N` counts. An entry's id is a "
+                    "move id for `undo ID`.")
     p.add_argument("--config", type=Path, help=config_help)
-    p.add_argument("--json", action="store_true", help="one JSON object per move")
-    p.add_argument("--limit", type=count, default=None)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per move (an album: one per track), each with its album_id (null for a file)")
+    p.add_argument("--limit", type=count, default=None, metavar="N", help="the newest N entries (an album is one)")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser(
         "undo", help="put moved files back where they came from",
-        description="Put moved files back where they came from. Only the file a move placed is moved (same "
-                    "inode or same content, at its address or where you moved it in the library); a move that "
-                    "cannot be undone is reported and skipped. Exit status 0 when as many moves were undone as "
-                    "asked, 1 otherwise.")
+        description="Put moved files back where they came from. Only what a move placed is moved (same inode or "
+                    "same content, at its address or where you moved it in the library); an album's files go back "
+                    "to its inbox folder, while files you added to it and tracks you moved elsewhere (corrections) "
+                    "stay, and the output says which. An entry that cannot be undone is reported and skipped. Exit "
+                    "status 0 when as many entries were undone as asked, 1 otherwise.")
     p.add_argument("--config", type=Path, help=config_help)
-    p.add_argument("id", nargs="?", type=int, help="a move id from `history` (default: the newest move that can be undone)")
-    p.add_argument("--last", type=int, metavar="N", help="undo the newest N moves that can be undone")
+    p.add_argument("id", nargs="?", type=int, help="an entry's id from `history`, or any move id of `history --json` "
+                   "(an album's track undoes its album); default: the newest entry that can be undone")
+    p.add_argument("--last", type=int, metavar="N", help="undo the newest N entries of `history` that can be undone "
+                   "(an album, all its tracks, is one entry)")
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser(

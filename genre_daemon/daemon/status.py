@@ -1,5 +1,5 @@
 """The status file: what ``genre-daemon status`` (and the web page) read of a running daemon,
-and the counters it reports."""
+the counters it reports, and the journal's files per state as ``status`` shows them."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
+from genre_daemon.filing.journal import Journal
 
-__all__ = ["STATUS_FILE", "Counters", "read_status", "status_path", "write_status"]
+__all__ = ["STATUS_FILE", "Counters", "file_counts", "read_status", "status_path", "write_status"]
 
 # The daemon's one logger (journald's LOGGER field), whichever of its modules speaks.
 log = logging.getLogger("genre_daemon.daemon.service")
@@ -55,3 +56,17 @@ def write_status(settings: Settings, status: dict[str, Any]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         log.debug("cannot write %s: %s", path, exc)
+
+
+def file_counts(journal: Journal) -> dict[str, int]:
+    """Files per state, with ``held`` beside ``seen``: the files you undid wait in the inbox as
+    ``seen`` rows, but are left alone until they change, so they are not counted as waiting."""
+    counts = journal.counts()
+    held = journal.held_count()
+    out: dict[str, int] = {}
+    for state, n in counts.items():
+        if state == "seen":
+            out["seen"], out["held"] = n - held, held
+        else:
+            out[state] = n
+    return out

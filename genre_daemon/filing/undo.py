@@ -17,6 +17,21 @@ failure is written to the journal: the causes (a deleted file, an unmounted disk
 may be temporary, and a move marked un-undoable for good would hide one that became undoable
 again; the price is one check per skipped move per command.
 
+**An album: only what it placed.** Its tracks are recognised as files are (above), its other files
+by the signature the album's snapshot recorded (same inode, or same size and mtime for a copy).
+What undo placed goes back to the album's inbox folder (`` (2)`` if that name is taken now), in one
+folder rename when the library folder holds nothing else; a file you added stays, and so does a
+track you moved elsewhere (a correction: it keeps its move). The message names the album by its
+inbox folder and says what went back and what stayed.
+
+**History entries.** ``undo --last N`` undoes the newest N entries of ``history`` that can be
+undone: a file's move is an entry, an album (all its tracks) is one.
+
+**Folders.** The folders undo leaves empty on the way from a placement's address up to the
+library, review or quarantine folder (a genre folder, a path template's artist and album folders)
+are removed; never those folders themselves, the inbox or a labelled folder, nor one holding
+anything.
+
 An undone file is marked *held* in the journal with its restored identity, so the daemon (running
 or not) does not take it again unless it changes.
 """
@@ -26,17 +41,33 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from genre_daemon.filing import album_mover, mover
 from genre_daemon.config import Settings
 from genre_daemon.errors import MoveError
-from genre_daemon.filing.journal import FileIdentity, FileRow, Journal, MoveRow, content_hash
+from genre_daemon.filing.journal import (
+    AlbumRow,
+    FileIdentity,
+    FileRow,
+    HistoryEntry,
+    Journal,
+    MoveRow,
+    RestoredTrack,
+    content_hash,
+)
 from genre_daemon.tags import GenreSnapshot, TagWriteError, restore_genre
 
-__all__ = ["UndoResult", "Undoer", "undo_move"]
+__all__ = ["UndoResult", "Undoer", "counted", "undo_move"]
+
+SHOWN = 8  # files named in a message before "and N more"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 track``, ``2 tracks``, ``0 albums``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 @dataclass(frozen=True)
@@ -72,27 +103,25 @@ class Undoer:
     # -- selection ---------------------------------------------------------------------------
 
     def newest(self, count: int) -> Iterator[UndoResult]:
-        """Undo the newest ``count`` moves that can be undone, newest first, yielding every move
-        tried (skipped ones with their ``error``). Moves made after the first look (by a running
-        daemon) are left alone."""
+        """Undo the newest ``count`` entries of ``history`` that can be undone (an album is one),
+        newest first, yielding every entry tried (skipped ones with their ``error``). Entries
+        recorded after the first look (by a running daemon) are left alone."""
         if count < 1:
             return
         limit, done = max(2 * count, 16), 0
         tried: set[int] = set()
         newest: int | None = None
         while True:
-            batch = self.journal.history(limit, include_undone=False)
+            batch = self.journal.history_entries(limit, include_undone=False)
             if newest is None:
                 if not batch:
                     return
                 newest = batch[0].id
-            for move in batch:
-                if move.id in tried or move.id > newest:
+            for entry in batch:
+                if entry.id in tried or entry.id > newest:
                     continue
-                tried.add(move.id)
-                if move.album_id is not None and (fresh := self.journal.move(move.id)) is not None and fresh.undone:
-                    continue  # undone with its album a moment ago
-                result = self.undo(move)
+                tried.add(entry.id)
+                result = self.undo_entry(entry)
                 yield result
                 if result.error is None:
                     done += 1
@@ -101,6 +130,10 @@ class Undoer:
             if len(batch) < limit:
                 return
             limit *= 2
+
+    def undo_entry(self, entry: HistoryEntry) -> UndoResult:
+        """Undo one entry of ``history``: an album (:meth:`undo_album`) or one move."""
+        return self.undo_album(entry.moves[0]) if entry.album is not None else self.undo(entry.moves[0])
 
     # -- one move ----------------------------------------------------------------------------
 
@@ -113,6 +146,9 @@ class Undoer:
             return UndoResult(move, None, f"move {move.id}: already undone")
         if move.album_id is not None:
             return self.undo_album(move)
+        return self._undo_file(move)
+
+    def _undo_file(self, move: MoveRow) -> UndoResult:
         row = self.journal.get(move.file_id)
         if row is None:
             return UndoResult(move, None, f"move {move.id}: the journal has no file row {move.file_id}")
@@ -150,40 +186,116 @@ class Undoer:
         self.journal.mark_undone(move.id, str(result.destination), FileIdentity.of(result.destination),
                                  content_hash=content_hash(result.destination))
         if why_elsewhere is None:
+            self._remove_emptied(path.parent, move.kind)
             return UndoResult(move, result.destination)
         return UndoResult(move, result.destination, taken_from=path, note=f"move {move.id}: {why_elsewhere}")
 
     def undo_album(self, move: MoveRow) -> UndoResult:
-        """Put the album folder ``move``'s track was placed with back where it was in the inbox
-        (`` (2)`` if that name is taken now), whole, its tracks' genre tags restored first
-        (``write_tags``); or say why not, moving nothing."""
+        """Put back what the album of ``move``'s track placed (see the module docstring), its
+        tracks' genre tags restored first (``write_tags``); or say why not, moving nothing. A
+        track that stayed when its album went back is undone on its own."""
         assert move.album_id is not None
         album = self.journal.album(move.album_id)
         if album is None or album.destination is None:
             return UndoResult(move, None, f"move {move.id}: the journal has no placed album {move.album_id}")
+        if album.undone:
+            return self._undo_file(move)
         folder, source = Path(album.destination), Path(album.source)
-        moves = self.journal.album_moves(album.id)
+        name = source.name
         if not folder.is_dir() or os.path.islink(folder):
-            return UndoResult(move, None, f"move {move.id}: the album folder {folder} is gone (deleted or "
-                                          "moved); nothing moved")
-        for m in moves:
+            return UndoResult(move, None, f"move {move.id}: the folder of the album {name}, {folder}, is gone "
+                                          "(deleted or moved); nothing moved")
+        try:
+            plan = self._album_plan(album, folder)
+        except MoveError as exc:
+            return UndoResult(move, None, f"move {move.id}: {exc}")
+        if not plan.tracks:
+            return UndoResult(move, None, f"move {move.id}: no track of the album {name} is where it was placed "
+                                          f"({_listed(plan.stayed)}); nothing moved")
+        for m, _ in plan.tracks:
             if (problem := _restore_tag(m, Path(m.destination))) is not None:
                 return UndoResult(move, None, problem)
         inbox = self.settings.inbox if self.settings is not None else source.parent
         root = inbox if source.is_relative_to(inbox) else source.parent
         try:
-            back = album_mover.move_album(folder, source, root=root, expect=album_mover.snapshot(folder))
+            if plan.stayed_here:
+                back = _move_files_back(folder, plan.back, plan.links, source, root)
+            else:
+                back = album_mover.move_album(folder, source, root=root,
+                                              expect=album_mover.snapshot(folder)).destination
         except MoveError as exc:
             return UndoResult(move, None, f"move {move.id}: {exc}")
+        restored = [RestoredTrack(m.id, str(p), FileIdentity.of(p), content_hash(p))
+                    for m, rel in plan.tracks if (p := back / rel).is_file()]
+        self.journal.mark_album_undone(album.id, restored)
+        emptied = _deepest_first((folder / rel).parent for rel in plan.back) if plan.stayed_here else [folder.parent]
+        for d in emptied:
+            self._remove_emptied(d, move.kind)
+        went = counted(len(plan.tracks), "track") + (
+            f" and {counted(len(plan.back) - len(plan.tracks), 'other file')}" if len(plan.back) > len(plan.tracks)
+            else "")
+        if plan.stayed:
+            note = f"the album {name}: {went} went back; stayed: {_listed(plan.stayed)}"
+        else:
+            note = f"the album {name} went back whole ({went})"
+        return UndoResult(move, back, taken_from=folder, album=True, note=note)
+
+    def _album_plan(self, album: AlbumRow, folder: Path) -> _AlbumPlan:
+        """Which files in ``folder`` the album's move placed (they go back) and what stays."""
+        back: dict[str, str] = {}  # relative path -> "track" | "file" | "link"
+        tracks: list[tuple[MoveRow, str]] = []
+        stayed: list[str] = []
+        moves = self.journal.album_moves(album.id)
         for m in moves:
-            restored = back.destination / Path(m.destination).relative_to(folder)
-            if restored.is_file():
-                self.journal.mark_undone(m.id, str(restored), FileIdentity.of(restored),
-                                         content_hash=content_hash(restored))
-        self.journal.mark_album_undone(album.id)
-        others = sum(1 for p in back.destination.rglob("*") if p.is_file()) - len(moves)
-        return UndoResult(move, back.destination, taken_from=folder, album=True,
-                          note=f"the album {folder.name} ({len(moves)} tracks, {others} other files) went back whole")
+            address = Path(m.destination)
+            if not address.is_relative_to(folder):
+                stayed.append(f"{address} (placed outside the album folder {folder})")
+                continue
+            rel = address.relative_to(folder).as_posix()
+            row = self.journal.get(m.file_id)
+            here = _regular_identity(address)
+            if row is not None and here is not None and self._is_its_file(address, here, row, at_address=True):
+                tracks.append((m, rel))
+                back[rel] = "track"
+                continue
+            found = self._search(row, exclude=address) if row is not None else []
+            if len(found) == 1:
+                stayed.append(f"{rel} (you moved it to {found[0][0]}: a correction, kept there)")
+            elif found:
+                stayed.append(f"{rel} ({len(found)} copies of it found elsewhere, none at its place)")
+            else:
+                stayed.append(f"{rel} (not found: deleted or moved out of the library)")
+        snap = album.snapshot or {}
+        tracks_at = {Path(m.destination).relative_to(folder).as_posix() for m in moves
+                     if Path(m.destination).is_relative_to(folder)}
+        for rel, sig in dict(snap.get("files", {})).items():  # type: ignore[call-overload]
+            if rel in tracks_at:
+                continue
+            if _placed_file(folder / rel, tuple(sig)):
+                back[rel] = "file"
+            elif not os.path.lexists(folder / rel):
+                stayed.append(f"{rel} (not found: deleted or moved)")
+        links: dict[str, str] = dict(snap.get("links", {}))  # type: ignore[call-overload]
+        for rel, target in links.items():
+            if os.path.islink(folder / rel) and os.readlink(folder / rel) == target:
+                back[rel] = "link"
+        now = album_mover.snapshot(folder)
+        others = sorted(rel for rel in (*now.files, *now.links) if rel not in back)
+        stayed += [f"{rel} (not a file genre-daemon placed)" for rel in others]
+        return _AlbumPlan(tracks, back, {r for r, k in back.items() if k == "link"}, stayed, bool(others))
+
+    def _remove_emptied(self, folder: Path, kind: str) -> None:
+        """Remove ``folder`` and its parents while empty, up to the folder ``kind``'s placements
+        go to (library, review or quarantine), never it, the inbox or a labelled folder."""
+        s = self.settings
+        if s is None:
+            return
+        root = {"genre": s.library, "review": s.review_dir, "quarantine": s.quarantine_dir}.get(kind)
+        if root is None or not folder.is_relative_to(root):
+            return
+        kept = (root, s.library, s.review_dir, s.quarantine_dir, s.inbox, s.state_dir, *s.retrain.labelled_dirs)
+        stop = max((p for p in kept if folder.is_relative_to(p)), key=lambda p: len(p.parts))
+        album_mover.remove_emptied(folder, stop)
 
     # -- recognising the file ----------------------------------------------------------------
 
@@ -235,6 +347,74 @@ class Undoer:
             return exact[:1]
         return [(p, i) for p, i in self._index.same_size(row.identity.size)
                 if p != exclude and self._is_its_file(p, i, row, at_address=False)]
+
+
+@dataclass(frozen=True)
+class _AlbumPlan:
+    """What an album undo moves: ``tracks`` (each move, its path in the album folder), ``back``
+    (every path that goes back, tracks included; ``links`` among them), and ``stayed`` (one
+    phrase per file left where it is); ``stayed_here``: the album folder holds files of yours."""
+
+    tracks: list[tuple[MoveRow, str]]
+    back: dict[str, str]
+    links: set[str]
+    stayed: list[str]
+    stayed_here: bool
+
+
+def _placed_file(path: Path, sig: tuple[int, ...]) -> bool:
+    """Whether ``path`` is the album file the snapshot recorded as ``sig`` (dev, ino, size,
+    mtime): the same inode (edited in place or not), or a copy with its size and mtime."""
+    ident = _regular_identity(path)
+    if ident is None or len(sig) != 4:
+        return False
+    return (ident.dev, ident.ino) == sig[:2] or (ident.size, ident.mtime_ns) == sig[2:]
+
+
+def _move_files_back(folder: Path, back: dict[str, str], links: set[str], source: Path, root: Path) -> Path:
+    """Move the files ``back`` (paths in ``folder``) into a new folder claimed at ``source``
+    (`` (2)`` if taken), each by the careful mover; on a failure the ones moved go back to
+    ``folder`` and :class:`MoveError` says why. Returns the new folder."""
+    claimed = album_mover.claim(source, root)
+    done: list[tuple[Path, Path]] = []
+    try:
+        for rel in sorted(back):
+            src, dst = folder / rel, claimed / rel
+            if rel in links:
+                mover.makedirs(dst.parent)
+                os.symlink(os.readlink(src), dst)
+                os.unlink(src)
+            else:
+                result = mover.move(src, dst, "rename", root=claimed)
+                assert result.destination is not None
+                dst = result.destination
+            done.append((src, dst))
+    except (MoveError, OSError) as exc:
+        for src, dst in reversed(done):
+            try:
+                if os.path.islink(dst):
+                    os.symlink(os.readlink(dst), src)
+                    os.unlink(dst)
+                else:
+                    mover.move(dst, src, "rename", root=folder)
+            except (MoveError, OSError):
+                pass  # it stays in the inbox folder, whole: never lost
+        for d in _deepest_first((claimed / rel).parent for rel in back):
+            album_mover.remove_emptied(d, root)
+        if isinstance(exc, MoveError):
+            raise
+        raise MoveError(f"cannot put the album {folder} back: {exc}") from exc
+    return claimed
+
+
+def _deepest_first(folders: Iterable[Path]) -> list[Path]:
+    return sorted(set(folders), key=lambda d: (-len(d.parts), d))
+
+
+def _listed(items: Sequence[str]) -> str:
+    """``a; b; c``: at most :data:`SHOWN` items, then ``and N more``."""
+    shown = "; ".join(items[:SHOWN])
+    return shown + (f"; and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
 
 
 def _regular_identity(path: Path) -> FileIdentity | None:

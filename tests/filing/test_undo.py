@@ -47,14 +47,15 @@ def tree(tmp_path: Path) -> Settings:
     return load_settings(cfg)
 
 
-def place(s: Settings, src: Path, genre: str) -> tuple[int, Path]:
-    """Do what the daemon does for one classified file; returns (move id, where it went)."""
+def place(s: Settings, src: Path, genre: str, folders: str = "") -> tuple[int, Path]:
+    """Do what the daemon does for one classified file (``folders``: a path template's, under the
+    genre folder); returns (move id, where it went)."""
     with Journal(s.journal_path) as journal:
         row, new = journal.observe(src, FileIdentity.of(src), hasher=content_hash)
         assert new
         journal.set_state(row.id, State.QUEUED, via=[State.SETTLING])
         journal.set_state(row.id, State.CLASSIFYING)
-        dest = s.library / genre / src.name
+        dest = s.library / genre / folders / src.name
         journal.begin_move(row.id, str(dest), state=State.MOVED, genre=genre, confidence=0.9,
                            scores={genre: 0.9}, model_version="test-1")
         result = mover.move(src, dest, "rename", root=s.library)
@@ -65,10 +66,15 @@ def place(s: Settings, src: Path, genre: str) -> tuple[int, Path]:
         return move.id, result.destination
 
 
-def undo(s: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(s: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``genre-daemon ARGS --config <s>`` as a subprocess."""
     assert s.source is not None
-    return subprocess.run([sys.executable, "-m", "genre_daemon.cli", "undo", *args, "--config", str(s.source)],
+    return subprocess.run([sys.executable, "-m", "genre_daemon.cli", *args, "--config", str(s.source)],
                           capture_output=True, text=True, timeout=60)
+
+
+def undo(s: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli(s, "undo", *args)
 
 
 def undone(s: Settings) -> set[int]:
@@ -183,6 +189,36 @@ def test_undo_last_n_undoes_n_undoable_moves_and_reports_each_skipped_one(tree: 
     assert undone(s) == {placed[i][0] for i in (5, 3, 2, 1, 0)}
     assert second.returncode == 1 and "2 of 3" in second.stderr
     assert sorted(p.name for p in s.inbox.glob("*.wav")) == ["a.wav", "b.wav", "c.wav", "d.wav", "f.wav"]
+
+
+# --- issue 19: folders undo empties, held files in status ------------------------------------------
+
+
+def test_undo_removes_the_template_folders_it_empties_but_not_a_genre_folder_holding_a_file(tree: Settings) -> None:
+    s = tree
+    deep_id, deep = place(s, tone(s.inbox / "x.wav"), "rock", "Some Artist/Some Album")
+    flat_id, flat = place(s, tone(s.inbox / "y.wav"), "rock")
+
+    assert undo(s, str(deep_id)).returncode == 0
+    assert (s.inbox / "x.wav").is_file()
+    assert not (s.library / "rock" / "Some Artist").exists()  # album and artist folders: emptied, removed
+    assert flat.is_file()  # the genre folder holds another file: kept
+
+    assert undo(s, str(flat_id)).returncode == 0
+    assert not (s.library / "rock").exists()  # emptied by undo now
+    assert s.library.is_dir() and s.review_dir.is_dir() and s.inbox.is_dir()
+
+
+def test_status_counts_undone_files_as_held_not_as_seen(tree: Settings) -> None:
+    s = tree
+    place(s, tone(s.inbox / "x.wav"), "rock")
+    place(s, tone(s.inbox / "y.wav"), "rock")
+    assert undo(s).returncode == 0
+
+    counts = json.loads(cli(s, "status", "--json").stdout)["counts"]
+    assert (counts["held"], counts["seen"], counts["moved"]) == (1, 0, 1)
+    text = cli(s, "status").stdout
+    assert "seen 0  held 1" in text and "held: 1 undone by you" in text
 
 
 # --- the real daemon: the tester's report ---------------------------------------------------------

@@ -26,7 +26,7 @@ Import from here; the modules are the journal's own layout.
 
 from __future__ import annotations
 
-from genre_daemon.filing.journal.albums import AlbumRow, PlacedTrack
+from genre_daemon.filing.journal.albums import AlbumRow, HistoryEntry, PlacedTrack, RestoredTrack
 from genre_daemon.filing.journal.core import Journal
 from genre_daemon.filing.journal.errors import JournalError, TransitionError
 from genre_daemon.filing.journal.rows import FileIdentity, FileRow, MoveRow, Placement, content_hash
@@ -58,4 +58,6 @@ __all__ = [
     "MIGRATIONS",
     "AlbumRow",
     "PlacedTrack",
+    "HistoryEntry",
+    "RestoredTrack",
 ]

@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from genre_daemon.filing.journal.files import under_sql
 from genre_daemon.filing.journal.moves import Moves
 from genre_daemon.filing.journal.errors import JournalError, TransitionError
 from genre_daemon.filing.journal.rows import (
+    FileIdentity,
     FileRow,
     MoveRow,
     _confidence,
@@ -72,6 +73,35 @@ class PlacedTrack:
     confidence: float | None
     scores: Mapping[str, float]
     content_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of ``history`` and of ``undo --last N``: a file's move, or an album with its
+    tracks' moves (newest first). Its ``id`` is its newest move's."""
+
+    moves: tuple[MoveRow, ...]
+    album: AlbumRow | None = None
+
+    @property
+    def id(self) -> int:
+        return self.moves[0].id
+
+    @property
+    def undone(self) -> bool:
+        """An album counts as undone once it went back (a track that stayed in the library as
+        your correction keeps its move); a file, once its move was undone."""
+        return self.album.undone if self.album is not None else self.moves[0].undone
+
+
+@dataclass(frozen=True)
+class RestoredTrack:
+    """A track of an album that undo put back: its move, where it is now, its identity and hash."""
+
+    move_id: int
+    path: str
+    identity: FileIdentity
+    content_hash: str | None
 
 
 def _album_row(r: sqlite3.Row) -> AlbumRow:
@@ -272,10 +302,37 @@ class Albums(Moves):
             return [_move_row(r) for r in c.execute(
                 "SELECT * FROM moves WHERE album_id = ? AND undone = 0 ORDER BY id", (album_id,))]
 
-    def mark_album_undone(self, album_id: int) -> None:
-        """The album folder was put back in the inbox (its tracks marked by :meth:`mark_undone`)."""
+    def mark_album_undone(self, album_id: int, restored: Sequence[RestoredTrack]) -> None:
+        """The album went back to the inbox: in ONE transaction each restored track's move is
+        undone and the track held (:meth:`mark_undone`), and the album marked undone. Tracks not
+        in ``restored`` (left in the library) keep their moves."""
         with self._write("record an album undone") as c:
+            for t in restored:
+                self._mark_undone(c, t.move_id, t.path, t.identity, t.content_hash)
             c.execute("UPDATE albums SET undone = 1, updated = ? WHERE id = ?", (self._clock(), album_id))
+
+    def history_entries(self, limit: int | None = None, *, include_undone: bool = True) -> list[HistoryEntry]:
+        """``history`` as the user reads it, newest first: one entry per file's move and one per
+        album (all its tracks' moves); at most ``limit`` entries; without undone ones if asked.
+        An album's moves have consecutive ids (:meth:`finish_album` writes them in one
+        transaction), so the moves are read newest first by id and never scanned whole."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        entries: list[HistoryEntry] = []
+        if limit == 0:
+            return entries
+        with self._read("read the history") as c:
+            for group in _by_entry(_newest_moves(c)):
+                album = None
+                if group[0].album_id is not None:
+                    r = c.execute("SELECT * FROM albums WHERE id = ?", (group[0].album_id,)).fetchone()
+                    album = None if r is None else _album_row(r)
+                entry = HistoryEntry(tuple(group), album)
+                if include_undone or not entry.undone:
+                    entries.append(entry)
+                    if len(entries) == limit:
+                        break
+        return entries
 
     def find_placed_hash(self, digest: str) -> str | None:
         """Where a file with this content already sits in the library (a placement not undone),
@@ -321,6 +378,29 @@ class Albums(Moves):
             raise JournalError(f"journal {os.fspath(self.path)!r}: album {album_id} ({album.source}) is "
                                f"{album.state}, not {' or '.join(states)}")
         return album
+
+
+def _newest_moves(c: sqlite3.Connection, batch: int = 512) -> Iterator[MoveRow]:
+    """Every move, newest first, read ``batch`` at a time by id."""
+    before = (1 << 63) - 1
+    while True:
+        rows = c.execute("SELECT * FROM moves WHERE id < ? ORDER BY id DESC LIMIT ?", (before, batch)).fetchall()
+        yield from (_move_row(r) for r in rows)
+        if len(rows) < batch:
+            return
+        before = rows[-1]["id"]
+
+
+def _by_entry(moves: Iterable[MoveRow]) -> Iterator[list[MoveRow]]:
+    """Consecutive moves of one album together, every other move alone."""
+    group: list[MoveRow] = []
+    for m in moves:
+        if group and (m.album_id is None or m.album_id != group[0].album_id):
+            yield group
+            group = []
+        group.append(m)
+    if group:
+        yield group
 
 
 assert set(ACTIVE) <= set(ALBUM_STATES)

@@ -260,27 +260,27 @@ class Moves(JournalConnection):
         leaves it alone until it changes. Pass the restored file's :func:`content_hash` so a
         copy of it is recognised too."""
         with self._write("record an undo") as c:
-            m = c.execute("SELECT * FROM moves WHERE id = ?", (move_id,)).fetchone()
-            if m is None:
-                raise JournalError(f"journal {os.fspath(self.path)!r}: no move {move_id}")
-            row = self._require(c, m["file_id"])
-            if m["undone"]:
-                raise TransitionError(
-                    row.id, row.path, row.state, State.SEEN, f"move {move_id} was already undone"
-                )
-            if row.state not in PLACED:
-                raise TransitionError(
-                    row.id, row.path, row.state, State.SEEN, f"move {move_id} is not its last move"
-                )
-            key = _path_key(restored_path)
-            now = self._clock()
-            c.execute("UPDATE moves SET undone = 1 WHERE id = ?", (move_id,))
-            c.execute(
-                "UPDATE files SET path = ?, dev = ?, ino = ?, size = ?, mtime_ns = ?, state = ?, "
-                "held = 1, reason = ?, destination = NULL, pending_state = NULL, "
-                "content_hash = coalesce(?, content_hash), updated = ? WHERE id = ?",
-                (key, _i64(identity.dev), _i64(identity.ino), identity.size, identity.mtime_ns,
-                 State.SEEN.value, f"undone by the user (move {move_id})", content_hash, now,
-                 row.id),
-            )
-            _supersede(c, key, row.id, now)
+            self._mark_undone(c, move_id, restored_path, identity, content_hash)
+
+    def _mark_undone(self, c: sqlite3.Connection, move_id: int, restored_path: str | os.PathLike[str],
+                     identity: FileIdentity, content_hash: str | None) -> None:
+        """:meth:`mark_undone` inside the caller's write transaction."""
+        m = c.execute("SELECT * FROM moves WHERE id = ?", (move_id,)).fetchone()
+        if m is None:
+            raise JournalError(f"journal {os.fspath(self.path)!r}: no move {move_id}")
+        row = self._require(c, m["file_id"])
+        if m["undone"]:
+            raise TransitionError(row.id, row.path, row.state, State.SEEN, f"move {move_id} was already undone")
+        if row.state not in PLACED:
+            raise TransitionError(row.id, row.path, row.state, State.SEEN, f"move {move_id} is not its last move")
+        key = _path_key(restored_path)
+        now = self._clock()
+        c.execute("UPDATE moves SET undone = 1 WHERE id = ?", (move_id,))
+        c.execute(
+            "UPDATE files SET path = ?, dev = ?, ino = ?, size = ?, mtime_ns = ?, state = ?, "
+            "held = 1, reason = ?, destination = NULL, pending_state = NULL, "
+            "content_hash = coalesce(?, content_hash), updated = ? WHERE id = ?",
+            (key, _i64(identity.dev), _i64(identity.ino), identity.size, identity.mtime_ns,
+             State.SEEN.value, f"undone by the user (move {move_id})", content_hash, now, row.id),
+        )
+        _supersede(c, key, row.id, now)
