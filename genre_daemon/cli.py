@@ -219,9 +219,8 @@ def _template_example(template: str | None, sample: str | None) -> list[str]:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    from genre_daemon.filing.daemon_status import file_counts, read_status
     from genre_daemon.filing.journal import Journal
-    from genre_daemon.daemon.service import read_status
-    from genre_daemon.daemon.status import file_counts
 
     settings = _settings(args)
     running = read_status(settings)
@@ -236,6 +235,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         "queue_depth": running["queue_depth"] if running else 0,
         "model_version": running["model_version"] if running else None,
         "last_file": running.get("last_file") if running else None,
+        "left_alone": running.get("left_alone") if running else None,
         "counts": counts,
         "new_labels": running.get("new_labels") if running else None,
         "retrain": _retrain_progress(settings),
@@ -252,6 +252,8 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     print("  ".join(f"{k} {v}" for k, v in counts.items()) or "journal empty", file=out)
     if counts.get("held"):
         print(f"held: {counts['held']} undone by you, waiting in the inbox; left alone until they change", file=out)
+    if result["left_alone"]:
+        print(f"left alone: {result['left_alone']} (see the log)", file=out)
     r = result["retrain"]
     if r:
         step = f"{r.get('step', '')} {r.get('done', '')}/{r.get('total', '')}" if r.get("state") == "running" else r.get("reason", "")

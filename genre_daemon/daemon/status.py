@@ -1,5 +1,6 @@
-"""The status file: what ``genre-daemon status`` (and the web page) read of a running daemon,
-the counters it reports, and the journal's files per state as ``status`` shows them."""
+"""The status file as the daemon writes it, and the counters it reports. Reading it back (and the
+journal's files per state that ``status`` shows) lives in :mod:`genre_daemon.filing.daemon_status`,
+low enough for the review page to import; it is re-exported here."""
 
 from __future__ import annotations
 
@@ -7,32 +8,15 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
-from genre_daemon.filing.journal import Journal
+from genre_daemon.filing.daemon_status import STATUS_FILE, file_counts, read_status, status_path
 
 __all__ = ["STATUS_FILE", "Counters", "file_counts", "read_status", "status_path", "write_status"]
 
 # The daemon's one logger (journald's LOGGER field), whichever of its modules speaks.
 log = logging.getLogger("genre_daemon.daemon.service")
-
-STATUS_FILE = "daemon.json"
-
-
-def status_path(settings: Settings) -> Path:
-    return settings.state_dir / STATUS_FILE
-
-
-def read_status(settings: Settings) -> dict[str, Any] | None:
-    """The running daemon's status file, or None when no daemon is running for this state_dir."""
-    try:
-        data = json.loads(status_path(settings).read_text(encoding="utf-8"))
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return data
 
 
 @dataclass
@@ -56,17 +40,3 @@ def write_status(settings: Settings, status: dict[str, Any]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         log.debug("cannot write %s: %s", path, exc)
-
-
-def file_counts(journal: Journal) -> dict[str, int]:
-    """Files per state, with ``held`` beside ``seen``: the files you undid wait in the inbox as
-    ``seen`` rows, but are left alone until they change, so they are not counted as waiting."""
-    counts = journal.counts()
-    held = journal.held_count()
-    out: dict[str, int] = {}
-    for state, n in counts.items():
-        if state == "seen":
-            out["seen"], out["held"] = n - held, held
-        else:
-            out[state] = n
-    return out

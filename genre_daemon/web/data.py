@@ -20,7 +20,6 @@ source untouched).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
+from genre_daemon.filing.daemon_status import file_counts
 from genre_daemon.filing.journal import FileRow, Journal, JournalError, MoveRow, State
 from genre_daemon.web.models import ModelViews
 from genre_daemon.web.placing import (
@@ -49,7 +49,7 @@ from genre_daemon.web.placing import (
 log = logging.getLogger("genre_daemon.web")
 
 __all__ = ["WebError", "ReviewItem", "RecentItem", "WebData", "check_genre_name", "RECORD_PREFIX",
-           "StatusProvider", "daemon_status"]
+           "StatusProvider"]
 
 StatusProvider = Callable[[], Mapping[str, Any] | None]
 
@@ -286,12 +286,13 @@ class WebData:
     # --- status and models ----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Counts per state, the daemon's queue and model, retrain progress, the last gate decision."""
+        """Counts per state (``genre-daemon status``'s, with ``held``), the daemon's queue and model,
+        the files it left alone, retrain progress, the last gate decision."""
         from genre_daemon.learning.retrain import read_progress
 
         running = dict(self.status_provider() or {}) if self.status_provider is not None else {}
         try:
-            counts = self.journal.counts()
+            counts = file_counts(self.journal)
         except JournalError as exc:
             counts, running["journal_error"] = {}, str(exc)
         progress = read_progress(self.settings)
@@ -308,6 +309,7 @@ class WebData:
             "queue_depth": running.get("queue_depth", 0),
             "waiting": running.get("waiting"),
             "last_file": running.get("last_file"),
+            "left_alone": running.get("left_alone"),
             "new_labels": running.get("new_labels"),
             "retraining": running.get("retraining", False),
             "model_version": running.get("model_version") or (active or {}).get("version"),
@@ -332,17 +334,6 @@ class WebData:
 
 
 # --- small helpers --------------------------------------------------------------------------------
-
-
-def daemon_status(settings: Settings) -> dict[str, Any] | None:
-    """The running daemon's ``daemon.json`` (:func:`genre_daemon.daemon.service.read_status`, without
-    importing the service), or None when no daemon runs for this state_dir."""
-    try:
-        data = json.loads((settings.state_dir / "daemon.json").read_text(encoding="utf-8"))
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _num(x: float | None) -> float | None:

@@ -18,9 +18,10 @@ import uvicorn
 
 from genre_daemon.config import Settings
 from genre_daemon.errors import GenreDaemonError
+from genre_daemon.filing.daemon_status import read_status
 from genre_daemon.filing.journal import Journal
 from genre_daemon.web.app import create_app
-from genre_daemon.web.data import StatusProvider, WebData, daemon_status
+from genre_daemon.web.data import StatusProvider, WebData
 from genre_daemon.web.tokens import ensure_token, remove_endpoint, write_endpoint
 
 log = logging.getLogger("genre_daemon.web")
@@ -183,7 +184,7 @@ def start_in_thread(
     ``status_provider`` returns the daemon's live status dict (``Daemon.status``; default: read
     ``state_dir/daemon.json``, as ``genre-daemon status`` does)."""
     journal = journal_factory() if journal_factory is not None else _default_journal(settings)
-    provider = status_provider if status_provider is not None else (lambda: daemon_status(settings))
+    provider = status_provider if status_provider is not None else (lambda: read_status(settings))
     try:
         server = WebServer(settings, journal, status_provider=provider)
     except BaseException:
@@ -197,7 +198,7 @@ def serve(settings: Settings) -> int:
     (the journal, ``daemon.json``, retrain progress, model versions) until Ctrl-C or SIGTERM."""
     journal = _default_journal(settings)
     try:
-        server = WebServer(settings, journal, status_provider=lambda: daemon_status(settings))
+        server = WebServer(settings, journal, status_provider=lambda: read_status(settings))
     except BaseException:
         journal.close()
         raise

@@ -124,6 +124,7 @@ _STATUS = """{% extends "base" %}
   <dt>model</dt><dd data-key="model_version">{{ s.model_version or '-' }}</dd>
   <dt>queue</dt><dd data-key="queue_depth">{{ s.queue_depth }}</dd>
   <dt>waiting in review</dt><dd data-key="in_review">{{ s.in_review }}</dd>
+  <dt>left alone in the inbox</dt><dd data-key="left_alone">{{ s.left_alone if s.left_alone is not none else '-' }}</dd>
   <dt>new labels</dt><dd data-key="new_labels">{{ s.new_labels if s.new_labels is not none else '-' }}</dd>
   <dt>retrain</dt><dd data-key="retrain_text">{{ retrain_text }}</dd>
   <dt>last gate decision</dt><dd data-key="gate_text">{{ gate_text }}</dd>

@@ -464,6 +464,31 @@ def test_status_reports_counts_queue_model_retrain_progress_and_the_last_gate(tr
     assert page.status == 200 and b"training on 40 clips 3/20" in page.body and b"m-42" in page.body
 
 
+def test_status_shows_the_command_lines_counts_with_held_and_what_was_left_alone(
+        tree: WebTree, client: Client) -> None:
+    """Issue 19: the page counted a file you undid as ``seen`` (waiting to be classified) while
+    ``genre-daemon status`` counts it as ``held``, and it did not show the files the daemon left
+    alone in the inbox. Both now read one :func:`genre_daemon.filing.daemon_status.file_counts`
+    and ``daemon.json``: the page and the command line show the same numbers."""
+    tree.sure("a.wav", "rock")
+    tree.unsure("c.wav")
+    undone = tree.sure("b.wav", "jazz")
+    assert client.post(f"/api/moves/{tree.move_of(undone)}/undo").status == 200
+    (tree.state / "daemon.json").write_text(json.dumps({
+        "pid": os.getpid(), "started": time.time() - 5, "queue_depth": 0, "model_version": "m-1", "left_alone": 2}))
+    s = client.get("/api/status").json()
+    out = subprocess.run([sys.executable, "-m", "genre_daemon.cli", "status", "--json", "--config",
+                          str(tree.write_config())], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    cli = json.loads(out.stdout)
+    assert s["counts"] == cli["counts"]
+    assert (s["counts"]["held"], s["counts"]["seen"], s["counts"]["moved"], s["counts"]["review"]) == (1, 0, 1, 1)
+    assert s["left_alone"] == cli["left_alone"] == 2
+    page = client.get("/status").body.decode()
+    assert '<th>held</th><td data-key="counts.held">1</td>' in page
+    assert re.search(r'left alone in the inbox</dt><dd data-key="left_alone">2<', page)
+
+
 def _version(store_root: Path, name: str, genres: list[str], metrics: dict[str, Any], n_labels: int = 0) -> Path:
     """A model version directory as the store keeps one (model.json, weights, version.json)."""
     import numpy as np
