@@ -28,6 +28,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genre_daemon.filing.hidden import OWN_MARK, is_hidden, normalized_extensions
 from genre_daemon.filing.writers import open_for_writing
 
 __all__ = ["OWN_MARK", "PARTIAL_SUFFIXES", "FolderGate", "Settler", "is_candidate", "is_hidden",
@@ -39,43 +40,10 @@ logger = logging.getLogger("genre_daemon.daemon.watcher")
 # Names that downloaders and copiers give a file while it is still being written.
 PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", ".!qb", ".opdownload")
 
-# In the name of every temporary file and folder the daemon makes itself (the mover's, the album
-# mover's, the tag writer's): hidden by design, never taken and never reported.
-OWN_MARK = ".genre-daemon"
-
-# How titles may begin with dots ("...And Justice for All", ". Intro"): a temporary name is one
-# dot and the name it becomes (".x.mp3.XXXXXX" from rsync, "._x.mp3" from macOS).
-TITLE_STARTS = ("..", ". ")
-
-
-def normalized_extensions(extensions: Collection[str]) -> frozenset[str]:
-    return frozenset(e.lower().lstrip(".") for e in extensions)
-
-
 
 def skipped_folder(path: Path, excluded: Collection[Path]) -> bool:
     """True when ``path`` is an excluded folder or lies under one (lexically)."""
     return any(path == ex or path.is_relative_to(ex) for ex in excluded)
-
-
-
-def is_hidden(name: str, extensions: Collection[str] | None = None) -> bool:
-    """Whether a name below the inbox is hidden: left alone as a temporary or system name.
-
-    A name that begins with one dot is hidden (what downloaders, rsync and macOS write while a
-    file arrives: ``.x.mp3.XXXXXX``, ``._x.mp3``), and so are ``.``, ``..`` and the daemon's own
-    temporary names. A title that begins with dots (``...Ready for It.mp3``, ``. Intro.flac``) is
-    not: for a file (``extensions`` given) only when it ends in one of them, since rsync's
-    temporary name of such a title (``....Ready for It.mp3.Xa81kq``) begins the same way.
-    """
-    if not name.startswith("."):
-        return False
-    if name in (".", "..") or OWN_MARK in name or not name.startswith(TITLE_STARTS):
-        return True
-    if extensions is None:
-        return False
-    return os.path.splitext(name)[1][1:].lower() not in normalized_extensions(extensions)
-
 
 
 def is_candidate(

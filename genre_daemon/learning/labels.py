@@ -25,12 +25,14 @@ type comes from the directory entry), one ``lstat`` per candidate file, one ligh
 and a content hash only for the rare inode-changed lookalike. :class:`HashCache` lets callers
 (``new_labels``, the feature cache) hash each unchanged file once per process.
 
-**Safety.** Symlinks (files or folders) are never followed and never labels; hidden names,
-partial-copy temporaries and non-audio extensions are skipped; a genre folder whose name is not
-one safe path component (see :func:`genre_daemon.names.safe_component`) is skipped with a warning,
-since its name would become a model class and then a folder name. Folder names that differ only
-by case (``Jazz`` and ``jazz``) are one genre, spelt as a known genre where one matches, else as
-the first spelling in sorted order (a model refuses two classes that one folder on macOS or SMB
+**Safety.** Symlinks (files or folders) are never followed and never labels; hidden names (the
+inbox's rule, :func:`genre_daemon.filing.hidden.is_hidden`: ``.x.mp3``, ``._x.mp3``, ``.cache/`` are
+hidden; a title that begins with dots, ``...Ready for It.mp3`` or ``...And Justice for All/``, is
+not), partial-copy temporaries and non-audio extensions are skipped; a genre folder whose name is
+not one safe path component (see :func:`genre_daemon.names.safe_component`) is skipped with a
+warning, since its name would become a model class and then a folder name. Folder names that differ
+only by case (``Jazz`` and ``jazz``) are one genre, spelt as a known genre where one matches, else
+as the first spelling in sorted order (a model refuses two classes that one folder on macOS or SMB
 would hold; see :func:`genre_daemon.model.files.check_genres`). Hard links are read like any file: a
 label's bytes only ever become features inside ``state_dir``, never a file others can read (the
 inbox's stricter policy is :func:`genre_daemon.filing.mover.read_refusal`).
@@ -50,6 +52,7 @@ from pathlib import Path
 from typing import Literal
 
 from genre_daemon.config import Settings
+from genre_daemon.filing.hidden import is_hidden
 from genre_daemon.filing.journal import FileIdentity, Journal, Placement, content_hash
 from genre_daemon.filing.mover import PARTIAL_MARKER
 from genre_daemon.names import safe_component
@@ -262,7 +265,7 @@ def _walk_genre_folders(
     """(genre, path, identity) of every audio file in ``root/<genre>/**``. Files directly in
     ``root`` belong to no genre; folders in ``skip`` and symlinks are never entered."""
     for entry in _entries(root):
-        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+        if is_hidden(entry.name) or not entry.is_dir(follow_symlinks=False):
             continue
         try:
             st = entry.stat(follow_symlinks=False)
@@ -287,10 +290,12 @@ def _audio_files(
     while stack:
         for entry in _entries(stack.pop()):
             name = entry.name
-            if name.startswith(".") or PARTIAL_MARKER in name:
+            if PARTIAL_MARKER in name:
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
+                    if is_hidden(name):
+                        continue
                     st = entry.stat(follow_symlinks=False)
                     if (st.st_dev, st.st_ino) not in skip:
                         stack.append(entry.path)
@@ -298,7 +303,7 @@ def _audio_files(
                 if not entry.is_file(follow_symlinks=False):
                     continue  # a symlink, socket, fifo, device
                 _, dot, ext = name.rpartition(".")
-                if not dot or ext.lower() not in exts:
+                if not dot or ext.lower() not in exts or is_hidden(name, exts):
                     continue
                 st = entry.stat(follow_symlinks=False)
             except OSError:

@@ -320,6 +320,28 @@ def test_hidden_partial_non_audio_and_review_files_are_ignored(settings: Setting
     assert [lab.path for lab in scan_labels(settings, journal)] == [kept]
 
 
+def test_titles_that_begin_with_dots_are_labels_and_hidden_temporary_names_are_not(
+    settings: Settings, journal: Journal
+) -> None:
+    """Issue 19: the inbox files ``...Ready for It`` and ``...And Justice for All/`` as the titles
+    they are, but the label scan skipped every name with a leading dot, so the same file put in a
+    genre folder by hand taught nothing. One rule for both (``filing.hidden.is_hidden``): titles
+    count, the temporary names downloaders, rsync and macOS write (one leading dot) do not."""
+    pop, metal = settings.library / "pop", settings.library / "metal"
+    titles = [
+        tone(pop / "...Ready for It.flac"),
+        tone(pop / ". Intro.wav"),
+        tone(metal / "...And Justice for All" / "01 - Blackened.wav"),
+    ]
+    tone(pop / "._...Ready for It.flac")  # macOS's resource fork beside it
+    tone(pop / ".Ready for It.flac")  # a one-dot temporary name
+    tone(pop / "....Ready for It.flac.Xa81kq")  # rsync's temporary of the title
+    tone(metal / ".stash" / "02.wav")
+    labels = by_path(scan_labels(settings, journal))
+    assert sorted(labels) == sorted(titles)
+    assert [(labels[p].genre, labels[p].kind) for p in titles] == [("pop", "added")] * 2 + [("metal", "added")]
+
+
 def test_bad_genre_folder_names_are_skipped_with_a_warning(
     settings: Settings, journal: Journal, caplog: pytest.LogCaptureFixture
 ) -> None:
