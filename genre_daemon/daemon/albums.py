@@ -14,7 +14,9 @@ A mixin of :class:`genre_daemon.daemon.service.Daemon`, beside
 3. Work (:meth:`AlbumHandling.process_album`): each track classified (a track that cannot be
    decoded is quarantined on its own, with its reason, before the album moves); one genre from
    the tracks' scores, or review as a whole; the album folder moved whole
-   (:mod:`genre_daemon.filing.album_mover`) to the path template's folder; every track recorded
+   (:mod:`genre_daemon.filing.album_mover`) to the path template's folder, a name that is not a
+   safe library name made one there as a loose file's is (``...Blackened.flac`` ->
+   ``Blackened.flac``; the album is never torn for a name); every track recorded
    placed in one transaction; with ``write_tags`` each track's genre tag written.
 4. Recovery (:meth:`AlbumHandling._recover_albums`): an album a crash left ``moving`` is
    finished or put back in the queue, whichever side of the rename it is on; one left
@@ -45,7 +47,7 @@ from genre_daemon.daemon.status import Counters
 from genre_daemon.daemon.watcher import InboxWatcher
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
 from genre_daemon.filing import album_mover
-from genre_daemon.filing.album_mover import Snapshot
+from genre_daemon.filing.album_mover import Names, Snapshot, placed_path
 from genre_daemon.filing.albums import Grouping, decide, group
 from genre_daemon.filing.journal import (
     MAX_INTERRUPTIONS,
@@ -78,14 +80,8 @@ class AlbumJob:
     album_id: int
 
 
-def album_snapshot_json(snap: Snapshot) -> dict[str, Any]:
-    return {"files": snap.files, "links": snap.links, "dirs": list(snap.dirs)}
-
-
-def album_snapshot_from(root: Path, raw: dict[str, Any] | None) -> Snapshot:
-    raw = raw or {}
-    return Snapshot(root, {k: tuple(v) for k, v in raw.get("files", {}).items()},  # type: ignore[misc]
-                    dict(raw.get("links", {})), tuple(raw.get("dirs", ())))
+album_snapshot_json = Snapshot.to_json  # the journal's form of a snapshot (import uses it too)
+album_snapshot_from = Snapshot.from_json
 
 
 class AlbumHandling:
@@ -118,13 +114,20 @@ class AlbumHandling:
         with self._album_lock:
             cached = self._groupings.get(top)
         if cached is None or now - cached[0] > GROUPING_TTL:
-            cached = (now, group(s.inbox, self._audio_under(top)))
+            cached = (now, self._group(top))
             with self._album_lock:
                 self._groupings[top] = cached
         root = cached[1].album_of(path)
         if root is not None and self._given_up(root):
             return None
         return root
+
+    def _group(self, top: Path) -> Grouping:
+        """The albums and loose files under the inbox folder ``top`` as they are now, the files
+        already judged loose kept loose (:func:`_judged_loose`)."""
+        journal = self.journal
+        judged = [Path(r.path) for r in journal.recoverable(under=top) if _judged_loose(r)] if journal else []
+        return group(self.settings.inbox, self._audio_under(top), judged)
 
     def _audio_under(self, top: Path) -> list[Path]:
         """Every audio file the daemon would take under ``top`` (never through a link)."""
@@ -148,6 +151,8 @@ class AlbumHandling:
         """True when ``row`` waits for its album instead of being queued on its own."""
         if row.album_id is not None:  # already one of an album's tracks: the album is queued
             return True
+        if _judged_loose(row):  # queued on its own before (a restart, the backlog): it stays loose
+            return False
         root = self._album_of(Path(row.path))
         if root is None:
             return False
@@ -177,7 +182,7 @@ class AlbumHandling:
         journal, s = self.journal, self.settings
         assert journal is not None
         top = s.inbox / root.relative_to(s.inbox).parts[0]
-        grouping = group(s.inbox, self._audio_under(top)) if top.is_dir() else Grouping({}, ())
+        grouping = self._group(top) if top.is_dir() else Grouping({}, ())
         with self._album_lock:
             self._groupings[top] = (time.monotonic(), grouping)
         if root not in grouping.albums:  # emptied, or no longer an album: its files go on their own
@@ -210,12 +215,6 @@ class AlbumHandling:
         except MoveError as exc:
             log.warning("%s: %s; its tracks are filed one by one", root, exc)
             self._give_up(root, rows, str(exc))
-            return
-        unsafe = snap.unsafe_names()
-        if unsafe:  # an album keeps its names, so every one of them must already be a safe name
-            log.warning("%s: %d name(s) in it are not safe to keep in the library (e.g. %r); its tracks are "
-                        "filed one by one, each under a safe name", root, len(unsafe), unsafe[0])
-            self._give_up(root, rows, f"unsafe names such as {unsafe[0]!r}")
             return
         for rel, sig in snap.files.items():
             if open_for_writing(root / rel):
@@ -384,18 +383,20 @@ class AlbumHandling:
             log.info("album %s: %d of %d tracks are already in the library (e.g. %s); filed anyway "
                      "(duplicates: %s)", root.name, len(dups), len(kept), dups[0], s.duplicates)
         model_version = preds[kept[0].id].model_version
+        names = expect.library_names()
 
         def record_claim(claimed: Path) -> None:
             journal.begin_album_move(album_id, claimed, state=state, genre=verdict.genre,
                                      confidence=verdict.confidence, scores=verdict.scores,
                                      model_version=model_version, reason=reason)
-            if self.library_watch is not None:
+            if self.library_watch is not None:  # its files arrive under their names, then the library's
                 for rel in expect.files:
                     self.library_watch.expect(claimed / rel)
+                    self.library_watch.expect(claimed / names[rel])
 
         try:
             moved = album_mover.move_album(root, base, root=dest_root, expect=expect, inbox=s.inbox,
-                                           on_claimed=record_claim)
+                                           on_claimed=record_claim, names=names)
         except SourceChangedError as exc:
             self._requeue_changed(album_id, root, str(exc))
             return
@@ -404,10 +405,11 @@ class AlbumHandling:
             self._later(root, max(30.0, s.rescan_interval))
             log.error("album %s: %s; left in the inbox, tried again later", root.name, exc)
             return
-        self._record_album(album_id, root, moved.destination, kept, preds, hashes)
+        self._record_album(album_id, root, moved.destination, kept, preds, hashes, names)
         if state == "quarantined":
             write_reason_file(moved.destination, reason or "quarantined", root)
-        self._report_album(root, moved.destination, verdict, len(kept), len(expect.files) - len(kept), state, reason)
+        self._report_album(root, moved.destination, verdict, len(kept), len(expect.files) - len(kept), state, reason,
+                           _renamed(names))
         if state == "moved" and s.write_tags and verdict.genre:
             for move in journal.album_moves(album_id):
                 self._write_genre_tag(move, Path(move.destination), verdict.genre)  # type: ignore[attr-defined]
@@ -439,27 +441,33 @@ class AlbumHandling:
         return "moved", s.library / rel, s.library, None
 
     def _record_album(self, album_id: int, root: Path, dest: Path, kept: list[FileRow],
-                      preds: dict[int, Prediction], hashes: dict[int, str | None]) -> None:
+                      preds: dict[int, Prediction] | None, hashes: dict[int, str | None], names: Names) -> None:
+        """Every track recorded placed at its path in the album's folder ``dest`` (under its
+        library name); ``preds`` None: completed after a restart, the outcome is the album's."""
         journal = self.journal
         assert journal is not None
-        placed = [PlacedTrack(r.id, str(dest / Path(r.path).relative_to(root)), preds[r.id].confidence,
-                              preds[r.id].scores, hashes.get(r.id)) for r in kept]
+        placed = [PlacedTrack(r.id, str(placed_path(dest, Path(r.path).relative_to(root).as_posix(), names)),
+                              preds[r.id].confidence if preds else None, preds[r.id].scores if preds else {},
+                              hashes.get(r.id)) for r in kept]
         journal.finish_album(album_id, placed, destination=dest, tag=self.settings.write_tags)
 
     def _report_album(self, root: Path, dest: Path, verdict: Any, n: int, others: int, state: str,
-                      reason: str | None) -> None:
+                      reason: str | None, renamed: str) -> None:
+        """One line for the album, naming where it went (and the names it changed there)."""
         s = self.settings
         where = os.path.relpath(dest, s.library if state == "moved" else s.review_dir if state == "review"
                                 else s.quarantine_dir)
         if state == "moved":
             self.counters.placed += n
-            log.info("album %s -> %s (%d tracks, %d other files; %s)", root.name, where, n, others, verdict.why)
+            log.info("album %s -> %s (%d tracks, %d other files; %s)%s", root.name, where, n, others, verdict.why,
+                     renamed)
         elif state == "review":
             self.counters.review += n
-            log.info("album %s -> review/%s (%d tracks, %d other files): %s", root.name, where, n, others, verdict.why)
+            log.info("album %s -> review/%s (%d tracks, %d other files): %s%s", root.name, where, n, others,
+                     verdict.why, renamed)
         else:
             self.counters.quarantined += n
-            log.warning("album %s -> quarantine/%s: %s", root.name, where, reason)
+            log.warning("album %s -> quarantine/%s: %s%s", root.name, where, reason, renamed)
 
     def _quarantine_track(self, row: FileRow, reason: str, expect: Snapshot, root: Path, *, copy: bool) -> None:
         """One track that cannot be read or decoded leaves its album for quarantine, with its reason."""
@@ -509,14 +517,13 @@ class AlbumHandling:
             root = Path(album.source)
             if album.state == "moving" and album.destination:
                 expect = album_snapshot_from(root, album.snapshot)
-                where = album_mover.settle_album(root, Path(album.destination), expect)
+                names = expect.library_names()
+                placed = Path(album.destination)
+                where = album_mover.settle_album(root, placed, expect, names)
                 if where == "placed":
                     tracks = [t for t in journal.album_tracks(album.id) if t.state == State.CLASSIFYING]
-                    journal.finish_album(album.id, [
-                        PlacedTrack(t.id, str(Path(album.destination) / Path(t.path).relative_to(root)), None,
-                                    {}, None) for t in tracks], tag=self.settings.write_tags)
+                    self._record_album(album.id, root, placed, tracks, None, {}, names)
                     album_mover.remove_emptied(root.parent, self.settings.inbox)
-                    placed = Path(album.destination)
                     if album.pending_state == "quarantined" and not os.path.lexists(reason_path(placed)):
                         write_reason_file(placed, f"{album.reason} (reason written after a restart)", root)
                     log.info("album %s -> %s (completed after a restart)", root.name, album.destination)
@@ -537,6 +544,25 @@ class AlbumHandling:
     def _resume_album(self, album_id: int) -> None:
         """A recovered album waits for a worker again (``import`` takes it up in its own walk)."""
         self._queue_album(album_id)
+
+
+def _judged_loose(row: FileRow) -> bool:
+    """Whether the journal says ``row``'s file was judged loose: queued (or being filed) on its
+    own, in no album. A track waits in ``seen`` until its album is taken, which links it, and
+    a dissolved album's tracks go back to ``seen``: so this is the verdict, kept across a
+    restart, where the folder as it is now (a container's albums filed, its songs left) would
+    say otherwise."""
+    return row.album_id is None and row.state in (State.QUEUED, State.CLASSIFYING)
+
+
+def _renamed(names: Names) -> str:
+    """For the album's log line: the names it has in the library that differ from its own."""
+    changed = sorted((old, new) for old, new in names.items() if old.rpartition("/")[2] != new.rpartition("/")[2])
+    if not changed:
+        return ""
+    shown = ", ".join(f"{old!r} as {new.rpartition('/')[2]!r}" for old, new in changed[:3])
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return f"; {len(changed)} name{'s' if len(changed) > 1 else ''} made safe there: {shown}{more}"
 
 
 def _lstat_mode(path: Path) -> int:

@@ -34,9 +34,10 @@ from genre_daemon.filing.journal import (
     content_hash,
 )
 from genre_daemon.filing.album_mover import remove_emptied
+from genre_daemon.filing.mover import reason_path
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.filing.copying import write_atomically
-from genre_daemon.names import NAME_MAX, cut_bytes, safe_component
+from genre_daemon.names import safe_component
 from genre_daemon.path_template import Template, file_values
 from genre_daemon.tags import read_tags
 from genre_daemon.model.inference import Classifier, Prediction
@@ -237,7 +238,7 @@ class FileHandling:
                 if settled.state == "moved" and settled.destination is not None:
                     if settled.destination == Path(row.destination):
                         self.journal.finish_pending(row.id, tag=self.settings.write_tags)  # recorded before the move
-                        self._ensure_reason_file(settled.destination)
+                        self._ensure_reason_file(settled.destination, row)
                         log.info("%s -> %s (completed after a restart)", Path(row.path).name, settled.destination)
                     else:
                         self._finish_recovered(row, settled.destination)
@@ -277,25 +278,28 @@ class FileHandling:
         self._enqueue(row)
 
     def _finish_recovered(self, row: FileRow, dest: Path) -> None:
+        """A move a stop interrupted ended at ``dest``, not at the planned address (a clash
+        renamed it ``x (2).mp3``): recorded with the outcome planned before the move (genre,
+        scores, reason), never one guessed from the folder, which a ``path_template`` makes an
+        album or artist folder."""
         assert self.journal is not None
         in_review = inside(dest, self.settings.review_dir)
         in_quarantine = inside(dest, self.settings.quarantine_dir)
         state = State.QUARANTINED if in_quarantine else State.REVIEW if in_review else State.MOVED
         if in_quarantine:
-            self._ensure_reason_file(dest)
-        self.journal.finish(row.id, state, source=row.path, destination=str(dest),
-                            genre=None if (in_review or in_quarantine) else dest.parent.name,
-                            confidence=None, scores={}, model_version=None,
-                            reason="completed after a restart" if not in_quarantine else "undecodable")
+            self._ensure_reason_file(dest, row)
+        self.journal.finish(row.id, state, source=row.path, destination=str(dest), genre=row.genre,
+                            confidence=row.confidence, scores=row.scores or {}, model_version=row.model_version,
+                            reason=row.reason or ("undecodable" if in_quarantine else "completed after a restart"),
+                            tag=self.settings.write_tags and state == State.MOVED)
         log.info("%s -> %s (completed after a restart)", Path(row.path).name, dest)
 
-    def _ensure_reason_file(self, dest: Path) -> None:
-        """A quarantine interrupted after the move has no reason file yet: write one."""
+    def _ensure_reason_file(self, dest: Path, row: FileRow) -> None:
+        """A quarantine interrupted after the move has no reason file yet: write one, with the
+        reason and the inbox path the journal planned the move with."""
         if not inside(dest, self.settings.quarantine_dir) or os.path.lexists(reason_path(dest)):
             return
-        row = self.journal.by_path(str(dest)) if self.journal else None
-        reason = (row.reason if row else None) or "could not be decoded"
-        write_reason_file(dest, f"{reason} (reason written after a restart)", row.path if row else "unknown")
+        write_reason_file(dest, f"{row.reason or 'could not be decoded'} (reason written after a restart)", row.path)
 
     # ----------------------------------------------------------------- work
     def process(self, file_id: int) -> None:
@@ -534,11 +538,6 @@ class FileHandling:
         else:
             self.journal.set_state(row.id, State.GONE, reason=f"left in the inbox: {exc}")
             log.error("%s: %s; left in the inbox", Path(row.path).name, exc)
-
-
-def reason_path(placed: Path) -> Path:
-    """The reason file beside a quarantined file or album folder (``<name>.reason.txt``)."""
-    return placed.with_name(cut_bytes(placed.name, NAME_MAX - len(mover.REASON_SUFFIX)) + mover.REASON_SUFFIX)
 
 
 def write_reason_file(placed: Path, reason: str, original: str | os.PathLike[str]) -> None:

@@ -14,6 +14,13 @@ merge), and the album then takes the claimed, empty folder's place in one ``rena
   in the inbox (the hidden copy is removed by :func:`settle_album`); after it, the album is whole
   in the library and :func:`settle_album` removes what is left of the inbox's copy.
 
+**Names.** An album keeps its names, except one that is not a safe name in the library
+(:func:`library_name`: the rule for a loose file, so ``...Blackened.flac`` becomes
+``Blackened.flac``, a hidden file in the library being invisible to media servers and to the label
+scan): with ``names`` (:meth:`Snapshot.library_names`) such an entry is renamed inside the claimed
+folder once the album is there (a copy is written under its new name), and :func:`settle_album`
+finishes those renames after a crash. An album is therefore never torn for a name.
+
 Before anything moves, every file must be as it was when the album settled (``expect``: a
 :class:`Snapshot`) and no process may hold one open for writing; otherwise
 :class:`SourceChangedError`, with the album untouched. Symbolic links inside an album travel as
@@ -28,14 +35,15 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from genre_daemon.errors import MoveError, SourceChangedError
 from genre_daemon.filing.destination import numbered
 from genre_daemon.filing.fsutil import CLOEXEC, COPY_CHUNK, fsync_dir, lstat
+from genre_daemon.filing.hidden import TITLE_STARTS
 from genre_daemon.filing.mover import makedirs
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.names import safe_filename
@@ -45,6 +53,18 @@ log = logging.getLogger(__name__)
 ALBUM_TEMP_MARKER = ".genre-daemon-album-"
 Hook = Callable[[str], None]
 Signature = tuple[int, int, int, int]
+Names = Mapping[str, str]  # an entry's path relative to the album folder -> its path in the library
+
+
+def library_name(name: str) -> str:
+    """The name an entry of an album folder gets in the library: the rule for a loose file
+    (:func:`~genre_daemon.names.safe_filename`: kept when already safe, so a title that begins
+    with dots loses them, ``...Blackened.flac`` -> ``Blackened.flac``), except that a hidden name
+    (one leading dot: ``.DS_Store``, ``._01.flac``, never taken as music) stays hidden, made safe
+    after its dot: shown in the library it would be clutter."""
+    if name.startswith(".") and not name.startswith(TITLE_STARTS):
+        return "." + safe_filename(name[1:])
+    return safe_filename(name)
 
 
 def _no_hook(step: str) -> None:
@@ -64,11 +84,39 @@ class Snapshot:
     def size(self) -> int:
         return sum(sig[2] for sig in self.files.values())
 
-    def unsafe_names(self) -> list[str]:
-        """Entries whose names are not already safe path components: an album keeps its names,
-        so it cannot move whole with one of these (its tracks go one by one, renamed safe)."""
-        return [rel for rel in (*self.files, *self.links, *self.dirs)
-                if any(part != safe_filename(part) for part in rel.split("/"))]
+    def library_names(self) -> dict[str, str]:
+        """Every entry's path in the library by its path here (both relative to the folder):
+        each name made a library name (:func:`library_name`); one that would clash in its folder
+        with a name kept or given gets `` (2)``, `` (3)``... Pure and deterministic, so the move,
+        the recovery after a crash and undo all find the same names."""
+        leaves: dict[str, list[str]] = {}
+        for rel in (*self.files, *self.links, *self.dirs):
+            parent, _, leaf = rel.rpartition("/")
+            leaves.setdefault(parent, []).append(leaf)
+        out: dict[str, str] = {}
+        for parent in sorted(leaves, key=lambda r: (r.count("/") if r else -1, r)):
+            there = out.get(parent, parent)
+            used = {leaf for leaf in leaves[parent] if library_name(leaf) == leaf}
+            for leaf in sorted(leaves[parent]):
+                new = library_name(leaf)
+                if new != leaf:
+                    wanted, n = new, 2
+                    while new in used:
+                        new, n = numbered(Path(wanted), n).name, n + 1
+                    used.add(new)
+                out[f"{parent}/{leaf}" if parent else leaf] = f"{there}/{new}" if there else new
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The snapshot as the journal keeps it (the folder itself is the album's source)."""
+        return {"files": self.files, "links": self.links, "dirs": list(self.dirs)}
+
+    @classmethod
+    def from_json(cls, root: Path, raw: Mapping[str, Any] | None) -> Snapshot:
+        """A snapshot of the folder ``root`` from :meth:`to_json`'s form (None: empty)."""
+        raw = raw or {}
+        return cls(root, {k: tuple(v) for k, v in raw.get("files", {}).items()},  # type: ignore[misc]
+                   dict(raw.get("links", {})), tuple(raw.get("dirs", ())))
 
     def changed(self, other: Snapshot) -> str | None:
         """What differs from ``other`` (a later snapshot of the same folder), or None."""
@@ -140,11 +188,14 @@ def claim(dest: Path, root: Path) -> Path:
 
 
 def move_album(source: Path, dest: Path, *, root: Path, expect: Snapshot, hook: Hook = _no_hook,
-               inbox: Path | None = None, on_claimed: Callable[[Path], None] | None = None) -> AlbumMove:
+               inbox: Path | None = None, on_claimed: Callable[[Path], None] | None = None,
+               names: Names | None = None) -> AlbumMove:
     """Move the album folder ``source`` to ``dest`` (a free name under ``root``, `` (2)`` on a
     clash), whole. ``on_claimed(folder)`` runs once the destination's name is claimed and before
-    anything moves (the journal records it there). Folders of ``inbox`` that this leaves empty
-    are removed (never ``inbox``)."""
+    anything moves (the journal records it there). ``names`` (:meth:`Snapshot.library_names`):
+    the entries that take another name there. Folders of ``inbox`` that this leaves empty are
+    removed (never ``inbox``)."""
+    names = names or {}
     _check_unchanged(source, expect)
     claimed = claim(dest, root)
     hook("claimed")
@@ -160,12 +211,14 @@ def move_album(source: Path, dest: Path, *, root: Path, expect: Snapshot, hook: 
             _rename_in(source, claimed, expect)
             hook("renamed")
         else:
-            _copy_in(source, claimed, expect, hook)
+            _copy_in(source, claimed, expect, hook, names)
     except BaseException:
         _remove_claim(claimed)
         raise
-    if not same_device:
-        remove_copied_source(source, claimed, expect)
+    if same_device:
+        rename_entries(claimed, names)
+    else:
+        remove_copied_source(source, claimed, expect, names)
         hook("source_removed")
     if inbox is not None:
         remove_emptied(source.parent, inbox)
@@ -186,17 +239,19 @@ def _rename_in(source: Path, claimed: Path, expect: Snapshot) -> None:
         raise SourceChangedError(f"cannot move the album {str(source)!r}: a program holds {writer} open for writing")
 
 
-def _copy_in(source: Path, claimed: Path, expect: Snapshot, hook: Hook) -> None:
+def _copy_in(source: Path, claimed: Path, expect: Snapshot, hook: Hook, names: Names) -> None:
+    """The album copied into a hidden folder, each entry under its name in the library, which
+    then takes the claimed folder's place in one rename."""
     temp = _temp_dir(claimed)
     try:
         for rel in expect.dirs:
-            os.mkdir(temp / rel, 0o755)
+            os.mkdir(temp / names.get(rel, rel), 0o755)
         for rel, target in expect.links.items():
-            os.symlink(target, temp / rel)
+            os.symlink(target, temp / names.get(rel, rel))
         for rel, sig in expect.files.items():
-            _copy_file(source / rel, temp / rel, sig)
+            _copy_file(source / rel, temp / names.get(rel, rel), sig)
         for rel in (*reversed(expect.dirs), ""):
-            fsync_dir(temp / rel if rel else temp)
+            fsync_dir(temp / names.get(rel, rel) if rel else temp)
         hook("copied")
         _check_unchanged(source, expect)
         os.rename(temp, claimed)  # the whole album appears at once
@@ -233,9 +288,11 @@ def _copy_file(src: Path, dst: Path, sig: Signature) -> None:
         os.close(fd)
 
 
-def remove_copied_source(source: Path, placed: Path, expect: Snapshot) -> list[str]:
+def remove_copied_source(source: Path, placed: Path, expect: Snapshot, names: Names | None = None) -> list[str]:
     """After a copy is in place: remove each inbox file that is still the file that was copied
-    (and whose copy is there, same size); returns what was kept (changed or new since)."""
+    (and whose copy is there, same size, under its name in ``names``); returns what was kept
+    (changed or new since)."""
+    names = names or {}
     kept: list[str] = []
     for path, st in reversed(list(_walk(source))) if source.is_dir() else []:
         rel = path.relative_to(source).as_posix()
@@ -245,7 +302,7 @@ def remove_copied_source(source: Path, placed: Path, expect: Snapshot) -> list[s
             except OSError:
                 kept.append(rel + "/")
             continue
-        copy = lstat(placed / rel)
+        copy = lstat(placed / names.get(rel, rel))
         if stat.S_ISREG(st.st_mode):
             same = expect.files.get(rel) == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             if same and copy is not None and copy.st_size == st.st_size:
@@ -268,21 +325,55 @@ def remove_copied_source(source: Path, placed: Path, expect: Snapshot) -> list[s
 SettleState = Literal["placed", "in_inbox", "missing"]
 
 
-def settle_album(source: Path, dest: Path, expect: Snapshot | None = None) -> SettleState:
+def settle_album(source: Path, dest: Path, expect: Snapshot | None = None, names: Names | None = None) -> SettleState:
     """After a crash during :func:`move_album` (``dest`` is the claimed folder the journal
-    recorded): finish or undo it. ``placed``: the album is whole at ``dest`` (any inbox remnant of
-    a copy removed); ``in_inbox``: it is whole at ``source`` (the claim and any hidden copy
-    removed); ``missing``: neither exists."""
+    recorded): finish or undo it. ``placed``: the album is whole at ``dest`` (its entries renamed
+    as ``names`` says, any inbox remnant of a copy removed); ``in_inbox``: it is whole at
+    ``source`` (the claim and any hidden copy removed); ``missing``: neither exists."""
     for leftover in dest.parent.glob("." + _glob_escape(dest.name) + ALBUM_TEMP_MARKER + "*.tmp"):
         _remove_tree(leftover)
     dest_st = lstat(dest)
     if dest_st is not None and stat.S_ISDIR(dest_st.st_mode) and any(os.scandir(dest)):
+        rename_entries(dest, names or {})
         if lstat(source) is not None and expect is not None:
-            remove_copied_source(source, dest, expect)
+            remove_copied_source(source, dest, expect, names)
         return "placed"
     if dest_st is not None and stat.S_ISDIR(dest_st.st_mode):
         _remove_claim(dest)
     return "in_inbox" if lstat(source) is not None else "missing"
+
+
+def rename_entries(folder: Path, names: Names) -> None:
+    """Give each entry of ``folder`` named by a key of ``names`` (its path there now) the last
+    part of its value, deepest first, so every rename finds its parents as ``names`` knows them.
+    Run again after a crash it finishes the job: what is renamed already is not there under its
+    old name. Never replaces anything: an entry whose new name is taken, or that cannot be
+    renamed, keeps its name (said in one line); it is in the folder either way."""
+    renames = sorted(((old, new) for old, new in names.items() if old != new),
+                     key=lambda pair: (-pair[0].count("/"), pair[0]))
+    touched: set[Path] = set()
+    for old, new in renames:
+        here = folder / old
+        there = here.with_name(new.rpartition("/")[2])
+        if lstat(here) is None:
+            continue
+        try:
+            if lstat(there) is not None:
+                raise FileExistsError(errno.EEXIST, "the name is taken")
+            os.rename(here, there)
+        except OSError as exc:
+            log.warning("%s: kept under this name, not renamed to %r: %s", here, there.name, exc.strerror or exc)
+            continue
+        touched.add(there.parent)
+    for parent in touched:
+        fsync_dir(parent)
+
+
+def placed_path(folder: Path, rel: str, names: Names) -> Path:
+    """Where the entry ``rel`` of an album is in its placed ``folder``: under its library name,
+    or under its own where a rename could not be made (:func:`rename_entries`)."""
+    new = folder / names.get(rel, rel)
+    return new if lstat(new) is not None or lstat(folder / rel) is None else folder / rel
 
 
 def remove_emptied(folder: Path, stop: Path) -> list[Path]:

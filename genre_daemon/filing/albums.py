@@ -80,15 +80,21 @@ class Grouping:
         return None
 
 
-def group(inbox: Path, tracks: Iterable[Path]) -> Grouping:
+def group(inbox: Path, tracks: Iterable[Path], judged_loose: Iterable[Path] = ()) -> Grouping:
     """Sort audio files under ``inbox`` into albums and loose files (see the module docstring):
     the one rule that both the daemon and ``import`` follow.
 
     Pure: the caller lists the files (every audio file under the folders concerned, settled or
-    not, so that an album is judged on all its tracks). Costs one walk up each file's folders."""
+    not, so that an album is judged on all its tracks). ``judged_loose``: files already judged
+    loose (the songs beside a container's albums, the albums since filed): they stay loose and
+    count towards no album, so the two songs left in ``Downloads/`` never become an album called
+    Downloads. Costs one walk up each file's folders."""
+    judged = set(judged_loose)
     tracks = sorted(set(tracks))
     counts: dict[Path, int] = {}
     for t in tracks:
+        if t in judged:
+            continue
         home = home_folder(inbox, t)
         if home is not None:
             counts[home] = counts.get(home, 0) + 1
@@ -100,7 +106,7 @@ def group(inbox: Path, tracks: Iterable[Path]) -> Grouping:
     grouped: dict[Path, list[Path]] = {r: [] for r in sorted(roots)}
     loose: list[Path] = []
     for t in tracks:
-        root = next((f for f in reversed(_ancestors(inbox, t)) if f in roots), None)
+        root = None if t in judged else next((f for f in reversed(_ancestors(inbox, t)) if f in roots), None)
         if root is None:
             loose.append(t)
         else:

@@ -105,6 +105,7 @@ __all__ = [
     "OnConflict",
     "PARTIAL_MARKER",
     "REASON_SUFFIX",
+    "reason_path",
     "temp_prefix",
     "is_partial_name",
     "MoveResult",
@@ -122,6 +123,12 @@ OnConflict = Literal["rename", "skip", "overwrite"]
 ON_CONFLICT: tuple[str, ...] = get_args(OnConflict)
 
 REASON_SUFFIX = ".reason.txt"
+
+
+def reason_path(placed: Path) -> Path:
+    """The reason file beside a quarantined file or album folder: ``<name>.reason.txt``, the
+    name cut to fit in 255 bytes."""
+    return placed.with_name(cut_bytes(placed.name, NAME_MAX - len(REASON_SUFFIX)) + REASON_SUFFIX)
 
 # What makes a file the same file as when it settled: (device, inode, size, mtime_ns).
 Signature = tuple[int, int, int, int]
@@ -268,8 +275,7 @@ def quarantine(
         f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
         f"original: {os.fspath(source)}\n"
     )
-    note_name = cut_bytes(final.name, NAME_MAX - len(REASON_SUFFIX)) + REASON_SUFFIX
-    note_path = final.parent / note_name
+    note_path = reason_path(final)
     try:
         write_atomically(note_path, note.encode("utf-8", "backslashreplace"))
     except OSError as exc:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,9 +180,8 @@ class Undoer:
         except MoveError as exc:
             return UndoResult(move, None, f"move {move.id}: {exc}")
         assert result.destination is not None
-        reason_file = path.with_name(path.name + mover.REASON_SUFFIX)
-        if move.kind == "quarantine" and why_elsewhere is None and reason_file.is_file():
-            reason_file.unlink()
+        if move.kind == "quarantine" and why_elsewhere is None:
+            _remove_reason_file(path)
         self.journal.mark_undone(move.id, str(result.destination), FileIdentity.of(result.destination),
                                  content_hash=content_hash(result.destination))
         if why_elsewhere is None:
@@ -205,8 +204,10 @@ class Undoer:
         if not folder.is_dir() or os.path.islink(folder):
             return UndoResult(move, None, f"move {move.id}: the folder of the album {name}, {folder}, is gone "
                                           "(deleted or moved); nothing moved")
+        names = album_mover.Snapshot.from_json(source, album.snapshot).library_names()
+        own = {new: old for old, new in names.items()}  # its names in the library -> its own
         try:
-            plan = self._album_plan(album, folder)
+            plan = self._album_plan(album, folder, names)
         except MoveError as exc:
             return UndoResult(move, None, f"move {move.id}: {exc}")
         if not plan.tracks:
@@ -219,15 +220,17 @@ class Undoer:
         root = inbox if source.is_relative_to(inbox) else source.parent
         try:
             if plan.stayed_here:
-                back = _move_files_back(folder, plan.back, plan.links, source, root)
+                back = _move_files_back(folder, plan.back, plan.links, source, root, own)
             else:
-                back = album_mover.move_album(folder, source, root=root,
-                                              expect=album_mover.snapshot(folder)).destination
+                back = album_mover.move_album(folder, source, root=root, expect=album_mover.snapshot(folder),
+                                              names=own).destination
         except MoveError as exc:
             return UndoResult(move, None, f"move {move.id}: {exc}")
         restored = [RestoredTrack(m.id, str(p), FileIdentity.of(p), content_hash(p))
-                    for m, rel in plan.tracks if (p := back / rel).is_file()]
+                    for m, rel in plan.tracks if (p := album_mover.placed_path(back, rel, own)).is_file()]
         self.journal.mark_album_undone(album.id, restored)
+        if move.kind == "quarantine":
+            _remove_reason_file(folder)
         emptied = _deepest_first((folder / rel).parent for rel in plan.back) if plan.stayed_here else [folder.parent]
         for d in emptied:
             self._remove_emptied(d, move.kind)
@@ -240,8 +243,9 @@ class Undoer:
             note = f"the album {name} went back whole ({went})"
         return UndoResult(move, back, taken_from=folder, album=True, note=note)
 
-    def _album_plan(self, album: AlbumRow, folder: Path) -> _AlbumPlan:
-        """Which files in ``folder`` the album's move placed (they go back) and what stays."""
+    def _album_plan(self, album: AlbumRow, folder: Path, names: Mapping[str, str]) -> _AlbumPlan:
+        """Which files in ``folder`` the album's move placed (they go back) and what stays; its
+        other files are where ``names`` (its own relative path -> the library's) put them."""
         back: dict[str, str] = {}  # relative path -> "track" | "file" | "link"
         tracks: list[tuple[MoveRow, str]] = []
         stayed: list[str] = []
@@ -268,7 +272,8 @@ class Undoer:
         snap = album.snapshot or {}
         tracks_at = {Path(m.destination).relative_to(folder).as_posix() for m in moves
                      if Path(m.destination).is_relative_to(folder)}
-        for rel, sig in dict(snap.get("files", {})).items():  # type: ignore[call-overload]
+        for own, sig in dict(snap.get("files", {})).items():  # type: ignore[call-overload]
+            rel = names.get(own, own)
             if rel in tracks_at:
                 continue
             if _placed_file(folder / rel, tuple(sig)):
@@ -276,7 +281,8 @@ class Undoer:
             elif not os.path.lexists(folder / rel):
                 stayed.append(f"{rel} (not found: deleted or moved)")
         links: dict[str, str] = dict(snap.get("links", {}))  # type: ignore[call-overload]
-        for rel, target in links.items():
+        for own, target in links.items():
+            rel = names.get(own, own)
             if os.path.islink(folder / rel) and os.readlink(folder / rel) == target:
                 back[rel] = "link"
         now = album_mover.snapshot(folder)
@@ -371,15 +377,17 @@ def _placed_file(path: Path, sig: tuple[int, ...]) -> bool:
     return (ident.dev, ident.ino) == sig[:2] or (ident.size, ident.mtime_ns) == sig[2:]
 
 
-def _move_files_back(folder: Path, back: dict[str, str], links: set[str], source: Path, root: Path) -> Path:
+def _move_files_back(folder: Path, back: dict[str, str], links: set[str], source: Path, root: Path,
+                     own: Mapping[str, str]) -> Path:
     """Move the files ``back`` (paths in ``folder``) into a new folder claimed at ``source``
-    (`` (2)`` if taken), each by the careful mover; on a failure the ones moved go back to
-    ``folder`` and :class:`MoveError` says why. Returns the new folder."""
+    (`` (2)`` if taken), each under its own name (``own``: library path -> its own), by the
+    careful mover; on a failure the ones moved go back to ``folder`` and :class:`MoveError`
+    says why. Returns the new folder."""
     claimed = album_mover.claim(source, root)
     done: list[tuple[Path, Path]] = []
     try:
         for rel in sorted(back):
-            src, dst = folder / rel, claimed / rel
+            src, dst = folder / rel, claimed / own.get(rel, rel)
             if rel in links:
                 mover.makedirs(dst.parent)
                 os.symlink(os.readlink(src), dst)
@@ -399,12 +407,29 @@ def _move_files_back(folder: Path, back: dict[str, str], links: set[str], source
                     mover.move(dst, src, "rename", root=folder)
             except (MoveError, OSError):
                 pass  # it stays in the inbox folder, whole: never lost
-        for d in _deepest_first((claimed / rel).parent for rel in back):
+        for d in _deepest_first((claimed / own.get(rel, rel)).parent for rel in back):
             album_mover.remove_emptied(d, root)
         if isinstance(exc, MoveError):
             raise
         raise MoveError(f"cannot put the album {folder} back: {exc}") from exc
     return claimed
+
+
+def _remove_reason_file(placed: Path) -> None:
+    """Remove the reason file the daemon wrote beside a quarantined file or album folder that
+    went back (it starts ``reason:``; anything else of that name is the user's and stays)."""
+    note = mover.reason_path(placed)
+    try:
+        fd = os.open(note, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    with open(fd, "rb") as f:
+        ours = stat.S_ISREG(os.fstat(f.fileno()).st_mode) and f.read(8) == b"reason: "
+    if ours:
+        try:
+            os.unlink(note)
+        except OSError:
+            pass  # what went back is back; a note left behind costs nothing
 
 
 def _deepest_first(folders: Iterable[Path]) -> list[Path]:

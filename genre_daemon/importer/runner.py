@@ -224,13 +224,6 @@ class Importer(AlbumHandling, FileHandling):
                 for r in rows:
                     self._file_one(r)
                 return
-            unsafe = snap.unsafe_names()
-            if unsafe:
-                log.warning("%s: names not safe to keep in the library (e.g. %r); its tracks are filed one by one",
-                            root, unsafe[0])
-                for r in rows:
-                    self._file_one(r)
-                return
             fresh = [r.id for r in rows if (f := journal.get(r.id)) is not None and f.state in WAITING and not f.held]
             if not fresh:  # nothing of it waits any more (e.g. its files were undone meanwhile)
                 return

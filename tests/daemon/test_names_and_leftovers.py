@@ -164,7 +164,9 @@ def test_a_hidden_file_that_never_becomes_audio_is_said_once_not_on_every_rescan
 # A7: an album quarantined as a duplicate; an album renamed while classified; undo.
 
 
-def test_an_album_quarantined_as_a_duplicate_has_a_reason_file_as_a_loose_file_does(tree: Tree) -> None:
+def quarantine_a_duplicate_album(tree: Tree) -> Path:
+    """With ``duplicates: quarantine``, the album ``First`` (two tones) filed, then its copy
+    ``Again`` quarantined whole; returns the quarantined folder."""
     tree.settings["duplicates"] = "quarantine"
     tree.write_config()
     staging = tree.root / "staging"
@@ -176,6 +178,11 @@ def test_an_album_quarantined_as_a_duplicate_has_a_reason_file_as_a_loose_file_d
     os.rename(staging / "Again", tree.inbox / "Again")
     again = tree.quarantine / "Again"
     wait_for(lambda: again.is_dir() and not tree.in_inbox(), 60, "the duplicate album quarantined")
+    return again
+
+
+def test_an_album_quarantined_as_a_duplicate_has_a_reason_file_as_a_loose_file_does(tree: Tree) -> None:
+    again = quarantine_a_duplicate_album(tree)
     note = tree.quarantine / "Again.reason.txt"
     wait_for(note.is_file, 10, "the album's reason file")
     text = note.read_text()

@@ -147,32 +147,41 @@ Path(sys.argv[6]).write_text(json.dumps({"files": snap.files, "links": snap.link
 def hook(step):
     if step == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
-move_album(album, dest, root=root, expect=snap, hook=hook)
+names = snap.library_names() if sys.argv[7:] == ["names"] else None
+move_album(album, dest, root=root, expect=snap, hook=hook, names=names)
 """
 
 SAME_STEPS = ["claimed", "renamed", "none"]
 COPY_STEPS = ["claimed", "copied", "placed", "source_removed", "none"]
 
 
-@pytest.mark.parametrize("step", sorted(set(SAME_STEPS + COPY_STEPS)))
-def test_a_kill_at_every_step_leaves_the_album_whole_in_one_place_after_settling(places, step: str) -> None:
+def skip_unless_a_step_of_this_path(places: tuple[Path, Path], step: str) -> None:
+    """A same-filesystem move has its steps, a copy across filesystems others."""
     inbox, library = places
     across = os.stat(inbox.parent if not inbox.exists() else inbox).st_dev != os.stat(library.parent).st_dev
     if step not in (COPY_STEPS if across else SAME_STEPS):
         pytest.skip(f"no step {step!r} on this path")
-    album = inbox / "Album"
-    expected = make_album(album)
-    dest = library / "jazz" / "Album"
+
+
+def move_killed_at(step: str, album: Path, dest: Path, library: Path, *names: str) -> Snapshot:
+    """Move ``album`` in a child SIGKILLed at ``step`` (``names``: under library names); the
+    snapshot it moved by."""
     snap_file = library.parent / f"snap-{step}.json"
     project = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", CHILD, str(project), str(album), str(dest), str(library), step,
-                           str(snap_file)], capture_output=True, text=True, timeout=60)
-    if step == "none":
-        assert proc.returncode == 0, proc.stderr
-    else:
-        assert proc.returncode == -signal.SIGKILL, proc.stderr
-    raw = json.loads(snap_file.read_text())
-    snap = Snapshot(album, {k: tuple(v) for k, v in raw["files"].items()}, raw["links"], tuple(raw["dirs"]))
+                           str(snap_file), *names], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == (0 if step == "none" else -signal.SIGKILL), proc.stderr
+    return Snapshot.from_json(album, json.loads(snap_file.read_text()))
+
+
+@pytest.mark.parametrize("step", sorted(set(SAME_STEPS + COPY_STEPS)))
+def test_a_kill_at_every_step_leaves_the_album_whole_in_one_place_after_settling(places, step: str) -> None:
+    skip_unless_a_step_of_this_path(places, step)
+    inbox, library = places
+    album = inbox / "Album"
+    expected = make_album(album)
+    dest = library / "jazz" / "Album"
+    snap = move_killed_at(step, album, dest, library)
     state = settle_album(album, dest, snap)
     in_library = contents(dest) if dest.is_dir() else {}
     in_inbox = contents(album) if album.is_dir() else {}
@@ -185,3 +194,32 @@ def test_a_kill_at_every_step_leaves_the_album_whole_in_one_place_after_settling
     if state == "in_inbox":  # and the move can be done again
         move_album(album, dest, root=library, expect=snapshot(album))
         assert contents(dest) == expected
+
+
+DOTTED = {"...Blackened.flac": "Blackened.flac", "Blackened.flac": "Blackened.flac",
+          "..Bonus/...One.flac": "Bonus/One.flac", ". Intro.flac": "Intro.flac", ".DS_Store": ".DS_Store",
+          "02 ...And Justice.flac": "02 ...And Justice.flac"}
+
+
+@pytest.mark.parametrize("step", sorted(set(SAME_STEPS + COPY_STEPS)))
+def test_an_album_with_names_that_begin_with_dots_lands_whole_under_library_names_whatever_step_a_kill_hits(
+        places, step: str) -> None:
+    """Issue 19: such an album was torn (filed track by track). It moves whole; a title's leading
+    dots go as a loose file's do (one taken name: `` (2)``), a hidden ``.DS_Store`` stays hidden,
+    and a kill at any step is finished by :func:`settle_album` under the same names."""
+    skip_unless_a_step_of_this_path(places, step)
+    inbox, library = places
+    album = inbox / "...And Justice for All"
+    (album / "..Bonus").mkdir(parents=True)
+    data = {rel: os.urandom(1000 + i) for i, rel in enumerate(DOTTED)}
+    for rel, blob in data.items():
+        (album / rel).write_bytes(blob)
+    renamed = {"Blackened (2).flac" if rel == "...Blackened.flac" else new: hashlib.sha256(data[rel]).hexdigest()
+               for rel, new in DOTTED.items()}
+    dest = library / "metal" / "And Justice for All"
+    snap = move_killed_at(step, album, dest, library, "names")
+    state = settle_album(album, dest, snap, snap.library_names())
+    if state == "in_inbox":
+        move_album(album, dest, root=library, expect=snapshot(album), names=snapshot(album).library_names())
+    assert contents(dest) == renamed and not album.exists()
+    assert not [p for p in library.rglob("*") if ALBUM_TEMP_MARKER in p.name]

@@ -87,6 +87,15 @@ def test_a_downloads_folder_is_a_container_its_sub_folders_albums_and_its_songs_
     assert g.album_of(dl / "bob.mp3") is None and g.album_of(bach[0]) == dl / "Bach"
 
 
+def test_songs_judged_loose_beside_a_containers_albums_stay_loose_once_the_albums_are_gone() -> None:
+    """Issue 19: after a restart, ``Downloads/{bob, rap}`` (its albums filed) was one album."""
+    dl = IN / "Downloads"
+    loose = _songs(dl, "bob.mp3", "rap.mp3")
+    assert dict(group(IN, loose).albums) == {dl: tuple(loose)}  # from the disk alone: an album
+    g = group(IN, [*loose, dl / "new.mp3"], judged_loose=loose)
+    assert g.albums == {} and set(g.loose) == {*loose, dl / "new.mp3"}
+
+
 def test_a_container_may_hold_artist_folders_and_containers_nest() -> None:
     """An album anywhere below a sub-folder makes a container: Downloads/Metallica/Master/ is
     an album, and the songs of Downloads and of the artist folder beside it are loose."""
