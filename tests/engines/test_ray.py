@@ -1,7 +1,8 @@
 """The Ray engine on a real multi-process cluster: a head and a second node started here with
 ``ray start`` (each its own raylet, 1 CPU each, on loopback addresses), the driver in this
-process. Identical predictions to the local engine, through the command line; and a SIGKILL of
-the second node's raylet in the middle of a run loses nothing."""
+process. Identical predictions to the local engine, through the command line; a SIGKILL of
+the second node's raylet in the middle of a run loses nothing; and a file that kills its actor
+every time is reported after RETRIES deaths, the other files classified."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +23,8 @@ import pytest
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'genre-daemon[ray]')")
 
 from genre_daemon.cli import main  # noqa: E402
-from genre_daemon.engines import open_engine  # noqa: E402
+from genre_daemon.engines import Result, open_engine  # noqa: E402
+from genre_daemon.engines.local import RETRIES, died_reason  # noqa: E402
 from genre_daemon.engines.on_ray import RAY_ENVIRONMENT  # noqa: E402
 from genre_daemon.resources import default_model_dir  # noqa: E402
 
@@ -97,3 +101,50 @@ def test_killing_the_second_nodes_raylet_mid_run_loses_nothing(cluster: str, pat
                 os.kill(victim, signal.SIGKILL)
         assert not alive(victim)
     assert_same(results, expected)
+
+
+class ActorKiller(threading.Thread):
+    """SIGKILLs the process whose title says it classifies ``target`` (a Ray actor names its file
+    in hand there), up to ``times`` times: the actor dies in the middle of that very file."""
+
+    def __init__(self, target: str, times: int) -> None:
+        super().__init__(daemon=True)
+        self.target, self.times = os.fsencode(target), times
+        self.killed: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while len(self.killed) < self.times and not self.stop.is_set():
+            for pid in (int(d) for d in os.listdir("/proc") if d.isdigit()):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        title = f.read()
+                    if pid not in self.killed and title.startswith(b"ray::GenreActor ") and self.target in title:
+                        os.kill(pid, signal.SIGKILL)
+                        self.killed.append(pid)
+                except (FileNotFoundError, ProcessLookupError):
+                    pass
+            time.sleep(0.02)  # a file takes a second or so: never missed
+
+
+def test_a_file_that_kills_its_actor_every_time_is_reported_after_the_retries(cluster: str, paths: list[str],
+                                                                               classifier) -> None:
+    some = paths[:6]
+    poison = some[2]
+    expected = reference(classifier, some)
+    expected[poison] = Result(poison, None, died_reason(RETRIES))
+    with open_engine("ray", default_model_dir(), ray_address=cluster, workers=2) as engine:
+        killer = ActorKiller(poison, times=RETRIES + 1)  # one more than the engine should allow
+        killer.start()
+        results = list(engine.classify(some))
+        killer.stop.set()
+        killer.join()
+    assert len(killer.killed) == RETRIES and not any(alive(pid) for pid in killer.killed)
+    assert sorted(r.path for r in results) == sorted(some)  # each file once: the run went on
+    for r in results:
+        want = expected[r.path]
+        assert r.error == want.error, r.path
+        if want.prediction is not None:  # (the last bits of a score may differ from this process's)
+            assert r.prediction.genre == want.prediction.genre, r.path
+            assert r.prediction.scores == pytest.approx(want.prediction.scores, rel=1e-4), r.path
+    assert died_reason(RETRIES) == "the worker classifying it died 3 times"
