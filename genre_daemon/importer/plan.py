@@ -4,6 +4,7 @@ as the daemon groups an inbox, and the checks that DIR is a folder it may empty.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,11 @@ def check_source(source: Path, settings: Settings) -> Path:
     return Path(os.path.abspath(source))
 
 
-def plan(source: Path, settings: Settings) -> Plan:
+def plan(source: Path, settings: Settings, judged_loose: Iterable[Path] = ()) -> Plan:
     """Every audio file the daemon would take under ``source`` (hidden files and folders, the
-    quarantine folder and links excluded), grouped as ``settings.albums`` says."""
+    quarantine folder and links excluded), grouped as ``settings.albums`` says. ``judged_loose``:
+    files a stopped import already judged loose; they stay loose (see :func:`group`), so the
+    songs left beside a container's filed albums never become an album of the container."""
     excluded = [d for d in (settings.review_dir, settings.quarantine_dir) if d.is_relative_to(source)]
     found: list[Path] = []
     for folder, dirs, files in os.walk(source, followlinks=False):
@@ -60,5 +63,5 @@ def plan(source: Path, settings: Settings) -> Plan:
             if is_candidate(p, source, settings.extensions, excluded) and p.is_file() and not p.is_symlink():
                 found.append(p)
     if settings.albums == "together":
-        return Plan(source, group(source, found))
+        return Plan(source, group(source, found, judged_loose))
     return Plan(source, Grouping({}, tuple(found)))

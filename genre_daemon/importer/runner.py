@@ -10,7 +10,9 @@ at once, an album once all its tracks are back. Moves stay here, with the files'
 
 Resumable: a killed import left rows in the journal; the next run finishes or undoes a move a
 kill interrupted (as the daemon does at start), and what was placed is no longer in the folder,
-so it is never classified again.
+so it is never classified again. A file planned loose is recorded queued at once, as the daemon's
+intake records one: that verdict outlives a stop, so the songs left beside a container's albums
+(filed first, as engine results come in any order) stay loose files at the next run.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from genre_daemon.config import Settings
-from genre_daemon.daemon.albums import AlbumHandling, album_snapshot_json
+from genre_daemon.daemon.albums import AlbumHandling, _judged_loose, album_snapshot_json
 from genre_daemon.daemon.handling import FileHandling, SoloLock
 from genre_daemon.daemon.probe import Apart
 from genre_daemon.daemon.startup import lock_file, prepare_folders, take_inbox_lock
@@ -140,7 +142,7 @@ class Importer(AlbumHandling, FileHandling):
                 self.journal = journal
                 self._recover_albums()  # this folder's rows only: the daemon finishes its inbox's
                 self._recover()
-                work = plan(self.source, s)
+                work = plan(self.source, s, judged_loose(journal, self.source))
                 log.info("import %s: %d audio files (%d albums, %d loose)", self.source, work.tracks,
                          len(work.grouping.albums), len(work.grouping.loose))
                 self._sort(work)
@@ -157,7 +159,7 @@ class Importer(AlbumHandling, FileHandling):
         albums: dict[Path, list[FileRow]] = {}
         for path in work.grouping.loose:
             if (row := self._take(path)) is not None:
-                loose[os.path.abspath(path)] = row
+                loose[os.path.abspath(path)] = self._queue(row)  # the loose verdict, kept past a stop
         for root, tracks in work.grouping.albums.items():
             rows = [r for t in tracks if (r := self._take(t)) is not None]
             if rows:
@@ -208,9 +210,17 @@ class Importer(AlbumHandling, FileHandling):
         current = journal.get(row.id)
         if current is None or current.state not in WAITING:
             return
-        if current.state != State.QUEUED:
-            journal.set_state(row.id, State.QUEUED, via=[State.SETTLING] if current.state == State.SEEN else [])
+        self._queue(current)
         self.process(row.id)
+
+    def _queue(self, row: FileRow) -> FileRow:
+        """``row`` (waiting) queued on its own: the journal's mark of a loose file, which the next
+        run's plan keeps loose (:func:`judged_loose`)."""
+        journal = self.journal
+        assert journal is not None
+        if row.state == State.QUEUED:
+            return row
+        return journal.set_state(row.id, State.QUEUED, via=[State.SETTLING] if row.state == State.SEEN else [])
 
     def _file_album(self, root: Path, rows: list[FileRow]) -> None:
         journal = self.journal
@@ -232,11 +242,22 @@ class Importer(AlbumHandling, FileHandling):
             self.process_album(album.id)
 
 
+def judged_loose(journal: Journal, source: Path) -> list[Path]:
+    """The files under ``source`` that an earlier run (stopped since) judged loose: queued on
+    their own, in no album, the daemon's mark too (``daemon.albums._judged_loose``)."""
+    return [Path(r.path) for r in journal.recoverable(under=source) if _judged_loose(r)]
+
+
 # ----------------------------------------------------------------- the dry run
 def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any], out: TextIO) -> int:
-    """Print where each album and loose file would go; change nothing (no journal, no move)."""
+    """Print where each album and loose file would go; change nothing (no move; the journal,
+    if there is one, only read: what a stopped import judged loose stays loose)."""
     source = check_source(source, settings)
-    work = plan(source, replace(settings, inbox=source))
+    judged: list[Path] = []
+    if settings.journal_path.exists():
+        with Journal(settings.journal_path) as journal:
+            judged = judged_loose(journal, source)
+    work = plan(source, replace(settings, inbox=source), judged)
     album_of = {str(t): root for root, ts in work.grouping.albums.items() for t in ts}
     scores: dict[Path, list[dict[str, float]]] = {root: [] for root in work.grouping.albums}
     errors = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GTZAN_DIR, write_tone
+from conftest import GTZAN_DIR, PROJECT_ROOT, write_tone
 from support import Tree, pytestmark, tone, wait_for  # noqa: F401  (pytestmark: needs the model)
 
 
@@ -242,3 +242,59 @@ def test_status_shows_a_running_imports_progress(tree: Tree) -> None:
         "eta_seconds": 600.0, "started": time.time() - 200}))
     out = tree.cli("status")
     assert "import: /music/old: 500/2000 files, 2.50 files/s, 10m 0s left" in out.stdout, out.stdout
+
+
+# ``genre-daemon import`` on the real local engine, its results handed on in an order a process
+# pool or a Ray cluster gives when the loose songs are the slow ones: every other file first.
+# Once those are placed, the import gets a real SIGINT (Ctrl-C), as a user stopping it then.
+ALBUMS_FIRST = r"""
+import os, signal, sys
+import genre_daemon.engines as engines
+from genre_daemon.cli import main
+from genre_daemon.engines.base import Engine
+
+opened = engines.open_engine
+
+class AlbumsFirst(Engine):
+    def __init__(self, inner):
+        self.inner, self.model_version = inner, inner.model_version
+
+    def classify(self, paths):
+        paths = [os.fspath(p) for p in paths]
+        loose = [p for p in paths if os.path.basename(os.path.dirname(p)) == "Downloads"]
+        yield from self.inner.classify([p for p in paths if p not in loose])
+        os.kill(os.getpid(), signal.SIGINT)
+        yield from self.inner.classify(loose)
+
+    def close(self):
+        self.inner.close()
+
+engines.open_engine = lambda *a, **k: AlbumsFirst(opened(*a, **k))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_import_stopped_after_a_containers_album_keeps_the_songs_beside_it_loose(tree: Tree,
+                                                                                   tmp_path: Path) -> None:
+    """Issue 19: ``Downloads/{bob, rap, Bach/}``, its album Bach/ placed first and the import
+    stopped. The next run grouped the songs from the disk, where they are now alone in
+    ``Downloads/``: an album called Downloads. They are filed as the loose files first planned."""
+    src = tmp_path / "music"
+    downloads = src / "Downloads"
+    (downloads / "Bach").mkdir(parents=True)
+    for i, name in enumerate(["bob.wav", "rap.wav", "Bach/01.wav", "Bach/02.wav"]):
+        tone(downloads / name, freq=220.0 + 110 * i)
+    args = ["import", str(src), "--config", str(tree.config), "--workers", "1"]
+    first = subprocess.run([sys.executable, "-c", ALBUMS_FIRST, *args], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 130, first.stderr
+    assert sorted(p.name for p in downloads.iterdir()) == ["bob.wav", "rap.wav"]  # Bach/ placed whole
+    assert sorted(p.parent.name for p in tree.placed()) == ["Bach", "Bach"]
+
+    second = run_import(tree, str(src), "--workers", "1")
+    assert second.returncode == 0, second.stderr
+    assert "2 audio files (0 albums, 2 loose)" in second.stderr, second.stderr
+    songs = [p for p in tree.placed() if p.name in ("bob.wav", "rap.wav")]
+    assert len(songs) == 2 and {p.parent.parent for p in songs} == {tree.library}, songs  # <genre>/bob.wav
+    assert not [p for p in tree.library.rglob("Downloads")]
+    assert not list(src.rglob("*.wav"))
