@@ -93,8 +93,9 @@ def test_new_genre_folder_is_learned_promoted_and_used_then_rolled_back(tree: Tr
     assert out.returncode == 0, out.stderr
     assert [v["active"] for v in model_list(tree)] == [True, False]
     wait_for(lambda: re.search(r"model switched: r\d\S* -> ", tree.log.read_text()), 30, "the daemon to switch back")
-    status = json.loads(tree.cli("status", "--json").stdout)
-    assert status["model_version"] == load_model(Path(__file__).resolve().parents[2] / "models" / "default").version
+    shipped = load_model(Path(__file__).resolve().parents[2] / "models" / "default").version
+    wait_for(lambda: json.loads(tree.cli("status", "--json").stdout)["model_version"] == shipped, 60,
+             "status to name the shipped model again")
     assert tree.stop() == 0
 
 
