@@ -35,8 +35,10 @@ def test_a_second_copy_of_a_placed_song_follows_the_duplicates_policy(tmp_path: 
             said = "left in the inbox (duplicates: skip)"
         else:
             wait_for(lambda: (tree.quarantine / "second.wav").is_file(), 60, "the copy to be quarantined")
-            reason = (tree.quarantine / "second.wav.reason.txt").read_text()
-            assert f"duplicate of {first}" in reason
+            # the reason file is written just after the move: wait for it rather than race it
+            reason_file = tree.quarantine / "second.wav.reason.txt"
+            wait_for(lambda: reason_file.is_file() and f"duplicate of {first}" in reason_file.read_text(), 30,
+                     "the reason file to name the copy it duplicates")
             said = "duplicates: quarantine"
         wait_for(lambda: said in tree.log.read_text(), 30, "the policy to be logged")  # logged after the move
         assert first.is_file()
