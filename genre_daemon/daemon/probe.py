@@ -69,8 +69,9 @@ def classify_apart(model_dir: Path, path: Path, *, stop: threading.Event | None 
     ready = bool(lines) and lines[0] == "ready"
     if proc.returncode < 0:
         name = signal.Signals(-proc.returncode).name
-        what = "classifying it killed a separate process too" if ready else "a separate process died loading the model"
-        return Apart(poison=f"{what} ({name})")
+        if not ready:
+            return Apart(poison=f"a separate process died loading the model ({name})")
+        return Apart(poison=f"classifying it in a separate process too killed that process ({name})")
     result = json.loads(lines[-1]) if ready and len(lines) > 1 else None
     if proc.returncode != 0 or result is None:
         tail = (err.strip().splitlines() or ["no output"])[-1]

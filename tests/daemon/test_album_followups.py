@@ -64,7 +64,9 @@ def test_an_album_with_tracks_that_begin_with_dots_is_filed_whole_and_undo_gives
     (album / ".DS_Store").write_bytes(b"Bud1 finder")
     tree.start()
     os.rename(album, tree.inbox / album.name)
-    wait_for(lambda: len(tree.placed()) == 4 and not files_under(tree.inbox), 120, "the album filed")
+    # The album's folder is renamed in first and its names made safe after; the log line ends that.
+    wait_for(lambda: "album ...And Justice for All -> " in logged(tree) and len(tree.placed()) == 4
+             and not files_under(tree.inbox), 120, "the album filed and its names made safe")
     (folder,) = {p.parent for p in tree.placed() if p.parent.name != "Bonus"}
     assert folder.name == "And Justice for All"
     assert {p.relative_to(folder).as_posix() for p in files_under(folder)} == {
