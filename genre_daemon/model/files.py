@@ -1,4 +1,5 @@
-"""The genre network and the model directory format (format 2: musicnn patch embeddings).
+"""The genre network and the model directory format (format 3: musicnn patch embeddings and AudioSet's
+genre evidence; format 2, musicnn only, is still read).
 
 A model is a directory holding ``weights.safetensors`` (the genre network's tensors only, never
 a pickle) and ``model.json``: format version, model version, created-at, architecture (its
@@ -27,9 +28,11 @@ from torch import nn
 from genre_daemon.atomic import atomic_write
 from genre_daemon.errors import ModelError
 from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, check_inputs, input_dim, nets_of
+from genre_daemon.model.prior import AudioSetPrior
 from genre_daemon.names import safe_component
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)  # format 2: round 2's musicnn-only models, served as they are (no prior)
 ROUND1_FORMAT = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
@@ -183,6 +186,13 @@ class GenreModel:
     created: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    prior: AudioSetPrior | None = None  # AudioSet's genre evidence, fused late (format 3)
+
+    @property
+    def learned(self) -> list[str]:
+        """The genres the LSTM has an output for (the first ``n_classes`` of :attr:`genres`);
+        the rest are the prior's ``prior_only`` genres."""
+        return self.genres[:self.net.arch.n_classes]
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -211,6 +221,7 @@ class GenreModel:
             },
             "training": self.training,
             "metrics": self.metrics,
+            **({"prior": self.prior.to_dict()} if self.prior is not None else {}),
         }
 
 
@@ -274,7 +285,7 @@ def _check_frontend_covers(frontend: FrontEnd, arch: Architecture, where: Path) 
 def check_format(meta: Any, where: Path) -> None:
     """Refuse a ``model.json`` of another format, saying what it is and what to do."""
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version == FORMAT_VERSION:
+    if version in READABLE_FORMATS:
         return
     directory = where.parent
     if version == ROUND1_FORMAT:
@@ -310,12 +321,15 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         hop = int(meta["patches"]["train_hop_frames"])
         if patches < 1 or hop < 1:
             raise ValueError(f"patches per song ({patches}) and train hop ({hop}) must be >= 1")
+        prior = AudioSetPrior.from_dict(meta["prior"]) if meta.get("prior") is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: malformed model metadata: {exc!r}") from exc
     except ModelError as exc:
         raise ModelError(f"{meta_path}: {exc}") from exc
-    if len(genres) != arch.n_classes:
-        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs")
+    extra = list(prior.prior_only) if prior is not None else []
+    if len(genres) != arch.n_classes + len(extra) or genres[arch.n_classes:] != extra:
+        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs"
+                         + (f" and the prior-only genres {extra}" if extra else ""))
     _check_frontend_covers(frontend, arch, meta_path)
     try:
         state = load_file(str(weights_path))
@@ -337,6 +351,7 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         created=str(meta.get("created", "")),
         training=dict(meta.get("training", {})),
         metrics=dict(meta.get("metrics", {})),
+        prior=prior,
     )
 
 

@@ -1,4 +1,6 @@
-"""Path -> :class:`Prediction`: plan patches, decode only them (16 kHz), embed, one LSTM pass.
+"""Path -> :class:`Prediction`: plan patches, decode only them (16 kHz), embed, one LSTM pass;
+with a format-3 model also AudioSet's genre evidence from a few 10 s windows (32 kHz), fused late
+(:mod:`genre_daemon.model.prior`).
 
 Cost per file is bounded whatever its length: a song gives at most ``model.patches`` 3-second
 patches spread evenly over it. A track up to :data:`WHOLE_SECONDS` is decoded whole (one
@@ -22,6 +24,7 @@ from genre_daemon.errors import AudioDecodeError
 from genre_daemon.model.frontend import HOP_LENGTH, PATCH_FRAMES, PATCH_SECONDS, SAMPLE_RATE, Embedder, cut_patches, load_embedder, spread_starts
 from genre_daemon.model.files import GenreModel, load_model
 from genre_daemon.model.musicnn import melspec
+from genre_daemon.model.tagging import Tagger, load_tagger
 
 WHOLE_SECONDS = 45.0  # tracks up to this long are decoded whole
 # One patch read on its own: one hop of context before its first frame and after its last, so
@@ -92,13 +95,15 @@ class Classifier:
     embedder: Embedder
     max_patches: int = 0  # 0: the model's own patches per song
     timeout: float = 60.0
+    tagger: Tagger | None = None  # AudioSet's tagger, for a model with a prior
     _threads_set: bool = field(default=False, repr=False)
 
     @classmethod
     def from_dir(cls, directory: str | os.PathLike[str], **kwargs: object) -> "Classifier":
-        """The model in ``directory`` and the front end it names (ModelError if either is unusable)."""
+        """The model in ``directory`` and the front ends it names (ModelError if any is unusable)."""
         model = load_model(directory)
-        return cls(model, load_embedder(model.frontend, model.inputs), **kwargs)  # type: ignore[arg-type]
+        tagger = load_tagger(model.prior) if model.prior is not None else None
+        return cls(model, load_embedder(model.frontend, model.inputs), tagger=tagger, **kwargs)  # type: ignore[arg-type]
 
     @property
     def version(self) -> str:
@@ -141,25 +146,36 @@ class Classifier:
             raise AudioDecodeError(path, "the audio gives non-finite features (pathological samples)")
         return vectors, info.duration
 
+    def window_logits(self, path: str | os.PathLike[str], duration: float) -> np.ndarray | None:
+        """AudioSet's ``(windows, 527)`` logits of ``path`` (None without a tagger, or for audio
+        too short for one window); raises AudioDecodeError as :meth:`patch_vectors` does."""
+        if self.tagger is None or self.model.prior is None:
+            return None
+        return self.tagger.file_logits(path, duration, self.model.prior.windows, self.timeout)
+
     def warm_up(self) -> None:
-        """Run the front end and the network once now, so that the first real file does not pay
+        """Run the front ends and the network once now, so that the first real file does not pay
         for lazy initialisation (a long-running daemon calls this once at start)."""
         self._single_thread()
         rng = np.random.default_rng(0)
         y = (0.1 * rng.standard_normal(SPAN_SAMPLES)).astype(np.float32)
-        self.scores(self.embedder.patch_vectors(cut_patches(melspec.log_mel(y), [0])))
+        logits = self.tagger.audio_logits(np.repeat(y, 2), 1) if self.tagger is not None else None
+        self.scores(self.embedder.patch_vectors(cut_patches(melspec.log_mel(y), [0])), logits)
 
-    def scores(self, vectors: np.ndarray) -> np.ndarray:
-        """Genre probabilities of one song from its patch vectors ``(n, n_inputs)``: the LSTM
-        runs over the sequence, so the song is judged as a whole, not patch by patch."""
+    def scores(self, vectors: np.ndarray, window_logits: np.ndarray | None = None) -> np.ndarray:
+        """Genre probabilities of one song (over :attr:`GenreModel.genres`) from its patch vectors
+        ``(n, n_inputs)`` and, for a model with a prior, AudioSet's window logits: the LSTM runs
+        over the sequence, so the song is judged as a whole, not patch by patch."""
         self._single_thread()
         with torch.inference_mode():
-            logits = self.model.net(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))[None])
-        return torch.softmax(logits, dim=-1)[0].numpy()
+            logits = self.model.net(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))[None])[0]
+        if self.model.prior is None:
+            return torch.softmax(logits, dim=-1).numpy()
+        return self.model.prior.combine(self.model.learned, logits.numpy(), window_logits)
 
     def classify(self, path: str | os.PathLike[str]) -> Prediction:
         vectors, duration = self.patch_vectors(path)
-        probs = self.scores(vectors)
+        probs = self.scores(vectors, self.window_logits(path, duration))
         if not np.isfinite(probs).all():
             raise AudioDecodeError(path, "the model gave non-finite scores for this audio")
         best = int(np.argmax(probs))
