@@ -551,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_web)
 
     from genre_daemon.system.units import add_service_parser
-    from genre_daemon.learning.versions import add_model_parser
+    from genre_daemon.learning.model_command import add_model_parser
 
     add_service_parser(sub, config_help)
     add_model_parser(sub, config_help)

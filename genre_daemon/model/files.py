@@ -13,6 +13,7 @@ DESIGN.md, "Model file". A round-1 directory (format 1: librosa features) is ref
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import unicodedata
@@ -41,6 +42,9 @@ POOLINGS = ("attention", "mean", "last")
 HEADS = ("linear", "mlp")
 PATCHES_PER_SONG = 10  # measured (benchmarks/results-frontend.txt): 10 spread > 6 > 4, on GTZAN and emotify
 TRAIN_HOP_FRAMES = 187  # training excerpts cut into non-overlapping 3-s patches (a 1.5-s hop gained nothing)
+
+log = logging.getLogger(__name__)
+_SAID_FORMAT_2: set[str] = set()  # model directories already logged as served without a prior
 
 
 @dataclass(frozen=True)
@@ -291,11 +295,12 @@ def check_format(meta: Any, where: Path) -> None:
     if version == ROUND1_FORMAT:
         raise ModelError(
             f"{directory}: a round-1 model (format_version 1: librosa features, no pretrained front end); "
-            f"this genre-daemon reads format {FORMAT_VERSION} (musicnn embeddings) only. Retrain it in the new "
-            f"format with `genre-daemon train --data DIR --out NEW_DIR` on its training folders, or drop the "
+            f"this genre-daemon reads formats {' and '.join(map(str, READABLE_FORMATS))} (musicnn embeddings) "
+            f"only. Retrain it in the new format with `genre-daemon train --data DIR --out NEW_DIR` on its "
+            f"training folders, or drop the "
             f"`model:` setting to use the shipped model (the daemon relearns your labels at its next retrain)")
     raise ModelError(f"{where}: format_version {version!r} is not one this genre-daemon reads "
-                     f"(it reads {FORMAT_VERSION}); a newer genre-daemon may have written it")
+                     f"(it reads {' and '.join(map(str, READABLE_FORMATS))}); a newer genre-daemon may have written it")
 
 
 def load_model(directory: str | os.PathLike[str]) -> GenreModel:
@@ -341,6 +346,10 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
     except RuntimeError as exc:
         raise ModelError(f"{weights_path}: weights do not fit the architecture in {META_FILE}: {exc}") from exc
     net.eval()
+    if meta["format_version"] == 2 and os.path.realpath(src) not in _SAID_FORMAT_2:
+        _SAID_FORMAT_2.add(os.path.realpath(src))
+        log.info("%s: a round-2 model (format 2, musicnn only): served as it is, without AudioSet's genre "
+                 "evidence; the next promoted retrain or a `genre-daemon train` gives a format-3 model", src)
     return GenreModel(
         net=net,
         genres=genres,

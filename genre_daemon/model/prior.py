@@ -135,17 +135,24 @@ class AudioSetPrior:
 
     def combine(self, learned: Sequence[str], lstm_logits: np.ndarray, logits: np.ndarray | None) -> np.ndarray:
         """Probabilities over ``learned + prior_only`` from the LSTM's logits over ``learned`` and
-        the tagger's window logits (None: no AudioSet evidence, the LSTM alone)."""
+        the tagger's window logits (None: no AudioSet evidence, the LSTM alone).
+
+        A learned genre AudioSet has no class for (a user's "chiptune") is neither pushed up nor
+        down by it: it takes the best evidence of the learned genres AudioSet knows, so only the LSTM
+        weighs it against them; and the prior-only genres' zero-shot mass (a share among the family
+        genres alone) shrinks by the LSTM's share for such genres, else a genre AudioSet hears as,
+        say, electronic could never be learned beside a prior-only electronic."""
         lstm = np.asarray(lstm_logits, dtype=np.float64)
         if logits is None:
             return np.concatenate([_softmax(lstm), np.zeros(len(self.prior_only))])
         s = self.evidence(logits)
         fam = [g for g in (*learned, *self.prior_only) if g in s]
         zs = dict(zip(fam, _softmax(self.tau * np.array([s[g] for g in fam]))))
-        mass = sum(zs[g] for g in self.prior_only)
-        bonus = np.array([self.beta * self.tau * s[g] if g in s else 0.0 for g in learned])
-        fused = (1.0 - mass) * _softmax(lstm + bonus)
-        return np.concatenate([fused, [zs[g] for g in self.prior_only]])
+        neutral = max((s[g] for g in learned if g in s), default=0.0)
+        p = _softmax(lstm + np.array([self.beta * self.tau * s.get(g, neutral) for g in learned]))
+        outside = sum(pg for g, pg in zip(learned, _softmax(lstm)) if g not in s)
+        mass = (1.0 - outside) * sum(zs[g] for g in self.prior_only)
+        return np.concatenate([(1.0 - mass) * p, [(1.0 - outside) * zs[g] for g in self.prior_only]])
 
     def with_learned(self, genres: Sequence[str]) -> "AudioSetPrior":
         """The same prior once ``genres`` have LSTM outputs: they leave ``prior_only``."""
