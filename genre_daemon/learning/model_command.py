@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from genre_daemon.errors import ModelError
+from genre_daemon.learning.heldout import figures
 from genre_daemon.learning.versions import META_FILE, ModelStore, VersionInfo, light_check
 from genre_daemon.resources import default_model_dir
 
@@ -47,13 +46,19 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO | None = N
         for info in infos:
             print(json.dumps(info.to_json(), ensure_ascii=False), file=out)
         return 0
-    rows = [("", "name", "version", "created", "labels", "accuracy", "genres")]
+    rows = [("", "name", "version", "created", "labels", "genres", "accuracy, on what music")]
+    more: list[list[str]] = [[]]  # each row's further figures, printed under its last column
     for i in infos:
+        shown = [f.text() for f in figures(i.metrics)] or ["-"]
         rows.append(("*" if i.active else "", i.name if i.path.parent == store.root else "(shipped)",
-                     i.version, i.created, str(i.n_labels), _headline(i.metrics), ",".join(i.genres)))
+                     i.version, i.created, str(i.n_labels), ",".join(i.genres), shown[0]))
+        more.append(shown[1:])
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
+    indent = sum(w + 2 for w in widths[:-1])
+    for r, extra in zip(rows, more):
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip(), file=out)
+        for text in extra:
+            print(" " * indent + text, file=out)
     return 0
 
 
@@ -89,14 +94,6 @@ def _warn_pinned(model: Path | None, err: TextIO | None) -> None:
     if model is not None:
         print(f"genre-daemon: note: the config's `model:` pins {model}; the daemon uses that one, "
               "not the versions below (set `model: null` to use them)", file=err or sys.stderr)
-
-
-def _headline(metrics: Mapping[str, Any]) -> str:
-    """One accuracy worth showing in the table: held-out labels after a retrain, else validation."""
-    for value in (metrics.get("held_out_labels"), (metrics.get("validation") or {}).get("accuracy")):
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            return f"{value:.3f}"
-    return "-"
 
 
 __all__ = ["add_model_parser", "cmd_model_list", "cmd_model_rollback"]
