@@ -173,6 +173,7 @@ def run(settings: Settings) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "promoted": False, "reason": result_gate.reason, "labels": len(labels), "new_labels": len(fresh),
         "genres": genres, "prior_only": list(prior.prior_only) if prior is not None else [],
+        "audioset_families": _new_families(active.prior, prior, tagger.labels) if tagger is not None else {},
         "waiting_genres": waiting, "failed": [f"{p}: {r}" for p, r in failures],
         "candidate": {"labels": cand_lab, "old_genres": cand_old}, "active": {"labels": act_lab, "old_genres": act_old},
     }
@@ -204,6 +205,11 @@ def candidate_prior(prior: AudioSetPrior, genres: list[str], labels: list[str]) 
     network now learns leaves ``prior_only``; a new genre AudioSet has a class for (a folder
     "folk" or "Hip-Hop") gets its family, so its evidence counts for it as for the built-in ones."""
     return prior.with_learned(genres).extended(genres, labels)
+
+
+def _new_families(old: AudioSetPrior, new: AudioSetPrior, labels: list[str]) -> dict[str, list[str]]:
+    """The AudioSet classes whose evidence each new genre of the candidate gets (for the summary)."""
+    return {g: [labels[r] for r in rows] for g, rows in new.families.items() if g not in old.families}
 
 
 def _accuracy(model: Any, data: list[Any], names: list[str], *, all_variants: bool = False) -> float | None:
