@@ -47,18 +47,13 @@ def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO | None = N
             print(json.dumps(info.to_json(), ensure_ascii=False), file=out)
         return 0
     rows = [("", "name", "version", "created", "labels", "genres", "accuracy, on what music")]
-    more: list[list[str]] = [[]]  # each row's further figures, printed under its last column
-    for i in infos:
-        shown = [f.text() for f in figures(i.metrics)] or ["-"]
+    for i in infos:  # one line a version (scripts read it); every figure names its test music
         rows.append(("*" if i.active else "", i.name if i.path.parent == store.root else "(shipped)",
-                     i.version, i.created, str(i.n_labels), ",".join(i.genres), shown[0]))
-        more.append(shown[1:])
+                     i.version, i.created, str(i.n_labels), ",".join(i.genres),
+                     "; ".join(f.text() for f in figures(i.metrics)) or "-"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    indent = sum(w + 2 for w in widths[:-1])
-    for r, extra in zip(rows, more):
+    for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip(), file=out)
-        for text in extra:
-            print(" " * indent + text, file=out)
     return 0
 
 
