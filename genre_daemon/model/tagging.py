@@ -47,20 +47,30 @@ class Tagger:
     def file_logits(self, path: str | os.PathLike[str], duration: float, windows: int, timeout: float) -> np.ndarray | None:
         """The window logits of an audio file of ``duration`` seconds (decoding only the windows of
         a long file); AudioDecodeError when the audio gives non-finite outputs."""
+        return self.read_logits(path, duration, windows,
+                                audio.load_spans(path, window_reads(duration, windows), timeout=timeout))
+
+    def read_logits(self, path: str | os.PathLike[str], duration: float, windows: int,
+                    audio_read: list[np.ndarray]) -> np.ndarray | None:
+        """:meth:`file_logits` from the audio of :func:`window_reads` already decoded (a caller
+        reading other spans of the file too decodes them all in one opening of it)."""
         if duration <= WHOLE_SECONDS:
-            y = audio.load(path, sr=SAMPLE_RATE, min_seconds=0.0, timeout=timeout)
-            out = self.audio_logits(y, windows)
+            out = self.audio_logits(audio_read[0], windows)
         else:
-            clips = []
-            for start in window_starts(int(duration * SAMPLE_RATE), windows):
-                y = audio.load(path, offset=start / SAMPLE_RATE, duration=WINDOW_SECONDS, sr=SAMPLE_RATE,
-                               min_seconds=0.0, timeout=timeout)
-                if len(y) >= melspec.MIN_SAMPLES:
-                    clips.append(y[:WINDOW_SAMPLES])
+            clips = [y[:WINDOW_SAMPLES] for y in audio_read if len(y) >= melspec.MIN_SAMPLES]
             out = self.net.clips(clips).logits if clips else None
         if out is not None and not np.isfinite(out).all():
             raise AudioDecodeError(path, "the audio gives non-finite AudioSet outputs (pathological samples)")
         return out
+
+
+def window_reads(duration: float, windows: int) -> list[audio.Read]:
+    """What to decode of a file of ``duration`` seconds for up to ``windows`` windows: the whole
+    file at 32 kHz up to :data:`WHOLE_SECONDS`, else one 10 s span per window (one seek each)."""
+    if duration <= WHOLE_SECONDS:
+        return [audio.Read(0.0, None, SAMPLE_RATE, 0.0)]
+    return [audio.Read(start / SAMPLE_RATE, WINDOW_SECONDS, SAMPLE_RATE, 0.0)
+            for start in window_starts(int(duration * SAMPLE_RATE), windows)]
 
 
 def tagger_identity(directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
