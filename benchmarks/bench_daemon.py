@@ -7,7 +7,8 @@
    folder, against ``settle_seconds + 2``.
 2. throughput: ``--files`` real clips (the shared clips, cycled, as copies with distinct names)
    dropped at once; files per second of the daemon (first arrival to last placement) against
-   one ``genre-daemon classify`` run on the same files in the same run.
+   one ``genre-daemon classify`` run on the same files in the same run, before and after the
+   daemon's (their mean: the machine may be shared).
 3. kills: the same batch dropped, the daemon SIGKILLed at random moments exactly ``--kills``
    times, each followed by a restart: one kill in five during start-up (recovery included), the
    others 0-1.5 s after it is ready (when the inbox empties first, another 20 clips are dropped,
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import signal
@@ -135,12 +137,20 @@ def latency(data: Path, work: Path) -> None:
         tree.stop()
 
 
-def throughput(data: Path, work: Path, n: int) -> None:
-    src = batch(data, n, work / "tp-src")
+def classify_rate(files: list[Path]) -> float:
+    """Files per second of one ``genre-daemon classify --json`` process over ``files``."""
     t0 = time.monotonic()
-    subprocess.run([*cli(), "classify", "--json", *map(str, src)], check=True, stdout=subprocess.DEVNULL,
+    subprocess.run([*cli(), "classify", "--json", *map(str, files)], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    classify_rate = n / (time.monotonic() - t0)
+    return len(files) / (time.monotonic() - t0)
+
+
+def throughput(data: Path, work: Path, n: int) -> None:
+    """The daemon's rate against ``classify``'s, measured before and after it (their mean), so that
+    a change in the machine's load during the run does not favour either."""
+    src = batch(data, n, work / "tp-src")
+    load0 = os.getloadavg()[0]
+    before = classify_rate(src)
     tree = Tree(work / "throughput", settle=0.5)
     tree.start()
     try:
@@ -152,9 +162,12 @@ def throughput(data: Path, work: Path, n: int) -> None:
         daemon_rate = n / (time.monotonic() - t0)
     finally:
         tree.stop()
+    after = classify_rate(src)
+    rate = (before + after) / 2
     print(f"throughput on {n} real clips: daemon {daemon_rate:.2f} files/s (settle 0.5 s included), "
-          f"classify {classify_rate:.2f} files/s (one process, model loaded once): "
-          f"ratio {daemon_rate / classify_rate:.2f} (target >= 0.80)")
+          f"classify {rate:.2f} files/s (one process, model loaded once; {before:.2f} before the daemon, "
+          f"{after:.2f} after): ratio {daemon_rate / rate:.2f} (target >= 0.80)  "
+          f"[load average {load0:.2f} at start, {os.getloadavg()[0]:.2f} at end, {os.cpu_count()} cores]")
 
 
 def digest(path: Path) -> str:

@@ -13,8 +13,9 @@
    actor, not per batch. Target: ray/local >= 0.8x. Then batch size 1/2/4/8 on ``--sweep`` files.
 4. Per-track costs for the 1,000,000-track projection: decode alone vs the whole classify on
    30-s clips and on 4-minute tracks (8 clips joined, FLAC and MP3: a long track is read as
-   8 short spans), bytes per track, and the filing side alone (``import``'s journal and mover
-   with classification free: an engine that answers at once).
+   one short span per patch and, for a model with AudioSet's prior, one 10 s window each, all
+   through one opening of the file), bytes per track, and the filing side alone (``import``'s
+   journal and mover with classification free: an engine that answers at once).
 """
 
 from __future__ import annotations
@@ -183,12 +184,12 @@ def read_bytes() -> int:
 
 
 def decode_share(paths: list[str]) -> tuple[float, float, float]:
-    """Medians per file: seconds to decode only (probe + the spans classify would read), seconds
-    of a whole classify, and the bytes that classify read."""
+    """Medians per file: seconds to decode only (probe + what classify reads: musicnn's spans and,
+    with AudioSet's prior, the tagger's windows, in one opening), seconds of a whole classify,
+    and the bytes that classify read."""
     from genre_daemon.audio import decode as audio
     from genre_daemon.engines.local import single_threaded
-    from genre_daemon.model.frontend import PATCH_SECONDS, SAMPLE_RATE
-    from genre_daemon.model.inference import Classifier, plan_spans
+    from genre_daemon.model.inference import Classifier
 
     single_threaded()
     c = Classifier.from_dir(default_model_dir())
@@ -197,9 +198,7 @@ def decode_share(paths: list[str]) -> tuple[float, float, float]:
     for p in paths:
         t0 = time.perf_counter()
         info = audio.probe(p)
-        for span in plan_spans(info.duration, c.patches):
-            audio.load(p, offset=span.offset, duration=span.duration, sr=SAMPLE_RATE,
-                       min_seconds=PATCH_SECONDS if span.duration is None else 0.0)
+        audio.load_spans(p, c.plan_reads(info.duration)[1])
         t1, b0 = time.perf_counter(), read_bytes()
         c.classify(p)
         dec.append(t1 - t0)
@@ -277,8 +276,9 @@ def main() -> int:
     args = ap.parse_args()
     paths, sweep = clips(args.data, args.files), clips(args.data, args.sweep)
     model = default_model_dir()
-    print(f"# {len(paths)} real clips from {args.data}; {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}; "
-          f"at start: {others()}", flush=True)
+    version = json.loads((model / "model.json").read_text())["version"]
+    print(f"# {len(paths)} real clips from {args.data}; model {version}; {os.cpu_count()} cores; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}; at start: {others()}", flush=True)
 
     print(wait_quiet(args.wait_quiet), flush=True)
     c0, m0 = children_cpu(), busy_cores_s()

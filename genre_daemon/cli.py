@@ -133,6 +133,11 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
         threads=args.threads,
         progress=_progress(sys.stderr),
         cache=FeatureCache(args.cache) if args.cache else None,
+        taggrams=args.taggrams,
+        taggram_parts=[p for p in args.taggram_parts.split(",") if p] if args.taggram_parts else None,
+        prior_only=[g for g in args.prior_only.split(",") if g],
+        fusion_weight=args.fusion_weight if args.prior else None,
+        train_overrides={"train_hop_frames": args.hop_frames} if args.hop_frames else None,
     )
     print(json.dumps(result, indent=2), file=out)
     return 0
@@ -485,6 +490,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--cache", type=Path, default=None, metavar="DIR",
                    help="feature cache folder: a second run on the same files skips decoding and the front end")
+    p.add_argument("--taggrams", type=Path, default=None, metavar="DIR",
+                   help="also train on the feature-only clips of this taggram folder (needs --inputs msd_tags)")
+    p.add_argument("--taggram-parts", default=None, help="only these parts of the taggrams' split, e.g. train")
+    p.add_argument("--hop-frames", type=int, default=None,
+                   help="embed training audio every this many log-mel frames (63: a patch a second, as taggrams)")
+    p.add_argument("--prior", action=argparse.BooleanOptionalAction, default=True,
+                   help="fuse AudioSet's genre evidence (EfficientAT mn04) with the LSTM (default: on)")
+    p.add_argument("--fusion-weight", type=float, default=1.5, help="weight of AudioSet's evidence on the LSTM")
+    p.add_argument("--prior-only", default="electronic",
+                   help="comma-separated genres with no examples, learned from AudioSet alone (default: electronic)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy of a model on a folder with one sub-folder per genre")
@@ -572,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_web)
 
     from genre_daemon.system.units import add_service_parser
-    from genre_daemon.learning.versions import add_model_parser
+    from genre_daemon.learning.model_command import add_model_parser
 
     add_service_parser(sub, config_help)
     add_model_parser(sub, config_help)

@@ -171,6 +171,9 @@ def _sf_read_span(
                 break
             if channels == 1:
                 out[got : got + k] = chunk[:, 0]
+            elif channels == 2:  # np.mean's (l + r) / 2 bit for bit, ~20x faster than over axis 1
+                np.add(chunk[:, 0], chunk[:, 1], out=out[got : got + k])
+                out[got : got + k] *= np.float32(0.5)
             else:
                 np.mean(chunk, axis=1, out=out[got : got + k])
             got += k

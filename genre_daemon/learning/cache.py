@@ -1,15 +1,18 @@
 """Content-addressed cache of training features: retraining never decodes a file twice.
 
 An entry is the list of patch-vector arrays of one file (clean decode first, then its augmented
-copies), keyed by the file's content hash and by a *recipe*: a digest of everything that changes
-the vectors (the front end's identity: the sha256 of each musicnn weights file and which of its
-outputs are used; the patch hop, augmentations, training excerpt length, code revision). Moving
+copies) and, for a model with AudioSet's prior, the file's AudioSet window logits as inference
+reads them (what the retrain's gate fuses with the network's outputs), keyed by the file's content
+hash and by a *recipe*: a digest of everything that changes them (both front ends' identity: the
+sha256 of each musicnn weights file and which of its outputs are used, the tagger's weights sha256
+and window count; the patch hop, augmentations, training excerpt length, code revision). Moving
 or renaming a file keeps its entry; editing it, or changing the recipe (another front end, a
 round-1 cache of librosa features), misses, so vectors of two embedding spaces never mix.
 
 Layout: ``root/<hex[:2]>/<hex>-<recipe>.safetensors`` with tensors ``v0``, ``v1``, ... stored as
 float16 (half the disk of float32; measured harmless: see :data:`STORE_DTYPE`) and returned as
-float32. safetensors only, read from bytes opened with ``O_NOFOLLOW``: nothing is ever
+float32, and ``logits`` (float32, a few KB: kept exact, so the gate scores a file as inference
+does). safetensors only, read from bytes opened with ``O_NOFOLLOW``: nothing is ever
 unpickled, and a symlink planted in the cache is never followed. A corrupt, truncated or foreign
 entry is logged, removed and treated as a miss.
 """
@@ -22,7 +25,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,21 +47,31 @@ SUFFIX = ".safetensors"
 MAX_ENTRY_BYTES = 512 << 20  # refuse to read anything larger: no legitimate entry comes close
 TRAIN_SECONDS = 60.0  # at most this much of one training file is used, from its middle (part of the recipe)
 
+LOGITS = "logits"  # the tensor holding AudioSet's window logits, where the recipe has a tagger
 _HEX = re.compile(r"[0-9a-f]{16,128}")
 _RECIPE = re.compile(r"[0-9a-f]{8,64}")
 
 
-def recipe_key(frontend: FrontEnd, inputs: Sequence[str], hop_frames: int, augment: Sequence[str]) -> str:
-    """A short stable digest of everything that changes the cached vectors of a file."""
+def recipe_key(frontend: FrontEnd, inputs: Sequence[str], hop_frames: int, augment: Sequence[str],
+               tagger: Mapping[str, object] | None = None) -> str:
+    """A short stable digest of everything that changes the cached vectors of a file; ``tagger``
+    (:func:`tagger_recipe`) when its entries also hold AudioSet's window logits."""
     spec = {
         "revision": FEATURES_REVISION,
         "frontend": json.loads(frontend.identity(inputs)),  # weights sha256 + inputs + patch length
         "hop_frames": int(hop_frames),
         "augment": list(augment),  # order matters: it is the order of the variants
         "train_seconds": float(TRAIN_SECONDS),
+        # Absent, not None, without a tagger: a musicnn-only (format 2) recipe keeps its old key.
+        **({"tagger": dict(tagger)} if tagger is not None else {}),
     }
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def tagger_recipe(identity: Mapping[str, object], windows: int) -> dict[str, object]:
+    """The tagger's part of a recipe: its weights (by sha256) and how many windows a file gives."""
+    return {"weights_sha256": identity["weights_sha256"], "windows": int(windows)}
 
 
 def _hex_digest(content_hash: str) -> str:
@@ -91,6 +104,12 @@ class FeatureCache:
 
     def get(self, content_hash: str, recipe: str) -> list[np.ndarray] | None:
         """The cached variants (clean first, float32) or None on a miss."""
+        entry = self.entry(content_hash, recipe)
+        return None if entry is None else entry[0]
+
+    def entry(self, content_hash: str, recipe: str) -> tuple[list[np.ndarray], np.ndarray | None] | None:
+        """The cached variants and the window logits stored with them (None: the entry has none,
+        e.g. audio too short for the tagger), or None on a miss."""
         path = self.path(content_hash, recipe)
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -111,8 +130,10 @@ class FeatureCache:
             self._discard(path, str(exc))
             return None
 
-    def put(self, content_hash: str, recipe: str, variants: Sequence[np.ndarray]) -> None:
-        """Store ``variants`` (each (patches, n_inputs)); the entry appears whole or not at all."""
+    def put(self, content_hash: str, recipe: str, variants: Sequence[np.ndarray],
+            logits: np.ndarray | None = None) -> None:
+        """Store ``variants`` (each (patches, n_inputs)) and the file's ``logits`` ((windows, n)),
+        if any; the entry appears whole or not at all."""
         from safetensors.numpy import save
 
         if not variants:
@@ -121,8 +142,12 @@ class FeatureCache:
         for i, a in enumerate(arrays):
             if a.ndim != 2 or a.shape[1] != arrays[0].shape[1] or not np.all(np.isfinite(a)):
                 raise ValueError(f"put: variant {i} is not a finite (patches, n_inputs) array: shape {a.shape}")
+        if logits is not None and (np.ndim(logits) != 2 or not np.all(np.isfinite(logits))):
+            raise ValueError(f"put: logits are not a finite (windows, classes) array: shape {np.shape(logits)}")
         path = self.path(content_hash, recipe)
         tensors = {f"v{i}": np.ascontiguousarray(a, dtype=STORE_DTYPE) for i, a in enumerate(arrays)}
+        if logits is not None:
+            tensors[LOGITS] = np.ascontiguousarray(logits, dtype=np.float32)
         payload = save(tensors, metadata={"format": FORMAT, "hash": _hex_digest(content_hash), "recipe": recipe})
         path.parent.mkdir(mode=0o700, exist_ok=True)
         atomic_write(path, lambda tmp: Path(tmp).write_bytes(payload), mode=0o600)
@@ -149,7 +174,7 @@ def round_trip(variants: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(v).astype(STORE_DTYPE).astype(np.float32) for v in variants]
 
 
-def _decode(data: bytes, content_hash: str, recipe: str) -> list[np.ndarray]:
+def _decode(data: bytes, content_hash: str, recipe: str) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Parse and check one entry; ValueError names what is wrong with it."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -164,10 +189,13 @@ def _decode(data: bytes, content_hash: str, recipe: str) -> list[np.ndarray]:
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT or meta.get("hash") != _hex_digest(content_hash) or meta.get("recipe") != recipe:
         raise ValueError(f"metadata does not match its key: {meta}")
+    logits = tensors.pop(LOGITS, None)
     names = [f"v{i}" for i in range(len(tensors))]
     if not tensors or sorted(tensors) != sorted(names):
         raise ValueError(f"unexpected tensors {sorted(tensors)}")
     out = [tensors[n].astype(np.float32) for n in names]
     if any(a.ndim != 2 or a.shape[1] != out[0].shape[1] or a.shape[0] == 0 for a in out):
         raise ValueError(f"bad shapes {[a.shape for a in out]}")
-    return out
+    if logits is not None and (logits.ndim != 2 or logits.dtype != np.float32 or not np.all(np.isfinite(logits))):
+        raise ValueError(f"bad logits {logits.shape} {logits.dtype}")
+    return out, logits

@@ -15,19 +15,23 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genre_daemon.audio import decode as audio
 from genre_daemon.errors import AudioDecodeError
-from genre_daemon.learning.cache import TRAIN_SECONDS, FeatureCache, recipe_key, round_trip
+from genre_daemon.learning.cache import TRAIN_SECONDS, FeatureCache, recipe_key, round_trip, tagger_recipe
 from genre_daemon.model.frontend import PATCH_SECONDS, SAMPLE_RATE, Embedder, FrontEnd
 from genre_daemon.filing.journal import content_hash
 from genre_daemon.model.files import check_genres
 from genre_daemon.learning.fit import Clip
+
+if TYPE_CHECKING:
+    from genre_daemon.model.tagging import Tagger
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,16 @@ def augmented_signals(y: np.ndarray, sr: int, augment: Sequence[str]) -> list[np
     return out
 
 
+def trained_augment(training: Mapping[str, Any]) -> list[str]:
+    """The augmentations a model's audio was trained with (``model.json`` ``training.data``: round 2
+    kept them at its top, round 3 with the audio set among ``sets``), so that a retrain embeds its
+    labels, and a rehearsal set is remade, the same way."""
+    data = training.get("data") or {}
+    if "augment" in data:
+        return list(data["augment"])
+    return next((list(part["augment"]) for part in data.get("sets", []) if "augment" in part), [])
+
+
 def load_training_audio(path: str | os.PathLike[str], min_seconds: float = PATCH_SECONDS) -> np.ndarray:
     """At most :data:`TRAIN_SECONDS` from the middle of a file, mono at the front end's rate."""
     info = audio.probe(path)
@@ -129,28 +143,37 @@ def build_clips(
     augment: Sequence[str] = (),
     progress: Callable[[int, str], object] | None = None,
     cache: FeatureCache | None = None,
+    tagger: "Tagger | None" = None,
+    windows: int = 0,
 ) -> tuple[list[Clip], list[tuple[Path, str]]]:
     """Patch vectors (clean and augmented) of every file; undecodable files come back as failures.
 
-    With a ``cache``, a file whose content was seen before under the same recipe (front end
-    identity, inputs, hop, augmentations) is not decoded again; a miss is decoded, embedded and
-    stored, and comes back exactly as a later hit will.
+    With a ``tagger``, each clip also carries AudioSet's logits of ``windows`` windows of its file,
+    read as inference reads them (:meth:`Tagger.file_logits`). With a ``cache``, a file whose
+    content was seen before under the same recipe (both front ends' identity, inputs, hop,
+    augmentations, windows) is not decoded again; a miss is decoded, embedded and stored, and
+    comes back exactly as a later hit will.
     """
     clips: list[Clip] = []
     failures: list[tuple[Path, str]] = []
-    recipe = recipe_key(frontend, embedder.inputs, hop_frames, augment) if cache is not None else ""
+    tagging = tagger_recipe(tagger.identity, windows) if tagger is not None else None
+    recipe = recipe_key(frontend, embedder.inputs, hop_frames, augment, tagging) if cache is not None else ""
     bar = progress(len(files), "features") if progress else None
     for f in files:
         try:
             key = _content_hash(f.path) if cache is not None else ""
-            variants = cache.get(key, recipe) if cache is not None else None
-            if variants is None:
+            entry = cache.entry(key, recipe) if cache is not None else None
+            if entry is None:
                 y = load_training_audio(f.path)
                 variants = [embedder.audio_vectors(v, hop_frames) for v in augmented_signals(y, SAMPLE_RATE, augment)]
+                logits = None
+                if tagger is not None:
+                    logits = tagger.file_logits(f.path, audio.probe(f.path).duration, windows, 60.0)
                 if cache is not None:
                     variants = round_trip(variants)
-                    _cache_put(cache, key, recipe, variants, f.path)
-            clips.append(Clip(str(f.path), genres.index(f.genre), variants))
+                    _cache_put(cache, key, recipe, variants, logits, f.path)
+                entry = variants, logits
+            clips.append(Clip(str(f.path), genres.index(f.genre), *entry))
         except (AudioDecodeError, subprocess.SubprocessError) as exc:
             log.warning("skipping %s: %s", f.path, exc)
             failures.append((f.path, str(exc)))
@@ -168,9 +191,10 @@ def _content_hash(path: Path) -> str:
         raise AudioDecodeError(path, f"cannot read it: {exc.strerror or exc}") from exc
 
 
-def _cache_put(cache: FeatureCache, key: str, recipe: str, variants: list[np.ndarray], path: Path) -> None:
+def _cache_put(cache: FeatureCache, key: str, recipe: str, variants: list[np.ndarray], logits: np.ndarray | None,
+               path: Path) -> None:
     """Store in the cache; a full disk or a read-only cache costs a decode next time, nothing more."""
     try:
-        cache.put(key, recipe, variants)
+        cache.put(key, recipe, variants, logits)
     except OSError as exc:
         log.warning("feature cache: cannot store %s: %s", path, exc)

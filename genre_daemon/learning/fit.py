@@ -65,6 +65,8 @@ class Clip:
     name: str
     label: int
     variants: list[np.ndarray]
+    logits: np.ndarray | None = None  # AudioSet's (windows, 527) logits of the file, where there is audio
+
 
     @property
     def frames(self) -> int:
@@ -129,6 +131,12 @@ def song_sequence(vectors: np.ndarray, count: int) -> np.ndarray:
 
 def predict_probs(net: GenreNet, sequences: Sequence[np.ndarray], batch_size: int = 128) -> list[np.ndarray]:
     """Song probabilities of each ``(n_patches, n_inputs)`` sequence (batched by length)."""
+    return [torch.softmax(torch.from_numpy(z), dim=-1).numpy() for z in predict_logits(net, sequences, batch_size)]
+
+
+def predict_logits(net: GenreNet, sequences: Sequence[np.ndarray], batch_size: int = 128) -> list[np.ndarray]:
+    """The network's raw outputs for each ``(n_patches, n_inputs)`` sequence (batched by length):
+    what a prior fuses with (:meth:`genre_daemon.model.prior.AudioSetPrior.combine`)."""
     net.eval()
     out: list[np.ndarray | None] = [None] * len(sequences)
     by_length: dict[int, list[int]] = {}
@@ -139,9 +147,8 @@ def predict_probs(net: GenreNet, sequences: Sequence[np.ndarray], batch_size: in
             for b in range(0, len(idx), batch_size):
                 part = idx[b:b + batch_size]
                 x = torch.from_numpy(np.stack([sequences[i] for i in part]).astype(np.float32, copy=False))
-                probs = torch.softmax(net(x), dim=-1).numpy()
-                for i, p in zip(part, probs):
-                    out[i] = p
+                for i, z in zip(part, net(x).numpy()):
+                    out[i] = z
     return [p for p in out if p is not None]
 
 
@@ -180,8 +187,10 @@ def output_layer(net: GenreNet) -> str:
 
 
 def _copy_weights(source: GenreModel, net: GenreNet, genres: list[str]) -> None:
-    """Every tensor of ``source`` into ``net``; the output layer row by row, by genre name."""
+    """Every tensor of ``source`` into ``net``; the output layer row by row, by genre name (of the
+    genres ``source``'s network has an output for: a prior-only genre has no row to copy)."""
     src = source.net.state_dict()
+    learned = source.learned
     dst = net.state_dict()
     out = output_layer(net)
     with torch.no_grad():
@@ -193,8 +202,8 @@ def _copy_weights(source: GenreModel, net: GenreNet, genres: list[str]) -> None:
             if name not in src or src[name].shape[1:] != dst[name].shape[1:]:
                 continue
             for j, genre in enumerate(genres):
-                if genre in source.genres:
-                    dst[name][j] = src[name][source.genres.index(genre)]
+                if genre in learned:
+                    dst[name][j] = src[name][learned.index(genre)]
     net.load_state_dict(dst)
 
 
@@ -206,8 +215,8 @@ class _Teacher:
     def __init__(self, model: GenreModel, genres: list[str], temperature: float) -> None:
         self.net = model.net
         self.net.eval()
-        known = [g for g in model.genres if g in genres]
-        self.teacher_cols = torch.tensor([model.genres.index(g) for g in known])
+        known = [g for g in model.learned if g in genres]  # not its prior-only genres: no output
+        self.teacher_cols = torch.tensor([model.learned.index(g) for g in known])
         self.student_cols = torch.tensor([genres.index(g) for g in known])
         self.t = temperature
 

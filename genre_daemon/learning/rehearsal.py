@@ -239,7 +239,7 @@ def to_clips(rs: RehearsalSet, genres: Sequence[str] | None = None) -> list[Clip
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    from genre_daemon.learning.dataset import build_clips, scan_labelled
+    from genre_daemon.learning.dataset import build_clips, scan_labelled, trained_augment
     from genre_daemon.learning.cache import FeatureCache
     from genre_daemon.model.frontend import load_embedder
     from genre_daemon.model.files import load_model
@@ -257,7 +257,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     model = load_model(args.model)
     genres = list(model.genres)
-    augment = list(model.training.get("data", {}).get("augment", []))
+    augment = trained_augment(model.training)
     _, files = scan_labelled(args.data)
     skipped = sorted({f.genre for f in files if f.genre not in genres})
     if skipped:

@@ -18,13 +18,16 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from genre_daemon.atomic import atomic_write
 from genre_daemon.config import Settings, load_settings
 from genre_daemon.errors import GenreDaemonError
+
+if TYPE_CHECKING:
+    from genre_daemon.model.prior import AudioSetPrior
 
 log = logging.getLogger("genre_daemon.learning.retrain")
 
@@ -85,7 +88,7 @@ def run(settings: Settings) -> dict[str, Any]:
     import torch
 
     from genre_daemon.learning import rehearsal
-    from genre_daemon.learning.dataset import LabelledFile, build_clips
+    from genre_daemon.learning.dataset import LabelledFile, build_clips, trained_augment
     from genre_daemon.learning.cache import FeatureCache
     from genre_daemon.model.frontend import load_embedder
     from genre_daemon.learning.gate import decide
@@ -94,6 +97,7 @@ def run(settings: Settings) -> dict[str, Any]:
     from genre_daemon.model.files import load_model, save_model
     from genre_daemon.learning.versions import resolve_model_dir
     from genre_daemon.learning.fit import Clip, TrainConfig, fit, stratified_split
+    from genre_daemon.model.tagging import load_tagger
     from genre_daemon.learning.workflows import weights_digest
     from genre_daemon.learning.versions import ModelStore, seed_default
 
@@ -107,7 +111,10 @@ def run(settings: Settings) -> dict[str, Any]:
         labels = scan_labels(settings, journal, known=active.genres)
     used = set(active.training.get("label_hashes", []))
     fresh = new_labels(labels, used)
-    genres, waiting = trainable_genres(labels, active.genres, settings.retrain.min_per_genre)
+    # The network's genres: those it has an output for, and the user's new ones with enough labels.
+    # A prior-only genre (electronic) is new to the network: its folder joins the head at
+    # min_per_genre labels, like any new genre; until then AudioSet alone gives it.
+    genres, waiting = trainable_genres(labels, active.learned, settings.retrain.min_per_genre)
     labels = [lab for lab in labels if lab.genre in genres]
     if not labels:
         result = {"promoted": False, "reason": "no usable labels", "waiting_genres": waiting}
@@ -115,12 +122,16 @@ def run(settings: Settings) -> dict[str, Any]:
         return result
 
     write_progress(settings, state="running", started=started, step=f"features of {len(labels)} labels")
-    augment = list(active.training.get("data", {}).get("augment", []))
+    augment = trained_augment(active.training)
     cache = FeatureCache(settings.state_dir / "features")
     files = [LabelledFile(lab.path, lab.genre) for lab in labels]
     embedder = load_embedder(active.frontend, active.inputs)
+    tagger, prior = None, None
+    if active.prior is not None:  # format 3: the gate needs each label file's AudioSet logits
+        tagger = load_tagger(active.prior)
+        prior = candidate_prior(active.prior, genres, tagger.labels)
     clips, failures = build_clips(files, genres, embedder, active.frontend, active.train_hop_frames, augment,
-                                  cache=cache)
+                                  cache=cache, tagger=tagger, windows=prior.windows if prior is not None else 0)
     # Old genres: the active model's rehearsal sample, remapped to the new genre order; only if
     # its vectors come from the active model's own front end (never another embedding space).
     rs = rehearsal.load(active_dir)
@@ -148,7 +159,11 @@ def run(settings: Settings) -> dict[str, Any]:
         return _ProgressFile(settings, started, total, desc)
 
     candidate, _ = fit(train, [], genres, arch, cfg, active.frontend, progress, warm_start=active)
-    # The gate: the same held-out data for both; a genre the active model lacks counts as wrong.
+    if prior is not None:  # the active model's prior (tau, beta), its families and prior-only genres updated
+        candidate.prior = prior
+        candidate.genres = list(genres) + list(prior.prior_only)
+    # The gate: the same held-out data for both, judged as the daemon would judge those files (the
+    # network fused with AudioSet's evidence); a genre the active model lacks counts as wrong.
     cand_lab = _accuracy(candidate, held_labels, genres)
     act_lab = _accuracy(active, held_labels, genres)
     cand_old = _accuracy(candidate, held_old, genres, all_variants=True)
@@ -157,7 +172,9 @@ def run(settings: Settings) -> dict[str, Any]:
                          cand_old, act_old, margin=OLD_GENRE_MARGIN)
     summary: dict[str, Any] = {
         "promoted": False, "reason": result_gate.reason, "labels": len(labels), "new_labels": len(fresh),
-        "genres": genres, "waiting_genres": waiting, "failed": [f"{p}: {r}" for p, r in failures],
+        "genres": genres, "prior_only": list(prior.prior_only) if prior is not None else [],
+        "audioset_families": _new_families(active.prior, prior, tagger.labels) if tagger is not None else {},
+        "waiting_genres": waiting, "failed": [f"{p}: {r}" for p, r in failures],
         "candidate": {"labels": cand_lab, "old_genres": cand_old}, "active": {"labels": act_lab, "old_genres": act_old},
     }
     if result_gate.promote:
@@ -183,22 +200,47 @@ def run(settings: Settings) -> dict[str, Any]:
     return summary
 
 
+def candidate_prior(prior: AudioSetPrior, genres: list[str], labels: list[str]) -> AudioSetPrior:
+    """The candidate's AudioSet prior: the active one's temperature and fusion weight; a genre the
+    network now learns leaves ``prior_only``; a new genre AudioSet has a class for (a folder
+    "folk" or "Hip-Hop") gets its family, so its evidence counts for it as for the built-in ones."""
+    return prior.with_learned(genres).extended(genres, labels)
+
+
+def _new_families(old: AudioSetPrior, new: AudioSetPrior, labels: list[str]) -> dict[str, list[str]]:
+    """The AudioSet classes whose evidence each new genre of the candidate gets (for the summary)."""
+    return {g: [labels[r] for r in rows] for g, rows in new.families.items() if g not in old.families}
+
+
 def _accuracy(model: Any, data: list[Any], names: list[str], *, all_variants: bool = False) -> float | None:
     """Song-level accuracy of ``model`` on clips labelled by index into ``names`` (the new genre
-    order); a genre the model does not know is never predicted, so it counts as wrong.
-    ``all_variants``: a rehearsal clip's variants are its stored sequences; the clip's scores are
-    the mean over them."""
-    from genre_daemon.learning.fit import predict_probs, song_sequence
+    order); a genre the model does not know is never predicted, so it counts as wrong. A clip with
+    AudioSet logits (a label file) is scored as inference scores its file, the network fused with
+    the model's prior. ``all_variants``: a rehearsal clip's variants are its stored sequences (of
+    taggram clips among them, with no audio: no AudioSet logits, so the network alone judges them,
+    ``prior.combine`` with None); the clip's scores are the mean over them."""
+    from genre_daemon.learning.fit import predict_logits, song_sequence
 
     if not data:
         return None
     if all_variants:
-        flat = predict_probs(model.net, [np.ascontiguousarray(v, dtype=np.float32) for c in data for v in c.variants])
+        flat = predict_logits(model.net, [np.ascontiguousarray(v, dtype=np.float32) for c in data for v in c.variants])
         bounds = np.cumsum([0] + [len(c.variants) for c in data])
-        probs = [np.mean(flat[bounds[i]:bounds[i + 1]], axis=0) for i in range(len(data))]
+        probs = [np.mean([_scores(model, z, None) for z in flat[bounds[i]:bounds[i + 1]]], axis=0)
+                 for i in range(len(data))]
     else:
-        probs = predict_probs(model.net, [song_sequence(c.variants[0], model.patches) for c in data])
+        outputs = predict_logits(model.net, [song_sequence(c.variants[0], model.patches) for c in data])
+        probs = [_scores(model, z, c.logits) for z, c in zip(outputs, data)]
     return float(np.mean([model.genres[int(np.argmax(p))] == names[c.label] for p, c in zip(probs, data)]))
+
+
+def _scores(model: Any, outputs: np.ndarray, window_logits: np.ndarray | None) -> np.ndarray:
+    """A song's probabilities over ``model.genres`` from the network's outputs and AudioSet's
+    window logits, as :meth:`genre_daemon.model.inference.Classifier.scores` computes them."""
+    if model.prior is None:
+        z = np.exp(outputs - outputs.max())
+        return z / z.sum()
+    return model.prior.combine(model.learned, outputs, window_logits)
 
 
 def _counts(clips: list[Any], genres: list[str]) -> dict[str, int]:

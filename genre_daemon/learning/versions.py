@@ -20,14 +20,12 @@ from how many labels, and any metrics of the promotion (the gate's numbers).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from genre_daemon.errors import ModelError
 from genre_daemon.resources import default_model_dir
@@ -44,7 +42,8 @@ from genre_daemon.resources import default_model_dir
 # that listing versions and switching the pointer never import torch).
 META_FILE = "model.json"
 WEIGHTS_FILE = "weights.safetensors"
-MODEL_FORMAT = 2  # genre_daemon.model.files.FORMAT_VERSION (tests/learning/test_versions.py checks they agree)
+MODEL_FORMAT = 3  # genre_daemon.model.files.FORMAT_VERSION (tests/learning/test_versions.py checks they agree)
+READABLE_FORMATS = (2, 3)  # genre_daemon.model.files.READABLE_FORMATS: round 2's models are still served
 
 log = logging.getLogger("genre_daemon.learning.versions")
 
@@ -233,7 +232,7 @@ class ModelStore:
     def _info(self, name: str, active: bool) -> VersionInfo | None:
         """The :class:`VersionInfo` of ``root/name``, or ``None`` with a warning if it is not complete."""
         path = self.root / name
-        problem = _light_check(path)
+        problem = light_check(path)
         if problem:
             _warn_once(f"model version {path} skipped: {problem}")
             return None
@@ -308,7 +307,7 @@ class ModelStore:
     def _check_candidate(self, candidate: Path) -> None:
         if candidate.is_symlink() or not candidate.is_dir():
             raise ModelError(f"{candidate}: a candidate model must be a real directory (not a symlink)")
-        problem = _light_check(candidate)
+        problem = light_check(candidate)
         if problem:
             raise ModelError(f"{candidate}: not a complete model, not promoted: {problem}")
 
@@ -377,89 +376,6 @@ def seed_default(store: ModelStore, default_dir: Path, *, activate: bool = True)
         return store._activate(infos[-1].name, _no_hook)
 
 
-# --- the `model` command ------------------------------------------------------------------------
-
-
-def add_model_parser(sub: Any, config_help: str = "config file") -> None:
-    """Register ``model list`` and ``model rollback`` on the top-level sub-parsers."""
-    p = sub.add_parser("model", help="the model versions the daemon has promoted; roll back to an earlier one")
-    actions = p.add_subparsers(dest="model_command", required=True, metavar="ACTION")
-    q = actions.add_parser("list", help="every model version, oldest first; the active one marked")
-    q.add_argument("--config", type=Path, help=config_help)
-    q.add_argument("--json", action="store_true", help="one JSON object per version")
-    q.set_defaults(func=cmd_model_list)
-    q = actions.add_parser("rollback", help="make the version before the active one active "
-                                            "(a running daemon switches by itself)")
-    q.add_argument("--config", type=Path, help=config_help)
-    q.set_defaults(func=cmd_model_rollback)
-
-
-def cmd_model_list(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
-    """``genre-daemon model list``: the versions, or the shipped model when none was promoted."""
-    from genre_daemon.config import load_settings
-
-    settings = load_settings(args.config)
-    store = ModelStore(settings.state_dir / "models")
-    infos = store.versions()
-    if not infos:
-        infos = [_shipped_info()]
-    _warn_pinned(settings.model, err)
-    if args.json:
-        for info in infos:
-            print(json.dumps(info.to_json(), ensure_ascii=False), file=out)
-        return 0
-    rows = [("", "name", "version", "created", "labels", "accuracy", "genres")]
-    for i in infos:
-        rows.append(("*" if i.active else "", i.name if i.path.parent == store.root else "(shipped)",
-                     i.version, i.created, str(i.n_labels), _headline(i.metrics), ",".join(i.genres)))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip(), file=out)
-    return 0
-
-
-def cmd_model_rollback(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
-    """``genre-daemon model rollback``: the previous version becomes active; prints which."""
-    from genre_daemon.config import load_settings
-
-    settings = load_settings(args.config)
-    store = ModelStore(settings.state_dir / "models")
-    if not store.versions():
-        raise ModelError(f"{store.root}: no model has been promoted yet (the shipped model is in use); "
-                         "there is nothing to roll back to")
-    info = store.rollback()
-    _warn_pinned(settings.model, err)
-    print(f"active now: {info.name} ({info.version}, created {info.created}, "
-          f"{len(info.genres)} genres: {', '.join(info.genres)})", file=out)
-    return 0
-
-
-def _shipped_info() -> VersionInfo:
-    """The shipped default model as a version (what the daemon uses before any promotion)."""
-    path = default_model_dir()
-    problem = _light_check(path)
-    if problem:
-        raise ModelError(f"{path}: the shipped model is unusable: {problem}")
-    meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-    return VersionInfo(version=str(meta.get("version", "default")), path=path, active=True,
-                       created=str(meta.get("created", "")), genres=[str(g) for g in meta["genres"]],
-                       metrics=dict(meta.get("metrics") or {}), n_labels=0)
-
-
-def _warn_pinned(model: Path | None, err: TextIO | None) -> None:
-    if model is not None:
-        print(f"genre-daemon: note: the config's `model:` pins {model}; the daemon uses that one, "
-              "not the versions below (set `model: null` to use them)", file=err or sys.stderr)
-
-
-def _headline(metrics: Mapping[str, Any]) -> str:
-    """One accuracy worth showing in the table: held-out labels after a retrain, else validation."""
-    for value in (metrics.get("held_out_labels"), (metrics.get("validation") or {}).get("accuracy")):
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            return f"{value:.3f}"
-    return "-"
-
-
 # --- small helpers ------------------------------------------------------------------------------
 
 _WARNED: set[str] = set()
@@ -474,7 +390,7 @@ def _warn_once(message: str) -> None:
 
 
 
-def _light_check(path: Path) -> str | None:
+def light_check(path: Path) -> str | None:
     """Why ``path`` is not a complete model directory (without loading weights), or ``None``."""
     if path.is_symlink():
         return "is a symlink (never followed)"
@@ -499,8 +415,8 @@ def _light_check(path: Path) -> str | None:
         # retrain learns the user's labels again in the new embedding space.
         return ("a round-1 model (format_version 1, librosa features) that this genre-daemon cannot use; "
                 "kept, not used (the shipped model serves until a retrain promotes a new version)")
-    if fmt != MODEL_FORMAT:
-        return f"{META_FILE} has format_version {fmt!r}, not {MODEL_FORMAT}"
+    if fmt not in READABLE_FORMATS:
+        return f"{META_FILE} has format_version {fmt!r}, not one of {', '.join(map(str, READABLE_FORMATS))}"
     return None
 
 
@@ -589,8 +505,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["CURRENT", "ModelStore", "VersionInfo", "add_model_parser", "cmd_model_list",
-           "cmd_model_rollback", "seed_default"]
+__all__ = ["CURRENT", "ModelStore", "VersionInfo", "light_check", "resolve_model_dir", "seed_default"]
 
 
 def resolve_model_dir(settings: Any) -> Path:

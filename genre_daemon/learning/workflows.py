@@ -24,6 +24,9 @@ from genre_daemon.learning.cache import FeatureCache
 from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, load_embedder
 from genre_daemon.learning.metrics import report
 from genre_daemon.model.files import Architecture, GenreModel, save_model
+from genre_daemon.learning.taggrams import INPUTS as TAGGRAM_INPUTS, load_taggram_clips, per_genre
+from genre_daemon.model.prior import AudioSetPrior, family_rows, fit_temperature
+from genre_daemon.model.tagging import load_tagger
 from genre_daemon.learning.fit import Clip, TrainConfig, evaluate_clips, fit, predict_clips, stratified_folds, stratified_split
 
 Progress = Callable[[int, str], Any] | None
@@ -76,9 +79,19 @@ def train_from_folder(
     progress: Progress = None,
     cache: FeatureCache | None = None,
     train_overrides: dict[str, Any] | None = None,
+    taggrams: str | os.PathLike[str] | None = None,
+    taggram_parts: Sequence[str] | None = None,
+    prior_only: Sequence[str] | None = None,
+    fusion_weight: float | None = None,
 ) -> dict[str, Any]:
     """``genre-daemon train``: decode and embed (or read from ``cache``), augment, train, write the
-    model directory with its rehearsal set (a sample of the training vectors, see :mod:`rehearsal`)."""
+    model directory with its rehearsal set (a sample of the training vectors, see :mod:`rehearsal`).
+
+    ``taggrams``: a folder of feature-only clips (:mod:`taggrams`) trained on beside the audio
+    (needs ``inputs == ("msd_tags",)``), of the split ``taggram_parts`` (None: all).
+    ``fusion_weight`` (None: no prior): fit AudioSet's genre prior on the training audio and fuse
+    it with this weight (:mod:`genre_daemon.model.prior`); ``prior_only`` genres have no examples
+    and come from the prior alone (e.g. ``electronic``)."""
     cfg = TrainConfig(seed=seed, threads=threads)
     cfg = replace(cfg, **{k: v for k, v in {"epochs": epochs, "patches": patches, "val_fraction": val_fraction,
                                              **(train_overrides or {})}.items() if v is not None})
@@ -93,15 +106,26 @@ def train_from_folder(
         torch.set_num_threads(threads)
     frontend = FrontEnd.from_directory(inputs)
     embedder = load_embedder(frontend, inputs)
+    if taggrams is not None and inputs != TAGGRAM_INPUTS:
+        raise ValueError(f"taggram clips carry only {TAGGRAM_INPUTS}; train with --inputs {','.join(TAGGRAM_INPUTS)}")
     clips, failures = build_clips(files, genres, embedder, frontend, cfg.train_hop_frames, augment, progress, cache)
     if len({c.label for c in clips}) < 2:
         raise AudioDecodeError(data_dir, "training needs decodable audio of at least two genres")
+    sets = [{"set": f"audio: {Path(data_dir).name}", "clips": len(clips), "per_genre": per_genre(clips, genres),
+             "augment": list(augment), "failed": len(failures)}]
+    if taggrams is not None:
+        extra = load_taggram_clips(taggrams, genres, taggram_parts, skip={Path(c.name).stem for c in clips})
+        sets.append({"set": f"taggrams (MSD-musicnn tags, no audio): {Path(taggrams).name}"
+                            + (f", parts {'+'.join(taggram_parts)}" if taggram_parts else ""),
+                     "clips": len(extra), "per_genre": per_genre(extra, genres)})
+        clips = clips + extra
     arch = Architecture(inputs=inputs, n_classes=len(genres), **overrides)
     model, metrics = train_clips(clips, genres, arch, cfg, frontend, progress=progress)
-    counts = np.bincount([c.label for c in clips], minlength=len(genres))
+    if fusion_weight is not None:
+        model.prior = fit_prior(files, genres, list(prior_only or ()), fusion_weight, progress)
+        model.genres = list(genres) + list(model.prior.prior_only)
     model.training.update({
-        "data": {"folder": os.fspath(data_dir), "clips": len(clips), "per_genre": dict(zip(genres, map(int, counts))),
-                 "augment": list(augment), "failed": len(failures)},
+        "data": {"clips": len(clips), "sets": sets},
         "seed": seed,
         "torch": torch.__version__,
     })
@@ -113,6 +137,38 @@ def train_from_folder(
                    Path(out_dir))
     return {"model": os.fspath(out_dir), "version": model.version, "clips": len(clips),
             "failed": [f"{p}: {r}" for p, r in failures], "metrics": metrics}
+
+
+def fit_prior(files: Sequence[Any], genres: Sequence[str], prior_only: Sequence[str], fusion_weight: float,
+              progress: Progress = None) -> AudioSetPrior:
+    """AudioSet's prior for ``genres`` + ``prior_only``: the families by name, the temperature
+    fitted on the training audio's window logits (each file as inference reads it)."""
+    from genre_daemon.audio import decode as audio
+
+    tagger = load_tagger()
+    names = list(genres) + [g for g in prior_only if g not in genres]
+    families = family_rows(names, tagger.labels)
+    for g in prior_only:
+        if g not in families:
+            raise ValueError(f"prior-only genre {g!r}: AudioSet has no class for it")
+    shell = AudioSetPrior(families, 1.0, fusion_weight, tuple(g for g in prior_only if g not in genres),
+                          frontend=tagger.identity)
+    evidence, labels = [], []
+    bar = progress(len(files), "audioset") if progress else None
+    for f in files:
+        try:
+            logits = tagger.file_logits(f.path, audio.probe(f.path).duration, shell.windows, 60.0)
+        except AudioDecodeError:
+            logits = None
+        if logits is not None:
+            evidence.append(shell.evidence(logits))
+            labels.append(f.genre)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    tau = fit_temperature(evidence, labels, [g for g in names if g in families])
+    return AudioSetPrior(families, tau, fusion_weight, shell.prior_only, shell.windows, tagger.identity)
 
 
 ClassifyMany = Callable[[list[str]], Iterable[Any]]  # paths -> a Prediction or AudioDecodeError each, any order

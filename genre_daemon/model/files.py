@@ -1,4 +1,5 @@
-"""The genre network and the model directory format (format 2: musicnn patch embeddings).
+"""The genre network and the model directory format (format 3: musicnn patch embeddings and AudioSet's
+genre evidence; format 2, musicnn only, is still read).
 
 A model is a directory holding ``weights.safetensors`` (the genre network's tensors only, never
 a pickle) and ``model.json``: format version, model version, created-at, architecture (its
@@ -12,6 +13,7 @@ DESIGN.md, "Model file". A round-1 directory (format 1: librosa features) is ref
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import unicodedata
@@ -27,9 +29,11 @@ from torch import nn
 from genre_daemon.atomic import atomic_write
 from genre_daemon.errors import ModelError
 from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, check_inputs, input_dim, nets_of
+from genre_daemon.model.prior import AudioSetPrior
 from genre_daemon.names import safe_component
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)  # format 2: round 2's musicnn-only models, served as they are (no prior)
 ROUND1_FORMAT = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
@@ -38,6 +42,9 @@ POOLINGS = ("attention", "mean", "last")
 HEADS = ("linear", "mlp")
 PATCHES_PER_SONG = 10  # measured (benchmarks/results-frontend.txt): 10 spread > 6 > 4, on GTZAN and emotify
 TRAIN_HOP_FRAMES = 187  # training excerpts cut into non-overlapping 3-s patches (a 1.5-s hop gained nothing)
+
+log = logging.getLogger(__name__)
+_SAID_FORMAT_2: set[str] = set()  # model directories already logged as served without a prior
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,13 @@ class GenreModel:
     created: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    prior: AudioSetPrior | None = None  # AudioSet's genre evidence, fused late (format 3)
+
+    @property
+    def learned(self) -> list[str]:
+        """The genres the LSTM has an output for (the first ``n_classes`` of :attr:`genres`);
+        the rest are the prior's ``prior_only`` genres."""
+        return self.genres[:self.net.arch.n_classes]
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -211,6 +225,7 @@ class GenreModel:
             },
             "training": self.training,
             "metrics": self.metrics,
+            **({"prior": self.prior.to_dict()} if self.prior is not None else {}),
         }
 
 
@@ -274,17 +289,18 @@ def _check_frontend_covers(frontend: FrontEnd, arch: Architecture, where: Path) 
 def check_format(meta: Any, where: Path) -> None:
     """Refuse a ``model.json`` of another format, saying what it is and what to do."""
     version = meta.get("format_version") if isinstance(meta, dict) else None
-    if version == FORMAT_VERSION:
+    if version in READABLE_FORMATS:
         return
     directory = where.parent
     if version == ROUND1_FORMAT:
         raise ModelError(
             f"{directory}: a round-1 model (format_version 1: librosa features, no pretrained front end); "
-            f"this genre-daemon reads format {FORMAT_VERSION} (musicnn embeddings) only. Retrain it in the new "
-            f"format with `genre-daemon train --data DIR --out NEW_DIR` on its training folders, or drop the "
+            f"this genre-daemon reads formats {' and '.join(map(str, READABLE_FORMATS))} (musicnn embeddings) "
+            f"only. Retrain it in the new format with `genre-daemon train --data DIR --out NEW_DIR` on its "
+            f"training folders, or drop the "
             f"`model:` setting to use the shipped model (the daemon relearns your labels at its next retrain)")
     raise ModelError(f"{where}: format_version {version!r} is not one this genre-daemon reads "
-                     f"(it reads {FORMAT_VERSION}); a newer genre-daemon may have written it")
+                     f"(it reads {' and '.join(map(str, READABLE_FORMATS))}); a newer genre-daemon may have written it")
 
 
 def load_model(directory: str | os.PathLike[str]) -> GenreModel:
@@ -310,12 +326,15 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         hop = int(meta["patches"]["train_hop_frames"])
         if patches < 1 or hop < 1:
             raise ValueError(f"patches per song ({patches}) and train hop ({hop}) must be >= 1")
+        prior = AudioSetPrior.from_dict(meta["prior"]) if meta.get("prior") is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{meta_path}: malformed model metadata: {exc!r}") from exc
     except ModelError as exc:
         raise ModelError(f"{meta_path}: {exc}") from exc
-    if len(genres) != arch.n_classes:
-        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs")
+    extra = list(prior.prior_only) if prior is not None else []
+    if len(genres) != arch.n_classes + len(extra) or genres[arch.n_classes:] != extra:
+        raise ModelError(f"{meta_path}: {len(genres)} genres for {arch.n_classes} outputs"
+                         + (f" and the prior-only genres {extra}" if extra else ""))
     _check_frontend_covers(frontend, arch, meta_path)
     try:
         state = load_file(str(weights_path))
@@ -327,6 +346,10 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
     except RuntimeError as exc:
         raise ModelError(f"{weights_path}: weights do not fit the architecture in {META_FILE}: {exc}") from exc
     net.eval()
+    if meta["format_version"] == 2 and os.path.realpath(src) not in _SAID_FORMAT_2:
+        _SAID_FORMAT_2.add(os.path.realpath(src))
+        log.info("%s: a round-2 model (format 2, musicnn only): served as it is, without AudioSet's genre "
+                 "evidence; the next promoted retrain or a `genre-daemon train` gives a format-3 model", src)
     return GenreModel(
         net=net,
         genres=genres,
@@ -337,6 +360,7 @@ def load_model(directory: str | os.PathLike[str]) -> GenreModel:
         created=str(meta.get("created", "")),
         training=dict(meta.get("training", {})),
         metrics=dict(meta.get("metrics", {})),
+        prior=prior,
     )
 
 

@@ -110,18 +110,15 @@ class ModelViews:
     @staticmethod
     def _version_json(name: str, version: str, active: bool, created: str, genres: list[str],
                       metrics: Mapping[str, Any], n_labels: int) -> dict[str, Any]:
+        from genre_daemon.learning.heldout import figures
         from genre_daemon.web.plots import find_confusion
 
         number = int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else 0
         clean = _finite(dict(metrics))
-        headline = None
-        for value in (clean.get("held_out_labels"), (clean.get("validation") or {}).get("accuracy")
-                      if isinstance(clean.get("validation"), dict) else None):
-            if isinstance(value, (int, float)):
-                headline = float(value)
-                break
+        shown = figures(clean)  # each accuracy with the music it was measured on
         return {"name": name, "number": number, "version": version, "active": active, "created": created,
-                "genres": list(genres), "n_labels": n_labels, "accuracy": headline, "metrics": clean,
+                "genres": list(genres), "n_labels": n_labels, "accuracy": shown[0].accuracy if shown else None,
+                "figures": [f.to_json() for f in shown], "metrics": clean,
                 "has_confusion": find_confusion(clean) is not None}
 
 

@@ -150,8 +150,10 @@ _MODELS = """{% extends "base" %}
 {% for v in m.versions|reverse %}
 <section class="model{{ ' active' if v.active else '' }}" id="model-{{ v.name }}">
   <h2>{{ v.name }} <small>{{ v.version }}</small>{% if v.active %} <span class="badge">active</span>{% endif %}</h2>
-  <p>created {{ v.created or '?' }}; {{ v.genres|length }} genres: {{ v.genres|join(', ') }}; trained on {{ v.n_labels }} labels;
-     accuracy {{ v.accuracy|pct if v.accuracy is not none else '-' }}</p>
+  <p>created {{ v.created or '?' }}; {{ v.genres|length }} genres: {{ v.genres|join(', ') }}; trained on {{ v.n_labels }} labels</p>
+  {% if v.figures %}<ul class="figures">
+  {% for f in v.figures %}<li>accuracy <strong>{{ f.accuracy|pct }}</strong> on {{ f.test_music }}{% if f.notes %} ({{ f.notes }}){% endif %}</li>
+  {% endfor %}</ul>{% else %}<p>accuracy: not measured</p>{% endif %}
   {% set g = v.metrics %}
   {% if 'held_out_labels' in g %}
   <table class="gate"><thead><tr><th></th><th>held-out labels</th><th>old genres (rehearsal)</th></tr></thead><tbody>

@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'genre-daemon[ray]')")
@@ -26,6 +27,8 @@ from genre_daemon.cli import main  # noqa: E402
 from genre_daemon.engines import Result, open_engine  # noqa: E402
 from genre_daemon.engines.local import RETRIES, died_reason  # noqa: E402
 from genre_daemon.engines.on_ray import RAY_ENVIRONMENT  # noqa: E402
+from genre_daemon.model.efficientat.tagger import WINDOW_SECONDS  # noqa: E402
+from genre_daemon.model.inference import WHOLE_SECONDS  # noqa: E402
 from genre_daemon.resources import default_model_dir  # noqa: E402
 
 from .conftest import alive, assert_same, bad_files, clips, reference  # noqa: E402
@@ -148,3 +151,35 @@ def test_a_file_that_kills_its_actor_every_time_is_reported_after_the_retries(cl
             assert r.prediction.genre == want.prediction.genre, r.path
             assert r.prediction.scores == pytest.approx(want.prediction.scores, rel=1e-4), r.path
     assert died_reason(RETRIES) == "the worker classifying it died 3 times"
+
+
+def test_round3_predictions_are_the_same_from_classify_json_local_and_ray_long_and_short(
+        cluster: str, paths: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], classifier) -> None:
+    """The round-3 model (musicnn's patches and AudioSet's 10 s windows, fused) gives the same
+    predictions through ``classify --json``, the local engine's workers and Ray's actors: on a
+    long stereo MP3 (both front ends' spans read by seeking, through one handle), a clip shorter
+    than one window, and whole clips; and, across the engines' processes, to the last bit."""
+    assert classifier.model.prior is not None and classifier.model.prior.windows > 1
+    import soundfile as sf
+
+    joined = tmp_path / "joined.flac"
+    sf.write(joined, np.concatenate([sf.read(p, dtype="float32")[0] for p in paths[5:8]]), 22050)
+    long = tmp_path / "long.mp3"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(joined), "-ar", "44100", "-ac", "2",
+                    "-b:a", "192k", str(long)], check=True, timeout=120)
+    y, sr = sf.read(paths[9], dtype="float32")
+    short = tmp_path / "short.flac"
+    sf.write(short, y[: 7 * sr], sr)
+    files = [str(long), str(short), *paths[:3]]
+    assert main(["classify", "--json", *files]) == 0
+    one = {d["path"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert len(one) == len(files)
+    for engine in (["--engine", "local", "--workers", "2"], ["--engine", "ray", "--ray-address", cluster]):
+        assert main(["classify", "--json", *engine, *files]) == 0
+        assert {d["path"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())} == one, engine
+    expected = reference(classifier, files)
+    assert expected[str(long)].prediction.duration > WHOLE_SECONDS  # the windowed path
+    assert expected[str(short)].prediction.duration < WINDOW_SECONDS
+    for name, options in (("local", {}), ("ray", {"ray_address": cluster})):
+        with open_engine(name, default_model_dir(), workers=2, **options) as engine:
+            assert_same(list(engine.classify(files)), expected)

@@ -14,7 +14,7 @@ from conftest import write_tone
 
 from genre_daemon.learning import dataset
 from genre_daemon.learning.dataset import LabelledFile, build_clips
-from genre_daemon.learning.cache import FeatureCache, recipe_key, round_trip
+from genre_daemon.learning.cache import FeatureCache, recipe_key, round_trip, tagger_recipe
 from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, load_embedder
 from genre_daemon.filing.journal import content_hash
 
@@ -257,3 +257,62 @@ def test_a_cache_that_cannot_be_written_costs_only_a_decode(cache: FeatureCache,
         clips, failures = _build(labelled[:1], embedder, (), cache)
     assert len(clips) == 1 and failures == [] and len(cache) == 0
     assert "cannot store" in caplog.text
+
+
+# --- AudioSet's window logits beside the vectors (format-3 models) ------------------------------
+
+TAGGER_ID = {"weights_sha256": "e6" * 32, "name": "efficientat-mn04"}
+
+
+def test_the_recipe_names_the_tagger_and_its_windows() -> None:
+    with_tagger = recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, (), tagger_recipe(TAGGER_ID, 3))
+    assert with_tagger == recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, (), tagger_recipe(dict(TAGGER_ID), 3))
+    others = {
+        recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, ()),  # musicnn only (a format-2 model): its old key
+        recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, (), tagger_recipe(TAGGER_ID, 2)),
+        recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, (), tagger_recipe({"weights_sha256": "00" * 32}, 3)),
+    }
+    assert with_tagger not in others and len(others) == 3
+    assert RECIPE == recipe_key(FRONTEND, DEFAULT_INPUTS, HOP, (), None)
+
+
+def test_window_logits_are_kept_exactly_beside_the_vectors(cache: FeatureCache) -> None:
+    logits = (np.random.default_rng(3).standard_normal((3, 527)) * 7).astype(np.float32)
+    cache.put(H1, RECIPE, _variants(), logits)
+    cache.put(H2, RECIPE, _variants(1))
+    variants, got = cache.entry(H1, RECIPE)
+    assert got is not None and got.dtype == np.float32
+    np.testing.assert_array_equal(got, logits)  # float32: the gate scores a file as inference does
+    assert len(variants) == 3 and len(cache.get(H1, RECIPE)) == 3
+    assert cache.entry(H2, RECIPE)[1] is None  # no logits stored (audio too short for the tagger)
+    with pytest.raises(ValueError, match="logits"):
+        cache.put(H1, RECIPE, _variants(), np.full((3, 527), np.inf, np.float32))
+    with pytest.raises(ValueError, match="logits"):
+        cache.put(H1, RECIPE, _variants(), np.zeros(527, np.float32))
+
+
+def test_build_clips_with_the_tagger_reads_the_logits_from_the_cache_next_time(
+        cache: FeatureCache, labelled: list[LabelledFile], decodes: list[Path], embedder,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from genre_daemon.audio import decode as audio
+    from genre_daemon.model.tagging import Tagger, load_tagger
+
+    tagger = load_tagger()
+    tagged: list[Path] = []
+    real = Tagger.file_logits
+
+    def counting(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        tagged.append(Path(path))
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Tagger, "file_logits", counting)
+    first, _ = build_clips(labelled, GENRES, embedder, FRONTEND, HOP, (), cache=cache, tagger=tagger, windows=2)
+    assert len(decodes) == len(tagged) == 4 and len(cache) == 4
+    again, _ = build_clips(labelled, GENRES, embedder, FRONTEND, HOP, (), cache=cache, tagger=tagger, windows=2)
+    assert len(decodes) == len(tagged) == 4  # both front ends' outputs came from the cache
+    want = real(tagger, labelled[0].path, audio.probe(labelled[0].path).duration, 2, 60.0)
+    for clip in (first[0], again[0]):
+        assert clip.logits is not None and clip.logits.shape == (want.shape[0], 527)
+        np.testing.assert_array_equal(clip.logits, want)  # exactly what inference reads
+    plain, _ = _build(labelled[:1], embedder, (), cache)  # the musicnn-only recipe: no logits, decoded again
+    assert plain[0].logits is None and len(decodes) == 5

@@ -85,6 +85,27 @@ def test_distillation_keeps_the_old_genres_when_only_new_examples_are_given() ->
     assert with_kd < 0.5 * without, (with_kd, without)
 
 
+def test_a_prior_only_genre_joins_the_head_with_a_fresh_row() -> None:
+    """A format-3 model's genre list is longer than its head (the prior-only genres at the end): a
+    retrain that learns one of them copies the head's rows by name, starts the newcomer's row
+    fresh, and distils only the genres the teacher's network has an output for."""
+    from genre_daemon.model.prior import AudioSetPrior
+
+    teacher = _teacher()
+    teacher.prior = AudioSetPrior({"a": (1,), "electronic": (2,)}, 1.0, 1.0, ("electronic",), frontend={})
+    teacher.genres = ["a", "b", "electronic"]  # the network has two outputs: "electronic" is prior-only
+    a, b, c = _centres()
+    genres, arch = ["a", "b", "electronic"], replace(ARCH, n_classes=3)
+    student, _ = fit(_clips(2, c, 4, 4), [], genres, arch, replace(CFG, epochs=0), FRONTEND, warm_start=teacher)
+    tw, sw = _last_linear(teacher).weight.detach(), _last_linear(student).weight.detach()
+    assert torch.equal(sw[:2], tw) and not torch.equal(sw[2], tw[1])
+    trained, _ = fit(_clips(2, c, 12, 9) + _clips(0, a, 2, 10) + _clips(1, b, 2, 11), [], genres, arch,
+                     replace(CFG, epochs=20, lr=3e-2, distill_weight=1.0), FRONTEND, warm_start=teacher)
+    probe = _clips(2, c, 6, 12)
+    assert np.mean(np.argmax(predict_probs(trained.net, [song_sequence(cl.variants[0], 4) for cl in probe]), axis=1)
+                   == 2) >= 0.8
+
+
 def test_a_warm_started_mlp_head_copies_its_hidden_layer_whole() -> None:
     """Only the output layer is per genre; an MLP head's hidden layer is carried over as it is."""
     arch = replace(ARCH, head="mlp", head_hidden=16)

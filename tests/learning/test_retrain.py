@@ -41,6 +41,15 @@ def chiptune(path: Path, seed: int, seconds: float = 8.0) -> Path:
     return path
 
 
+def noise_bursts(path: Path, seed: int, seconds: float = 8.0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    bursts = rng.standard_normal(len(t)) * (np.sin(2 * np.pi * rng.uniform(1, 3) * t) > 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.2 * bursts).astype(np.float32), SR)
+    return path
+
+
 def learning_tree(root: Path, **retrain: object) -> Tree:
     tree = Tree(root, model=None, retrain={"min_new_labels": 6, "min_per_genre": 6, "min_interval": 0, **retrain})
     return tree
@@ -177,3 +186,27 @@ def test_a_correction_is_counted_at_once_without_waiting_for_a_rescan(tree: Tree
     wait_for(lambda: json.loads(tree.cli("status", "--json").stdout).get("new_labels") == 1, 30,
              "the library watch to count the correction")
     assert tree.stop() == 0
+
+
+def test_folders_named_like_audioset_genres_join_the_network_with_their_evidence(tmp_path: Path) -> None:
+    """On the shipped model (AudioSet's prior, electronic from it alone): a folder named like the
+    prior-only genre moves it into the network, and one named like a genre AudioSet has a class for
+    (folk) gets that class's evidence (the candidate's prior, unit-tested in test_new_genres.py);
+    both are judged by the gate fused, as the daemon judges files. Whether it is promoted depends
+    on what AudioSet hears in these made-up sounds, so that is not asserted here."""
+    from genre_daemon.resources import default_model_dir
+
+    shipped = load_model(default_model_dir())
+    assert shipped.prior is not None and shipped.prior.prior_only == ("electronic",)
+    tree = learning_tree(tmp_path, min_new_labels=4, min_per_genre=6)
+    for i in range(8):
+        chiptune(tree.library / "electronic" / f"elec{i}.wav", i)
+        noise_bursts(tree.library / "folk" / f"folk{i}.wav", 100 + i)
+    noise_bursts(tree.library / "ska" / "one.wav", 200)  # too few labels: waits, AudioSet's ska unused
+    out = subprocess.run([sys.executable, "-m", "genre_daemon.cli", "retrain", "--config", str(tree.config)],
+                         capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["genres"] == sorted([*shipped.learned, "electronic", "folk"]) and summary["prior_only"] == []
+    assert summary["audioset_families"] == {"folk": ["Folk music"]} and summary["waiting_genres"] == {"ska": 1}
+    assert summary["labels"] == 16 and set(summary["candidate"]) == set(summary["active"]) == {"labels", "old_genres"}

@@ -22,15 +22,8 @@ import pytest
 from genre_daemon.resources import default_model_dir
 from genre_daemon.errors import ModelError
 from genre_daemon.model.files import META_FILE, WEIGHTS_FILE, load_model, read_metadata
-from genre_daemon.learning.versions import (
-    CURRENT,
-    ModelStore,
-    VersionInfo,
-    add_model_parser,
-    cmd_model_list,
-    cmd_model_rollback,
-    seed_default,
-)
+from genre_daemon.learning.model_command import add_model_parser, cmd_model_list, cmd_model_rollback
+from genre_daemon.learning.versions import CURRENT, ModelStore, VersionInfo, seed_default
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = default_model_dir()
@@ -428,6 +421,48 @@ def test_the_store_and_the_model_agree_on_the_format() -> None:
     from genre_daemon.learning import versions
 
     assert versions.MODEL_FORMAT == model.FORMAT_VERSION
+    assert versions.READABLE_FORMATS == model.READABLE_FORMATS
+
+
+def _make_format(path: Path, version: str, fmt: int) -> Path:
+    """A small real model of ``fmt``: format 3 with AudioSet's prior (a prior-only genre at the
+    end of its genre list), or format 2 as round 2 wrote it (musicnn only, no prior)."""
+    from genre_daemon.model.files import Architecture, GenreModel, GenreNet, save_model
+    from genre_daemon.model.frontend import FrontEnd
+    from genre_daemon.model.prior import AudioSetPrior
+    from genre_daemon.model.tagging import tagger_identity
+
+    inputs = ("msd_tags",)
+    prior = AudioSetPrior({"blues": (251,), "classical": (237, 238), "electronic": (239, 240)}, 1.4, 1.5,
+                          ("electronic",), frontend=tagger_identity()) if fmt == 3 else None
+    model = GenreModel(net=GenreNet(Architecture(inputs=inputs, n_classes=2, hidden=8)),
+                       genres=["blues", "classical", *(["electronic"] if prior else [])],
+                       frontend=FrontEnd.from_directory(inputs), version=version, prior=prior)
+    save_model(model, path)
+    if fmt == 2:
+        meta = read_metadata(path)
+        meta["format_version"] = 2
+        (path / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+def test_format_2_and_format_3_versions_are_listed_switched_and_served(store: ModelStore, tmp_path: Path) -> None:
+    """Round 2's versions stay usable after the upgrade and round 3's are versions like any other:
+    listed with their whole genre list (prior-only genres too), activated, rolled back to, and
+    loaded by what the daemon loads on a switch."""
+    from genre_daemon.model.inference import Classifier
+
+    store.promote(_make_format(tmp_path / "old", "round2", 2), n_labels=3)
+    store.promote(_make_format(tmp_path / "new", "round3", 3), n_labels=5)
+    versions = store.versions()
+    assert [(v.version, v.active, v.genres) for v in versions] == [
+        ("round2", False, ["blues", "classical"]), ("round3", True, ["blues", "classical", "electronic"])]
+    served = Classifier.from_dir(store.active_dir())
+    assert served.tagger is not None and served.model.prior.prior_only == ("electronic",)
+    assert store.rollback().version == "round2"
+    served = Classifier.from_dir(store.active_dir())
+    assert served.tagger is None and served.model.prior is None and served.model.genres == ["blues", "classical"]
+    assert store.activate("round3").name == "v0002"
 
 
 def _make_round1(path: Path) -> Path:

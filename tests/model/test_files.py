@@ -1,5 +1,5 @@
-"""The model directory format (2): round trip, the round-1 refusal, and refusal of anything
-that is not safetensors."""
+"""The model directory format (3; format 2 still served): round trip, the round-1 refusal, and
+refusal of anything that is not safetensors."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, arch: Architecture) 
     assert back.version == "test-1" and back.metrics == {"accuracy": 0.5}
     assert back.patches == 5 and back.frontend == m.frontend
     meta = read_metadata(tmp_path / "m")
-    assert meta["format_version"] == FORMAT_VERSION == 2
+    assert meta["format_version"] == FORMAT_VERSION == 3
     assert meta["normalisation"]["mean"][:3] == [0.0, 1.0, 2.0]
     assert meta["architecture"]["inputs"] == list(arch.inputs)
     assert meta["frontend"]["licence"] == "ISC" and meta["frontend"]["wheel"].startswith("musicnn-0.1.0")
@@ -180,10 +180,27 @@ def test_an_unknown_future_format_is_refused(tmp_path: Path) -> None:
     save_model(_model(), tmp_path / "m")
     path = tmp_path / "m" / "model.json"
     meta = json.loads(path.read_text())
-    meta["format_version"] = 3
+    meta["format_version"] = 4
     path.write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match="format_version 3"):
+    with pytest.raises(ModelError, match="format_version 4.*reads 2 and 3"):
         load_model(tmp_path / "m")
+
+
+def test_a_round2_model_is_served_as_it_is_and_the_log_says_so_once(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Format 2 (round 2: musicnn only) loads without a prior, and the log says so once per model."""
+    m = _model()
+    save_model(m, tmp_path / "m")
+    path = tmp_path / "m" / "model.json"
+    meta = json.loads(path.read_text())
+    meta["format_version"] = 2
+    path.write_text(json.dumps(meta))
+    with caplog.at_level("INFO", logger="genre_daemon.model.files"):
+        for _ in range(3):
+            back = load_model(tmp_path / "m")
+    assert back.prior is None and back.genres == m.genres == back.learned
+    said = [r.getMessage() for r in caplog.records if "format 2" in r.getMessage()]
+    assert len(said) == 1 and str(tmp_path / "m") in said[0] and "without AudioSet" in said[0], caplog.text
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -237,8 +254,13 @@ def test_shipped_model_loads_without_pickle_module_use(tmp_path: Path) -> None:
     assert int(out.stdout) >= 2
 
 
-def test_the_shipped_model_is_format_2_on_the_shipped_front_end() -> None:
+def test_the_shipped_model_is_format_3_on_the_shipped_front_ends() -> None:
+    from genre_daemon.model.tagging import tagger_identity
+
     model = load_model(PROJECT_ROOT / "models" / "default")
+    assert read_metadata(PROJECT_ROOT / "models" / "default")["format_version"] == 3
     assert model.frontend == FrontEnd.from_directory(model.inputs)  # the sha256 of models/musicnn/*
+    assert model.prior is not None and model.prior.frontend["weights_sha256"] == tagger_identity()["weights_sha256"]
+    assert "electronic" in model.genres and model.learned == model.genres[:model.net.arch.n_classes]
     assert model.training["data"]["clips"] >= 100
     assert "emotify" not in json.dumps(model.training)  # measured on, never trained on

@@ -530,6 +530,32 @@ def test_models_lists_versions_draws_the_confusion_matrix_and_rolls_back(tree: W
     assert again.status == 409 and "oldest version" in again.json()["error"]
 
 
+def test_models_tab_names_the_music_each_accuracy_was_measured_on(tree: WebTree, client: Client) -> None:
+    """Issue 20: a bare validation accuracy read as how good the model is. A model carrying
+    held-out figures shows those, each naming its test music; one without shows its validation
+    figure labelled as a same-artists split."""
+    from genre_daemon.learning.heldout import VALIDATION, entry
+
+    root = tree.state / "models"
+    validation = {"validation": {"accuracy": 0.9231, "n": 26}}
+    _version(root, "v0001", ["jazz", "rock"], validation)
+    _version(root, "v0002", ["jazz", "rock"], {**validation, "held_out": [
+        entry("emotify-dev, 60 songs of another collection", 60, 0.45, {"rock": 0.5}, False, "bench_round3.py"),
+        entry("GTZAN artist-filtered test part", 19, 0.8947, {"jazz": 0.9}, False, "bench_round3.py")]})
+    os.symlink("v0002", root / "current")
+    old, new = client.get("/api/models").json()["versions"]
+    assert new["accuracy"] == 0.45 and [(f["test_music"], f["n"], f["could_have_heard_artists"]) for f in new["figures"]] \
+        == [("emotify-dev, 60 songs of another collection", 60, False), ("GTZAN artist-filtered test part", 19, False)]
+    assert old["accuracy"] == 0.9231 and [(f["test_music"], f["n"], f["could_have_heard_artists"]) for f in old["figures"]] \
+        == [(VALIDATION, 26, True)]
+    page = client.get("/models").body.decode()
+    shown = {name: page.split(f'id="model-{name}"')[1].split("</section>")[0] for name in ("v0001", "v0002")}
+    assert ("<strong>45%</strong> on emotify-dev, 60 songs of another collection (n=60, artists not heard in training)"
+            in shown["v0002"]) and "<strong>89%</strong> on GTZAN artist-filtered test part (n=19" in shown["v0002"]
+    assert "92%" not in shown["v0002"], "the same-artists validation figure is not shown beside held-out ones"
+    assert "<strong>92%</strong> on validation split (same artists) (n=26, artists heard in training)" in shown["v0001"]
+
+
 # --- access ----------------------------------------------------------------------------------------
 
 ROUTES = [("GET", "/"), ("GET", "/recent"), ("GET", "/status"), ("GET", "/models"), ("GET", "/assets/app.js"),
