@@ -352,10 +352,11 @@ def trainable_genres(
 ) -> tuple[list[str], dict[str, int]]:
     """The genres of the next model, and the new genres still waiting for examples.
 
-    Every genre the current model knows stays (its rehearsal data carries it even with no
-    labels); a genre it does not know becomes a class once it has ``min_per_genre`` labels
-    (``retrain.min_per_genre``); below that it waits, reported with its count. Returns
-    ``(sorted genres of the next model, {waiting genre: label count})``.
+    ``known``: the genres the current model's network has an output for (a round-3 model's
+    prior-only genres, given by AudioSet alone, are new to it). Every one of those stays (its
+    rehearsal data carries it even with no labels); any other genre becomes a class once it has
+    ``min_per_genre`` labels (``retrain.min_per_genre``); below that it waits, reported with its
+    count. Returns ``(sorted genres of the next model's network, {waiting genre: label count})``.
     """
     if isinstance(min_per_genre, bool) or not isinstance(min_per_genre, int) or min_per_genre < 1:
         raise ValueError(f"retrain.min_per_genre must be a whole number >= 1, not {min_per_genre!r}")
