@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"filing"},
     {"learning"},
     {"engines"},
+    {"filer"},
     {"web"},
     {"daemon"},
     {"importer"},
