@@ -295,7 +295,8 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     import signal
 
     from genre_daemon.engines import open_engine
-    from genre_daemon.importer.runner import Importer, dry_run
+    from genre_daemon.importer.dry_run import dry_run
+    from genre_daemon.importer.runner import Importer
     from genre_daemon.learning.versions import resolve_model_dir
 
     settings = _settings(args)
@@ -313,7 +314,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    stopped = " (stopped: run it again to go on)" if importer._stop.is_set() else ""
+    stopped = " (stopped: run it again to go on)" if importer.filer.stop.is_set() else ""
     print(f"imported {args.dir}: {c.placed} placed, {c.review} to review, {c.quarantined} quarantined{stopped}",
           file=out)
     return 130 if stopped else 0

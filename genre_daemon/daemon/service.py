@@ -7,9 +7,11 @@ Threads: the watchdog observer and the watcher's settle thread hand complete fil
 a dead observer, rescans and writes the status file. Signal handlers only queue the signal
 (gunicorn's pattern); the main loop acts on it.
 
-What it wires lives beside it: the start-up checks and locks (:mod:`.startup`), the status file
-(:mod:`.status`), the handling of one file and the recovery after a crash (:mod:`.handling`), the
-learning loop's supervision (:mod:`.retraining`).
+It is composed of its parts, each named for its one job: the start-up checks and locks
+(:mod:`.startup`), the status file (:mod:`.status`), the intake of files (:mod:`.intake`) and of
+album folders (:mod:`.albums`), the learning loop's supervision (:mod:`.retraining`), and the
+filer that every way of filing shares (:mod:`genre_daemon.filer`: one file, one album, the
+recovery after a crash).
 """
 
 from __future__ import annotations
@@ -25,19 +27,23 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings, load_settings
-from genre_daemon.daemon.albums import AlbumHandling, AlbumJob
-from genre_daemon.daemon.handling import FileHandling, SoloLock, inside
+from genre_daemon.daemon.albums import AlbumIntake, AlbumJob
+from genre_daemon.daemon.intake import Intake
 from genre_daemon.daemon.libwatch import LibraryWatcher
-from genre_daemon.daemon.retraining import Retraining
+from genre_daemon.daemon.retraining import LearningLoop
 from genre_daemon.daemon.startup import prepare_folders, take_inbox_lock, take_state_lock
-from genre_daemon.daemon.status import Counters, read_status, status_path, write_status
+from genre_daemon.daemon.status import read_status, status_path, write_status
 from genre_daemon.daemon.watcher import InboxWatcher
 from genre_daemon.errors import ConfigError, GenreDaemonError
+from genre_daemon.filer.albums import AlbumFiler
+from genre_daemon.filer.core import Counters, Filer, Hooks
+from genre_daemon.filer.probe import classify_apart
+from genre_daemon.filer.recovery import FileRecovery
 from genre_daemon.filing import mover
+from genre_daemon.filing.fsutil import inside
 from genre_daemon.filing.journal import Journal, JournalError
 from genre_daemon.learning.versions import resolve_model_dir
 from genre_daemon.model.inference import Classifier
-from genre_daemon.system.logs import RepeatedProblem
 from genre_daemon.tags import clean_leftovers
 from genre_daemon.system.notify import Notifier, WatchdogGate, format_status
 
@@ -55,31 +61,29 @@ STALL_SECONDS = 120.0  # one file held longer than this by a worker: wedged, sto
 WATCHDOG_NOISE = r"Callback with id .* (already exists|does not exist) for watch"
 
 
-class Daemon(AlbumHandling, FileHandling, Retraining):
+class Daemon:
     """``genre-daemon run``: everything between an inbox and a sorted library."""
 
     def __init__(self, settings: Settings, notifier: Notifier | None = None) -> None:
-        self.settings = settings
+        from genre_daemon.learning.labels import HashCache
+
         self.notifier = notifier or Notifier()
         self.gate = WatchdogGate(stall_after=STALL_SECONDS)
         self._last_ping = 0.0
         self._wedged_logged = False
-        self._model_dir: Path | None = None
-        self._trainer: Any = None  # the retrain child process, while one runs
-        self._new_labels = 0
-        self._label_scan: threading.Thread | None = None
         self.library_watch: LibraryWatcher | None = None
         self.web: Any = None  # genre_daemon.web's server while web.enabled
-        from genre_daemon.learning.labels import HashCache
-
-        self._hashes = HashCache()
-        self.journal: Journal | None = None
-        self.classifier: Classifier | None = None
         self.watcher: InboxWatcher | None = None
+        self.learning: LearningLoop | None = None  # once the model is loaded
         self.queue: queue.Queue[int | AlbumJob] = queue.Queue(maxsize=QUEUE_SIZE)  # file ids and albums
-        self._queued: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._hashes = HashCache()
+        self.filer = Filer(settings, hashes=self._hashes, counters=Counters(), hooks=Hooks(
+            expect=self._expect, track=self._track, rescan=self._rescan_folder, defer=self._defer,
+            resume=self._resume, resume_album=self._resume_album, album_waits=self._album_waits,
+            classify_apart=self._classify_apart))
+        self.intake = Intake(self.filer, self.queue, self._hold_for_album)
+        self.albums = AlbumIntake(self.filer, self.queue, self.intake.lock, self.intake.enqueue, lambda: self.watcher)
+        self.album_filer = AlbumFiler(self.filer)
         self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._lock_fd: int | None = None
@@ -87,14 +91,67 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
         self._inbox_locked: tuple[int, int] | None = None  # (device, inode) of the inbox folder locked
         self._exit_status = 0
         self.started = time.time()
-        self.counters = Counters()
         self._last_rescan = 0.0
         self._last_status = 0.0
-        self._backlog = False  # the journal holds queued files the in-memory queue had no room for
-        self._deferred: set[int] = set()  # put back by a failed move: retried at the next rescan only
-        self._solo = SoloLock()
-        self._unrecorded = RepeatedProblem(30.0)  # the journal refusing new files (disk full, ...)
-        self._init_albums()
+
+    # ----------------------------------------------------------------- the filer's parts and hooks
+    @property
+    def settings(self) -> Settings:
+        return self.filer.settings
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self.filer.settings = value
+
+    @property
+    def journal(self) -> Journal | None:
+        return self.filer.journal
+
+    @property
+    def classifier(self) -> Classifier | None:
+        return self.learning.classifier if self.learning is not None else None
+
+    @property
+    def counters(self) -> Counters:
+        return self.filer.counters
+
+    def _expect(self, path: Path) -> None:
+        if self.library_watch is not None:
+            self.library_watch.expect(path)  # our own placement: not a move of the user's
+
+    def _track(self, path: Path) -> None:
+        if self.watcher is not None:
+            self.watcher.track(path)
+
+    def _rescan_folder(self, folder: Path) -> None:
+        if self.watcher is not None:
+            self.watcher.rescan_folder(folder)
+
+    def _defer(self, file_id: int) -> None:
+        self.intake.deferred.add(file_id)
+
+    def _resume(self, row: Any) -> None:
+        self.intake.enqueue(row)  # a recovered file waits for a worker again
+
+    def _resume_album(self, album_id: int) -> None:
+        self.albums.queue_album(album_id)
+
+    def _album_waits(self, root: Path, seconds: float | None) -> None:
+        self.albums.wait(root, seconds)
+
+    def _hold_for_album(self, row: Any) -> bool:
+        return self.albums.hold_for_album(row)
+
+    def _classify_apart(self, path: Path) -> Any:
+        """A file or track that stopped the daemon MAX_INTERRUPTIONS times, classified in a
+        separate process (:mod:`genre_daemon.filer.probe`) with the model in use."""
+        learning = self.learning
+        assert learning is not None and learning.model_dir is not None
+        return classify_apart(learning.model_dir, path, stop=self.filer.stop)
+
+    @property
+    def _stop(self) -> threading.Event:
+        return self.filer.stop
 
     # ----------------------------------------------------------------- life cycle
     def run(self) -> int:
@@ -127,20 +184,20 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
         self._inbox_lock_fd = take_inbox_lock(s)
         self._inbox_locked = _folder_id(s.inbox)
         # retry_for=None: a journal locked by another process pauses the daemon, never drops a file.
-        self.journal = Journal(s.journal_path, retry_for=None)
+        self.filer.journal = Journal(s.journal_path, retry_for=None)
         from genre_daemon.learning.versions import ModelStore
 
         ModelStore(s.state_dir / "models").clean()  # candidates a killed trainer left behind
         model_dir = resolve_model_dir(s)
-        self.classifier = Classifier.from_dir(model_dir)
-        self.classifier.warm_up()
-        self._model_dir = model_dir.resolve()
-        log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), self.classifier.version,
+        classifier = Classifier.from_dir(model_dir)
+        classifier.warm_up()
+        self.learning = LearningLoop(self.filer, self._hashes, classifier, model_dir.resolve())
+        log.info("genre-daemon %s: model %s (%s), inbox %s, library %s", os.getpid(), classifier.version,
                  model_dir, s.inbox, s.library)
         for leftover in clean_leftovers(s.library):  # the copies a tag write killed mid-way left behind
             log.info("removed %s, left by a genre tag write a stop interrupted", leftover)
-        self._recover_albums()
-        self._recover()
+        self.album_filer.recover()
+        FileRecovery(self.filer).recover()
         for i in range(s.workers):
             t = threading.Thread(target=self._work_loop, name=f"worker-{i}", daemon=True)
             t.start()
@@ -155,7 +212,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
 
     def _make_watcher(self, s: Settings) -> InboxWatcher:
         excluded = [p for p in (s.quarantine_dir, s.review_dir, s.library, s.state_dir) if inside(p, s.inbox)]
-        return InboxWatcher(s.inbox, s.extensions, s.settle_seconds, self.offer, excluded=excluded, polling=s.polling,
+        return InboxWatcher(s.inbox, s.extensions, s.settle_seconds, self.intake.offer, excluded=excluded,
+                            polling=s.polling,
                             albums=s.albums == "together", folder_quiet=s.folder_quiet_seconds)
 
     def request_stop(self) -> None:
@@ -165,7 +223,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
         """Stop taking files, let each worker finish the file in hand, leave the rest queued in
         the journal for the next start."""
         self._stop.set()
-        self.close_trainer()
+        if self.learning is not None:
+            self.learning.close_trainer()
         if self.watcher is not None:
             self.watcher.stop()
         if self.library_watch is not None:
@@ -186,7 +245,7 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             pass
         if self.journal is not None:
             self.journal.close()
-            self.journal = None
+            self.filer.journal = None
         for attr in ("_inbox_lock_fd", "_lock_fd"):
             fd = getattr(self, attr)
             if fd is not None:
@@ -242,20 +301,24 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             return
         if self.watcher is not None and self.watcher.ensure_running():
             log.warning("watcher restarted (inbox %s)", self.settings.inbox)
-        self._check_model()
-        self._check_trainer()
-        self._albums_tick()
-        if self._backlog and self.queue.qsize() <= QUEUE_SIZE // 2:
-            self._backlog = False
-            self._requeue_waiting(retries=False)  # sets it again if the queue fills up
+        learning = self.learning
+        if learning is not None:
+            learning.check_model()
+            learning.check_trainer()
+        self.albums.tick()
+        if self.intake.backlog and self.queue.qsize() <= QUEUE_SIZE // 2:
+            self.intake.backlog = False
+            self.intake.requeue_waiting(retries=False)  # sets it again if the queue fills up
         if now - self._last_rescan >= self.settings.rescan_interval:
             self._last_rescan = now
             if self.watcher is not None:
                 self.watcher.rescan()
-            self._requeue_waiting(retries=True)
-            self._start_label_scan()
-        elif self.library_watch is not None and self._label_scan_idle() and self.library_watch.due():
-            self._start_label_scan()  # the user moved something in the library: count it now
+            self.intake.requeue_waiting(retries=True)
+            if learning is not None:
+                learning.start_label_scan()
+        elif (learning is not None and self.library_watch is not None and learning.label_scan_idle()
+              and self.library_watch.due()):
+            learning.start_label_scan()  # the user moved something in the library: count it now
         if now - self._last_status >= 1.0:
             self._last_status = now
             self._write_status()
@@ -310,8 +373,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
                 self.library_watch.stop()
             self.library_watch = LibraryWatcher([new.library, *new.retrain.labelled_dirs], polling=new.polling)
             self.library_watch.start()
-        if resolve_model_dir(old) != resolve_model_dir(new):
-            self.classifier = Classifier.from_dir(resolve_model_dir(new))
+        if resolve_model_dir(old) != resolve_model_dir(new) and self.learning is not None:
+            self.learning.check_model()  # the new config's model, loaded and switched to
         if old.web != new.web:
             try:
                 self._restart_web(new)
@@ -344,9 +407,9 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
                 if self._stop.is_set():
                     pass
                 elif isinstance(job, AlbumJob):
-                    self.process_album(job.album_id)
+                    self.album_filer.process(job.album_id)
                 else:
-                    self.process(job)
+                    self.filer.process(job)
             except JournalError as exc:  # the file stays where it is, its row queued for a rescan
                 log.error("%s: %s; the files stay in place", what, exc)
             except Exception:  # a bug must not kill the worker: log it, keep the file where it is
@@ -354,10 +417,9 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             finally:
                 self.gate.idle(worker)
                 if isinstance(job, AlbumJob):
-                    self._album_done(job.album_id)
+                    self.albums.done(job.album_id)
                 else:
-                    with self._lock:
-                        self._queued.discard(job)
+                    self.intake.done(job)
 
     # ----------------------------------------------------------------- status
     def status(self) -> dict[str, Any]:
@@ -375,8 +437,8 @@ class Daemon(AlbumHandling, FileHandling, Retraining):
             "quarantined": self.counters.quarantined,
             "left_alone": self.watcher.left_alone if self.watcher is not None else 0,
             "inbox": str(self.settings.inbox),
-            "new_labels": self._new_labels,
-            "retraining": self._trainer is not None,
+            "new_labels": self.learning.new_labels if self.learning is not None else 0,
+            "retraining": self.learning is not None and self.learning.trainer is not None,
             "updated": time.time(),
         }
 

@@ -70,3 +70,10 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` lies strictly below ``folder``, judged lexically on absolute, normalised
+    paths (no disk access: it runs once per review row per request)."""
+    p, f = os.path.abspath(path), os.path.abspath(folder).rstrip(os.sep)
+    return p.startswith(f + os.sep) and len(p) > len(f) + 1

@@ -3,8 +3,9 @@ journal, careful mover and album handling as the daemon, classified by an engine
 process pool, or a Ray cluster).
 
 - :mod:`~genre_daemon.importer.plan`: finds and groups the files, and checks the folder;
-- :mod:`~genre_daemon.importer.runner`: sorts them, resumably (:class:`Importer`), or prints the
-  plan (:func:`dry_run`);
+- :mod:`~genre_daemon.importer.runner`: sorts them, resumably (:class:`Importer`), with the
+  filer the daemon holds too (:mod:`genre_daemon.filer`);
+- :mod:`~genre_daemon.importer.dry_run`: prints the plan, which is what the run does;
 - :mod:`~genre_daemon.importer.progress`: the progress bar and the progress file ``status`` reads.
 
 Import the module you need: the runner loads the model, the progress file does not.

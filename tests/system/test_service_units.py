@@ -7,7 +7,7 @@ import threading
 
 from support import wait_for
 
-from genre_daemon.daemon.handling import SoloLock as _SoloLock
+from genre_daemon.filer.solo import SoloLock as _SoloLock
 
 
 def test_a_suspect_waits_for_the_others_runs_alone_and_goes_before_later_ones() -> None:

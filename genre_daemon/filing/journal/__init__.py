@@ -36,6 +36,7 @@ from genre_daemon.filing.journal.states import (
     PLACED,
     TERMINAL,
     TRANSITIONS,
+    WAITING,
     State,
     can_transition,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "State",
     "MAX_INTERRUPTIONS",
     "TERMINAL",
+    "WAITING",
     "PLACED",
     "TRANSITIONS",
     "can_transition",

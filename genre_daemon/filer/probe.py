@@ -9,7 +9,7 @@ cap. The child finishing settles it (the track is healthy, the stops came from o
 ``kill -9``, a power cut); the child dying, failing or running out of time is what a poison file
 does, and the track then goes to quarantine with that reason.
 
-Run as ``python -m genre_daemon.daemon.probe MODEL_DIR FILE``: it prints ``ready`` once the
+Run as ``python -m genre_daemon.filer.probe MODEL_DIR FILE``: it prints ``ready`` once the
 model is loaded, then one JSON line (``prediction`` or ``error``).
 """
 
@@ -51,7 +51,7 @@ def classify_apart(model_dir: Path, path: Path, *, stop: threading.Event | None 
                    timeout: float = TIMEOUT) -> Apart:
     """Classify ``path`` with the model in ``model_dir`` in a child process (see the module
     docstring); a daemon stopping meanwhile kills the child and gets ``stopped``."""
-    proc = subprocess.Popen([sys.executable, "-m", "genre_daemon.daemon.probe", str(model_dir), str(path)],
+    proc = subprocess.Popen([sys.executable, "-m", "genre_daemon.filer.probe", str(model_dir), str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     while proc.poll() is None:

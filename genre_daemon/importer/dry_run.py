@@ -1,0 +1,170 @@
+"""``genre-daemon import DIR --dry-run``: where each album and loose file would go, changing nothing.
+
+The plan is what the run does: the same walk and grouping (:mod:`.plan`), the engine's answers
+taken in the order they come (a loose file at once, an album with its last track), and the one
+placement decision (:mod:`genre_daemon.filer.decision`) with what the run would know at that
+moment: the file's tags, the duplicates policy against the journal's placed files and the ones
+planned before it, name clashes against the disk and the names planned before it, and the
+checks the run makes before classifying (a foreign hard link, a file it cannot read). The
+journal, when there is one, is only read.
+
+One line per album or loose file: ``SOURCE -> DESTINATION (why)``, ``SOURCE -> review:
+DESTINATION (why)``, ``SOURCE -> quarantine: DESTINATION (reason)`` or ``SOURCE -> stays (why)``;
+an album's paths end in ``/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from genre_daemon.config import Settings
+from genre_daemon.filer import decision
+from genre_daemon.filer.core import unreadable
+from genre_daemon.filer.decision import Placement
+from genre_daemon.filing.albums import decide
+from genre_daemon.filing.destination import unique_path
+from genre_daemon.filing.journal import Journal, content_hash
+from genre_daemon.filing.mover import read_refusal
+from genre_daemon.importer.plan import check_source, judged_loose, plan
+from genre_daemon.tags import read_tags
+
+__all__ = ["dry_run"]
+
+
+def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any], out: TextIO) -> int:
+    """Print the plan for ``source`` (see the module docstring); returns the exit status."""
+    source = check_source(source, settings)
+    s = replace(settings, inbox=source)
+    journal = Journal(settings.journal_path) if settings.journal_path.exists() else None
+    try:
+        judged = judged_loose(journal, source) if journal is not None else []
+        work = plan(source, s, judged)
+        sim = _Planner(s, journal)
+        album_of = {str(t): root for root, ts in work.grouping.albums.items() for t in ts}
+        answers: dict[Path, dict[str, Any]] = {root: {} for root in work.grouping.albums}
+        errors = 0
+        with engine_factory() as engine:
+            for result in engine.classify([*map(str, work.grouping.loose), *album_of]):
+                path = Path(result.path)
+                root = album_of.get(str(path))
+                if result.prediction is None:
+                    errors += 1
+                if root is None:
+                    print(sim.file(path, result), file=out)
+                    continue
+                answers[root][str(path)] = result
+                if len(answers[root]) == len(work.grouping.albums[root]):
+                    print(sim.album(root, [answers[root][str(t)] for t in work.grouping.albums[root]]), file=out)
+    finally:
+        if journal is not None:
+            journal.close()
+    print(f"dry run: {work.tracks} audio files ({len(work.grouping.albums)} albums, "
+          f"{len(work.grouping.loose)} loose), {errors} could not be classified; nothing was changed", file=out)
+    return 0
+
+
+@dataclass
+class _Planner:
+    """What the run would know as it goes: the names and the contents it would have placed."""
+
+    settings: Settings
+    journal: Journal | None
+    names: set[Path] = field(default_factory=set)  # paths the plan has filled so far
+    placed: dict[str, str] = field(default_factory=dict)  # content hash -> planned path
+
+    def file(self, path: Path, result: Any) -> str:
+        s = self.settings
+        if (refusal := read_refusal(path)) is not None:
+            return self._line(path, decision.for_quarantine(s, path, refusal))[0]
+        if (why := unreadable(path)) is not None:
+            return f"{path} -> stays (cannot be read: {why})"
+        pred = result.prediction
+        if pred is None:
+            return self._line(path, decision.for_quarantine(s, path, result.error or "could not be classified"))[0]
+        digest = _hash(path)
+        where = decision.for_file(s, path, pred.genre, pred.confidence, _tags(path),
+                                  duplicate=self._duplicate(digest))
+        if where.outcome == "moved":
+            where = replace(where, reason=f"{pred.confidence:.2f}")
+        return self._line(path, where, digest)[0]
+
+    def album(self, root: Path, results: list[Any]) -> str:
+        s = self.settings
+        lines: list[str] = []
+        kept: list[tuple[Path, Any]] = []
+        for r in results:  # a track that cannot be read or decoded leaves its album for quarantine
+            track = Path(r.path)
+            refusal = read_refusal(track)
+            if refusal is not None or r.prediction is None:
+                why = refusal or r.error or "could not be classified"
+                lines.append(self._line(track, decision.for_quarantine(s, track, why))[0])
+            else:
+                kept.append((track, r.prediction))
+        if not kept:
+            return "\n".join([*lines, f"{root}/ -> stays (no track could be classified: filed track by track)"])
+        verdict = decide([p.scores for _, p in kept], s.min_confidence)
+        digests = [_hash(t) for t, _ in kept]
+        dups = [d for d in (self._duplicate(h) for h in digests) if d is not None]
+        where = decision.for_album(s, root.name, verdict.genre, [_tags(t) for t, _ in kept],
+                                   to_review=verdict.to_review, why=verdict.why, tracks=len(kept), duplicates=dups)
+        if where.outcome == "moved":
+            where = replace(where, reason=verdict.why)
+        line, final = self._line(root, where, album=True)
+        lines.append(line)
+        if final is not None and where.outcome != "quarantined":
+            for (track, _), digest in zip(kept, digests):
+                if digest is not None:
+                    self.placed.setdefault(digest, str(final / track.relative_to(root)))
+        return "\n".join(lines)
+
+    def _duplicate(self, digest: str | None) -> str | None:
+        """A placed file with this content, as the run's lookup would find it at this point."""
+        if digest is None:
+            return None
+        if self.journal is not None:
+            found = self.journal.find_placed_hash(digest)
+            if found is not None and os.path.lexists(found):
+                return found
+        return self.placed.get(digest)
+
+    def _line(self, source: Path, where: Placement, digest: str | None = None, *,
+              album: bool = False) -> tuple[str, Path | None]:
+        """The plan's line for ``source`` and the path it would end at (None: it stays)."""
+        slash = "/" if album else ""
+        if where.outcome == "skip":
+            return f"{source}{slash} -> stays ({where.reason})", None
+        if not album and where.on_conflict == "skip" and self._taken(where.path):
+            return f"{source} -> stays ({where.path} exists; on_conflict: skip)", None
+        final = self._claimed(where.path, overwrite=where.on_conflict == "overwrite" and not album)
+        if digest is not None and where.outcome != "quarantined":
+            self.placed.setdefault(digest, str(final))
+        kind = {"moved": "", "review": "review: ", "quarantined": "quarantine: "}[where.outcome]
+        return f"{source}{slash} -> {kind}{final}{slash} ({where.reason})", final
+
+    def _claimed(self, wanted: Path, *, overwrite: bool = False) -> Path:
+        """The name the run would end up with (``x (2).mp3``, ``Album (2)``), now taken."""
+        final = wanted if overwrite else unique_path(wanted, self._taken)
+        self.names.add(final)
+        return final
+
+    def _taken(self, path: Path) -> bool:
+        return path in self.names or os.path.lexists(path)
+
+
+def _hash(path: Path) -> str | None:
+    try:
+        return content_hash(path)
+    except OSError:
+        return None
+
+
+def _tags(path: Path) -> dict[str, object]:
+    try:
+        return dict(read_tags(path).to_json())
+    except OSError:
+        return {}
+
