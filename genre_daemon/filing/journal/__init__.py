@@ -36,6 +36,7 @@ from genre_daemon.filing.journal.states import (
     PLACED,
     TERMINAL,
     TRANSITIONS,
+    WAITING,
     State,
     can_transition,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "MAX_INTERRUPTIONS",
     "TERMINAL",
     "PLACED",
+    "WAITING",
     "TRANSITIONS",
     "can_transition",
     "FileIdentity",

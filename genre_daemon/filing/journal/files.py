@@ -30,7 +30,7 @@ from genre_daemon.filing.journal.rows import (
     _text,
 )
 from genre_daemon.filing.journal.schema import _states_sql
-from genre_daemon.filing.journal.states import _WAITING, PLACED, TERMINAL, State, can_transition
+from genre_daemon.filing.journal.states import PLACED, TERMINAL, WAITING, State, can_transition
 
 _NEED_HASH = object()  # observe(): "decide again once the file's content hash is known"
 
@@ -66,7 +66,7 @@ def _supersede(c: sqlite3.Connection, key: bytes, keep: int, now: float) -> None
     """Waiting rows at ``key`` other than ``keep`` describe a file no longer there."""
     c.execute(
         f"UPDATE files SET state = ?, reason = ?, updated = ? WHERE path = ? AND id != ? "
-        f"AND state IN ({_states_sql(_WAITING)})",
+        f"AND state IN ({_states_sql(WAITING)})",
         (State.GONE.value, f"replaced by a changed file (journal row {keep})", now, key, keep),
     )
 
@@ -178,7 +178,7 @@ class FileStates(JournalConnection):
         written: same work item, new identity. Saves a superseded row per poll of a slow write."""
         with self._write("update a file's identity") as c:
             row = self._require(c, file_id)
-            if row.state not in _WAITING or row.held:
+            if row.state not in WAITING or row.held:
                 raise TransitionError(
                     file_id, row.path, row.state, row.state,
                     "only a waiting, unheld row can take a new identity",
