@@ -38,13 +38,15 @@ def _progress(stream: TextIO) -> Any:
 def cmd_classify(args: argparse.Namespace, out: TextIO) -> int:
     """Each file (a directory: every audio file under it) through the chosen engine; results are
     printed as they finish (in the order given with the default, one local worker)."""
+    from genre_daemon.tags import tags_dict
+
     failed = 0
     rows: list[tuple[str, str, str]] = []
     with _engine(args) as engine:
         for r in engine.classify(_audio_files(args.files)):
             if (result := r.prediction) is not None:
                 if args.json:
-                    print(json.dumps({**result.to_json(), "tags": _tags(result.path)}, ensure_ascii=False),
+                    print(json.dumps({**result.to_json(), "tags": tags_dict(result.path)}, ensure_ascii=False),
                           file=out, flush=True)
                 else:
                     top = sorted(result.scores.items(), key=lambda kv: -kv[1])[1:3]
@@ -83,16 +85,6 @@ def _audio_files(args: Sequence[str]) -> list[str]:
         else:
             files.append(arg)
     return files
-
-
-def _tags(path: str) -> dict[str, str | int]:
-    """The file's own tags (artist, album, ... and its existing genre), empty when unreadable."""
-    from genre_daemon.tags import read_tags
-
-    try:
-        return read_tags(path).to_json()
-    except OSError:
-        return {}
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:

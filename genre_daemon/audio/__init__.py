@@ -1,1 +1,1 @@
-"""Decoding and features: the only decoder (a path to mono float32, a span only) and the pure feature functions."""
+"""Decoding: the only decoder (a path to mono float32, a span only); each model computes its own log-mel."""

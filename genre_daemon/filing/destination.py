@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from genre_daemon.errors import MoveError
+from genre_daemon.filing.fsutil import inside
 from genre_daemon.names import NAME_MAX, cut_bytes, nbytes, safe_component, safe_filename, split_suffix
 
 __all__ = ["destination", "numbered", "quarantine_destination", "unique_path"]
@@ -38,7 +39,7 @@ def destination(
     folder = library / safe_component(genre) if sure and genre is not None else review_dir
     result = folder / name
     top = library if folder != review_dir else review_dir
-    if not _lexically_inside(result, top) or result.parent != folder:
+    if not inside(result, top) or result.parent != folder:
         raise AssertionError(f"destination {str(result)!r} escapes {str(top)!r}")
     return result
 
@@ -76,9 +77,3 @@ def numbered(path: Path, n: int) -> Path:
     stem = cut_bytes(stem, NAME_MAX - nbytes(tail))
     return path.with_name(stem + tail)
 
-
-
-def _lexically_inside(path: Path, root: Path) -> bool:
-    """Whether ``path`` is ``root`` or below it, judged on the names alone (no disk access)."""
-    p, r = os.path.normpath(path), os.path.normpath(root)
-    return p != r and os.path.commonpath([p, r]) == r

@@ -1,5 +1,6 @@
-"""Small filesystem helpers the mover and the crash recovery share: a missing name is not an error,
-a folder's entries are made durable, a name we made is removed quietly."""
+"""Small filesystem helpers the filing code and its callers share: a missing name is not an error,
+a folder's entries are made durable, a name we made is removed quietly, a path is judged inside a
+folder by its names alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["CLOEXEC", "COPY_CHUNK", "entries", "fsync_dir", "is_regular", "lstat", "same_inode",
+__all__ = ["CLOEXEC", "COPY_CHUNK", "entries", "fsync_dir", "inside", "is_regular", "lstat", "same_inode",
            "unlink_quietly"]
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,17 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+
 def inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` lies strictly below ``folder``, judged lexically on absolute, normalised
-    paths (no disk access: it runs once per review row per request)."""
-    p, f = os.path.abspath(path), os.path.abspath(folder).rstrip(os.sep)
-    return p.startswith(f + os.sep) and len(p) > len(f) + 1
+    """Whether ``path`` lies strictly below ``folder`` (``folder`` itself is not inside it).
+
+    Judged on the names alone: both are made absolute and normalised by :func:`os.path.abspath`
+    (a relative path is taken from the current directory; ``.``, ``..``, doubled and trailing
+    separators are resolved, so none is left), then compared as strings. No disk access and no
+    ``Path`` objects, because the review page asks it once per row per request. Lexical means
+    symlinks are not followed (``folder/link/../x`` counts as ``folder/x``): a caller that goes
+    on to open the file checks the file itself (``O_NOFOLLOW``, its inode).
+    """
+    p, f = os.path.abspath(path), os.path.abspath(folder)
+    prefix = f if f.endswith(os.sep) else f + os.sep  # "/" is the one folder that ends in one
+    return len(p) > len(prefix) and p.startswith(prefix)

@@ -81,7 +81,7 @@ class VersionInfo:
     def to_json(self) -> dict[str, Any]:
         """The pinned keys of ``model list --json``; non-finite numbers become ``null``."""
         return {"version": self.version, "active": self.active, "created": self.created,
-                "genres": list(self.genres), "metrics": _finite(self.metrics), "n_labels": self.n_labels}
+                "genres": list(self.genres), "metrics": finite_json(self.metrics), "n_labels": self.n_labels}
 
 
 class ModelStore:
@@ -268,7 +268,7 @@ class ModelStore:
             self._validate(work)
             _write_json(work / SIDECAR, {
                 "promoted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "n_labels": int(n_labels), "metrics": _finite(dict(metrics or {})),
+                "n_labels": int(n_labels), "metrics": finite_json(dict(metrics or {})),
                 "source": None if inside else os.fspath(candidate),
             })
             _chmod_readable(work)
@@ -443,14 +443,15 @@ def _number(name: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN/inf replaced by ``None``, so it is strict JSON."""
+def finite_json(value: Any) -> Any:
+    """``value`` (nested dicts, lists, tuples) with NaN/inf replaced by ``None``: strict JSON, which
+    ``version.json`` and the review page's metrics must be (``json`` would write ``NaN``)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
@@ -505,7 +506,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["CURRENT", "ModelStore", "VersionInfo", "light_check", "resolve_model_dir", "seed_default"]
+__all__ = ["CURRENT", "ModelStore", "VersionInfo", "finite_json", "light_check", "resolve_model_dir", "seed_default"]
 
 
 def resolve_model_dir(settings: Any) -> Path:

@@ -17,7 +17,7 @@ from mutagen._vorbis import VCommentDict  # the base of every Vorbis-comment fla
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4Tags
 
-__all__ = ["Tags", "read_tags", "current_genre", "load_audio"]
+__all__ = ["Tags", "read_tags", "tags_dict", "current_genre", "load_audio"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,17 @@ def read_tags(path: str | os.PathLike[str]) -> Tags:
     mutagen can read. Raises FileNotFoundError (or another OSError) when the path cannot be opened."""
     audio = load_audio(path)
     return tags_of(audio.tags) if audio is not None else Tags()
+
+
+def tags_dict(path: str | os.PathLike[str]) -> dict[str, object]:
+    """The file's tags as the JSON dict the journal, ``path_template`` and ``classify --json`` use
+    (:meth:`Tags.to_json`); ``{}`` when the file cannot be read (an ``OSError``: gone, no
+    permission, a folder). For callers that file or show a file whatever its tags; one that must
+    say the file is unreadable calls :func:`read_tags`."""
+    try:
+        return dict(read_tags(path).to_json())
+    except OSError:
+        return {}
 
 
 def current_genre(path: str | os.PathLike[str]) -> str | None:

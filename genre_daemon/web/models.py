@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 from collections.abc import Mapping
@@ -111,10 +110,11 @@ class ModelViews:
     def _version_json(name: str, version: str, active: bool, created: str, genres: list[str],
                       metrics: Mapping[str, Any], n_labels: int) -> dict[str, Any]:
         from genre_daemon.learning.heldout import figures
+        from genre_daemon.learning.versions import finite_json
         from genre_daemon.web.plots import find_confusion
 
         number = int(name[1:]) if name[:1] == "v" and name[1:].isdigit() else 0
-        clean = _finite(dict(metrics))
+        clean = finite_json(dict(metrics))
         shown = figures(clean)  # each accuracy with the music it was measured on
         return {"name": name, "number": number, "version": version, "active": active, "created": created,
                 "genres": list(genres), "n_labels": n_labels, "accuracy": shown[0].accuracy if shown else None,
@@ -131,14 +131,3 @@ def model_dir(settings: Settings) -> Path:
     from genre_daemon.learning.versions import resolve_model_dir
 
     return resolve_model_dir(settings)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-

@@ -23,6 +23,7 @@ from genre_daemon.filing.journal import (
     PLACED,
     TERMINAL,
     TRANSITIONS,
+    WAITING,
     FileIdentity,
     FileRow,
     Journal,
@@ -247,6 +248,8 @@ def test_state_machine_is_the_designed_one() -> None:
     assert can_transition(State.CLASSIFYING, State.QUEUED)
     assert can_transition(State.QUEUED, State.SETTLING)
     assert TERMINAL == {State.MOVED, State.REVIEW, State.QUARANTINED, State.GONE}
+    assert WAITING == {State.SEEN, State.SETTLING, State.QUEUED}  # recorded, not yet being classified
+    assert WAITING == set(State) - TERMINAL - {State.CLASSIFYING}
     assert len(LEGAL) == 17
 
 

@@ -11,7 +11,7 @@ from mutagen.flac import FLAC
 from mutagen.id3 import ID3, TCON
 
 from conftest import write_tone
-from genre_daemon.tags import Tags, current_genre, read_tags
+from genre_daemon.tags import Tags, current_genre, read_tags, tags_dict
 
 from .conftest import DATED, EXPECTED, FFMPEG_KINDS, UNTAGGED, UNTAGGED_MP3
 
@@ -127,3 +127,18 @@ def test_to_json_is_plain_data():
     assert Tags(title="x", album="", year=2001).to_json() == {"title": "x", "year": 2001}
     with pytest.raises(AttributeError):
         Tags().title = "frozen"  # type: ignore[misc]
+
+
+def test_tags_dict_is_read_tags_as_json(tagged):
+    path = tagged("flac")
+    assert tags_dict(path) == read_tags(path).to_json() == EXPECTED
+
+
+def test_tags_dict_of_a_file_that_cannot_be_read_is_empty(tmp_path):
+    not_a_folder = tmp_path / "plain.txt"
+    not_a_folder.write_text("not audio\n")
+    for path in (tmp_path / "missing.mp3", tmp_path, not_a_folder / "x.mp3"):
+        with pytest.raises(OSError):
+            read_tags(path)  # read_tags says why
+        assert tags_dict(path) == {}  # tags_dict files it anyway, untagged
+    assert tags_dict(not_a_folder) == {}  # not audio: no tags, not an error

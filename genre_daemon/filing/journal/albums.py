@@ -38,7 +38,7 @@ from genre_daemon.filing.journal.rows import (
     _text,
 )
 from genre_daemon.filing.journal.schema import ALBUM_STATES
-from genre_daemon.filing.journal.states import State
+from genre_daemon.filing.journal.states import WAITING, State
 
 ACTIVE = ("queued", "classifying", "moving")
 
@@ -138,7 +138,7 @@ class Albums(Moves):
             album_id = int(cur.lastrowid or 0)
             for fid in track_ids:
                 row = self._require(c, fid)
-                if row.state not in (State.SEEN, State.SETTLING, State.QUEUED) or row.held:
+                if row.state not in WAITING or row.held:
                     raise TransitionError(fid, row.path, row.state, State.QUEUED, "only a waiting track joins an album")
                 c.execute("UPDATE files SET album_id = ?, state = 'queued', updated = ? WHERE id = ?",
                           (album_id, now, fid))

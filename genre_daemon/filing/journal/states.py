@@ -28,11 +28,12 @@ class State(str, Enum):
     GONE = "gone"
 
 
-WAITING = (State.SEEN, State.SETTLING, State.QUEUED)  # recorded, not yet being classified
 TERMINAL = frozenset({State.MOVED, State.REVIEW, State.QUARANTINED, State.GONE})
 # The terminal states reached by a move; only Journal.finish() enters them (with a move row).
 PLACED = frozenset({State.MOVED, State.REVIEW, State.QUARANTINED})
 _KIND = {State.MOVED: "genre", State.REVIEW: "review", State.QUARANTINED: "quarantine"}
+# Recorded, not yet being classified: the states a file waits in (settling, or queued for a worker).
+WAITING = frozenset({State.SEEN, State.SETTLING, State.QUEUED})
 
 # Legal next states. Any non-terminal state may go back to SEEN (the file changed while waiting)
 # or to GONE (it vanished); CLASSIFYING -> QUEUED is "retry later" (e.g. the disk was full).
