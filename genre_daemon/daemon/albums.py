@@ -31,7 +31,7 @@ from genre_daemon.filer.albums import GIVEN_UP, album_snapshot_from, album_snaps
 from genre_daemon.filer.core import Filer
 from genre_daemon.filing import album_mover
 from genre_daemon.filing.albums import Grouping, group
-from genre_daemon.filing.journal import FileRow, State
+from genre_daemon.filing.journal import WAITING, FileRow, State
 from genre_daemon.filing.writers import open_for_writing
 
 __all__ = ["AlbumIntake", "AlbumJob", "album_snapshot_from", "album_snapshot_json", "judged_loose"]
@@ -149,7 +149,7 @@ class AlbumIntake:
             self._forget_root(root)
             for t in (p for p in grouping.loose if p.is_relative_to(root)):
                 row = journal.by_path(str(t))
-                if row is not None and row.state in (State.SEEN, State.SETTLING, State.QUEUED):
+                if row is not None and row.state in WAITING:
                     self._enqueue(row)
             for other in grouping.albums:
                 if other != root and root.is_relative_to(other):
@@ -162,7 +162,7 @@ class AlbumIntake:
         rows: list[FileRow] = []
         for t in grouping.albums[root]:
             row = journal.by_path(str(t))
-            if row is None or row.held or row.state not in (State.SEEN, State.SETTLING, State.QUEUED):
+            if row is None or row.held or row.state not in WAITING:
                 return  # not offered yet (still arriving), or left alone after an undo
             rows.append(row)
         if (watcher := self._watcher()) is not None and watcher.settling_under(root):
@@ -203,7 +203,7 @@ class AlbumIntake:
             self._groupings.clear()
         for r in rows:
             fresh = journal.get(r.id)
-            if fresh is not None and fresh.state in (State.SEEN, State.SETTLING, State.QUEUED):
+            if fresh is not None and fresh.state in WAITING:
                 self._enqueue(fresh)
 
     def _forget_root(self, root: Path) -> None:

@@ -33,7 +33,7 @@ from genre_daemon.filing.mover import reason_path
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.model.inference import Prediction
 from genre_daemon.system.logs import file_fields
-from genre_daemon.tags import read_tags
+from genre_daemon.tags import tags_dict
 
 __all__ = ["Classifies", "Counters", "Filer", "Hooks", "incomplete_grace", "renamed", "write_reason_file",
            "UNREADABLE", "INCOMPLETE"]
@@ -289,10 +289,7 @@ class Filer:
     def read_tags(self, row: FileRow) -> dict[str, object]:
         """The file's own tags, recorded in the journal (for the path template and history)."""
         assert self.journal is not None
-        try:
-            tags: dict[str, object] = dict(read_tags(row.path).to_json())
-        except OSError:
-            return {}
+        tags = tags_dict(row.path)
         if tags:
             self.journal.set_tags(row.id, tags)
         return tags

@@ -30,7 +30,7 @@ from genre_daemon.filing.destination import unique_path
 from genre_daemon.filing.journal import Journal, content_hash
 from genre_daemon.filing.mover import read_refusal
 from genre_daemon.importer.plan import check_source, judged_loose, plan
-from genre_daemon.tags import read_tags
+from genre_daemon.tags import tags_dict
 
 __all__ = ["dry_run"]
 
@@ -86,7 +86,7 @@ class _Planner:
         if pred is None:
             return self._line(path, decision.for_quarantine(s, path, result.error or "could not be classified"))[0]
         digest = _hash(path)
-        where = decision.for_file(s, path, pred.genre, pred.confidence, _tags(path),
+        where = decision.for_file(s, path, pred.genre, pred.confidence, tags_dict(path),
                                   duplicate=self._duplicate(digest))
         if where.outcome == "moved":
             where = replace(where, reason=f"{pred.confidence:.2f}")
@@ -109,7 +109,7 @@ class _Planner:
         verdict = decide([p.scores for _, p in kept], s.min_confidence)
         digests = [_hash(t) for t, _ in kept]
         dups = [d for d in (self._duplicate(h) for h in digests) if d is not None]
-        where = decision.for_album(s, root.name, verdict.genre, [_tags(t) for t, _ in kept],
+        where = decision.for_album(s, root.name, verdict.genre, [tags_dict(t) for t, _ in kept],
                                    to_review=verdict.to_review, why=verdict.why, tracks=len(kept), duplicates=dups)
         if where.outcome == "moved":
             where = replace(where, reason=verdict.why)
@@ -160,11 +160,4 @@ def _hash(path: Path) -> str | None:
         return content_hash(path)
     except OSError:
         return None
-
-
-def _tags(path: Path) -> dict[str, object]:
-    try:
-        return dict(read_tags(path).to_json())
-    except OSError:
-        return {}
 
