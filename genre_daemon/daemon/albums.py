@@ -31,10 +31,10 @@ from genre_daemon.filer.albums import GIVEN_UP, album_snapshot_from, album_snaps
 from genre_daemon.filer.core import Filer
 from genre_daemon.filing import album_mover
 from genre_daemon.filing.albums import Grouping, group
-from genre_daemon.filing.journal import WAITING, FileRow, State
+from genre_daemon.filing.journal import WAITING, FileRow
 from genre_daemon.filing.writers import open_for_writing
 
-__all__ = ["AlbumIntake", "AlbumJob", "album_snapshot_from", "album_snapshot_json", "judged_loose"]
+__all__ = ["AlbumIntake", "AlbumJob", "album_snapshot_from", "album_snapshot_json"]
 
 log = logging.getLogger("genre_daemon.daemon.service")
 
@@ -84,9 +84,9 @@ class AlbumIntake:
 
     def _group(self, top: Path) -> Grouping:
         """The albums and loose files under the inbox folder ``top`` as they are now, the files
-        already judged loose kept loose (:func:`judged_loose`)."""
+        already judged loose kept loose (``FileRow.judged_loose``)."""
         journal = self.filer.journal
-        judged = [Path(r.path) for r in journal.recoverable(under=top) if judged_loose(r)] if journal else []
+        judged = [Path(r.path) for r in journal.recoverable(under=top) if r.judged_loose] if journal else []
         return group(self.filer.settings.inbox, self._audio_under(top), judged)
 
     def _audio_under(self, top: Path) -> list[Path]:
@@ -111,7 +111,7 @@ class AlbumIntake:
         """True when ``row`` waits for its album instead of being queued on its own."""
         if row.album_id is not None:  # already one of an album's tracks: the album is queued
             return True
-        if judged_loose(row):  # queued on its own before (a restart, the backlog): it stays loose
+        if row.judged_loose:  # queued on its own before (a restart, the backlog): it stays loose
             return False
         root = self._album_of(Path(row.path))
         if root is None:
@@ -233,15 +233,6 @@ class AlbumIntake:
     def done(self, album_id: int) -> None:
         with self._lock:
             self._albums_queued.discard(album_id)
-
-
-def judged_loose(row: FileRow) -> bool:
-    """Whether the journal says ``row``'s file was judged loose: queued (or being filed) on its
-    own, in no album. A track waits in ``seen`` until its album is taken, which links it, and
-    a dissolved album's tracks go back to ``seen``: so this is the verdict, kept across a
-    restart, where the folder as it is now (a container's albums filed, its songs left) would
-    say otherwise."""
-    return row.album_id is None and row.state in (State.QUEUED, State.CLASSIFYING)
 
 
 def _lstat_mode(path: Path) -> int:

@@ -31,7 +31,8 @@ class LearningLoop:
         self.filer = filer
         self.hashes = hashes  # genre_daemon.learning.labels.HashCache, shared with the filer
         self.classifier = classifier
-        self.model_dir: Path | None = model_dir
+        self.model_dir: Path | None = model_dir  # the pointer last seen (a broken one is not retried)
+        self.loaded_dir = model_dir  # the directory of the model in use (a suspect's separate process loads it)
         self.trainer: Any = None  # the retrain child process, while one runs
         self.new_labels = 0
         self._label_scan: threading.Thread | None = None
@@ -53,7 +54,7 @@ class LearningLoop:
             self.model_dir = current  # do not retry every tick; a new switch is noticed again
             return
         old = self.classifier.version if self.classifier is not None else None
-        self.classifier, self.model_dir = classifier, current
+        self.classifier, self.model_dir, self.loaded_dir = classifier, current, current
         self.filer.classifier = classifier
         log.info("model switched: %s -> %s", old, classifier.version)
         threading.Thread(target=self._reclassify_review, name="review", daemon=True).start()
@@ -113,7 +114,7 @@ class LearningLoop:
                 pred = classifier.classify(path)
             except AudioDecodeError:
                 continue
-            if pred.confidence < s.min_confidence:
+            if not pred.confidence >= s.min_confidence:  # not sure (a NaN score included): it stays
                 continue
             row, _ = journal.observe(path, FileIdentity.of(path))
             if row.state not in (State.SEEN, State.SETTLING):

@@ -2,8 +2,8 @@
 the web page.
 
 Threads: the watchdog observer and the watcher's settle thread hand complete files to
-:meth:`Daemon.offer`, which records them in the journal and puts their id on a bounded queue;
-``workers`` worker threads classify and move; the main thread only dispatches signals, restarts
+:meth:`Intake.offer <genre_daemon.daemon.intake.Intake.offer>`, which records them in the journal
+and puts their id on a bounded queue; ``workers`` worker threads classify and move; the main thread only dispatches signals, restarts
 a dead observer, rescans and writes the status file. Signal handlers only queue the signal
 (gunicorn's pattern); the main loop acts on it.
 
@@ -146,8 +146,8 @@ class Daemon:
         """A file or track that stopped the daemon MAX_INTERRUPTIONS times, classified in a
         separate process (:mod:`genre_daemon.filer.probe`) with the model in use."""
         learning = self.learning
-        assert learning is not None and learning.model_dir is not None
-        return classify_apart(learning.model_dir, path, stop=self.filer.stop)
+        assert learning is not None
+        return classify_apart(learning.loaded_dir, path, stop=self.filer.stop)
 
     @property
     def _stop(self) -> threading.Event:

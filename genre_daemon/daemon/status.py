@@ -1,4 +1,5 @@
-"""The status file as the daemon writes it, and the counters it reports. Reading it back (and the
+"""The status file as the daemon writes it (the counters it reports are the filer's,
+:class:`genre_daemon.filer.core.Counters`). Reading it back (and the
 journal's files per state that ``status`` shows) lives in :mod:`genre_daemon.filing.daemon_status`,
 low enough for the review page to import; it is re-exported here."""
 
@@ -7,26 +8,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from genre_daemon.config import Settings
 from genre_daemon.filing.daemon_status import STATUS_FILE, file_counts, read_status, status_path
 
-__all__ = ["STATUS_FILE", "Counters", "file_counts", "read_status", "status_path", "write_status"]
+__all__ = ["STATUS_FILE", "file_counts", "read_status", "status_path", "write_status"]
 
 # The daemon's one logger (journald's LOGGER field), whichever of its modules speaks.
 log = logging.getLogger("genre_daemon.daemon.service")
-
-
-@dataclass
-class Counters:
-    """Files placed, sent to review and quarantined since the start, and the last one taken."""
-
-    placed: int = 0
-    review: int = 0
-    quarantined: int = 0
-    last_file: str = ""
 
 
 def write_status(settings: Settings, status: dict[str, Any]) -> None:

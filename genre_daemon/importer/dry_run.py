@@ -5,8 +5,10 @@ taken in the order they come (a loose file at once, an album with its last track
 placement decision (:mod:`genre_daemon.filer.decision`) with what the run would know at that
 moment: the file's tags, the duplicates policy against the journal's placed files and the ones
 planned before it, name clashes against the disk and the names planned before it, and the
-checks the run makes before classifying (a foreign hard link, a file it cannot read). The
-journal, when there is one, is only read.
+checks the run makes (a file an undo holds or one judged before is left alone; one it cannot
+read stays; a foreign hard link is quarantined unread; a truncated file written to recently
+waits; an album with a pipe in it is filed track by track). The journal, when there is one, is
+only read.
 
 One line per album or loose file: ``SOURCE -> DESTINATION (why)``, ``SOURCE -> review:
 DESTINATION (why)``, ``SOURCE -> quarantine: DESTINATION (reason)`` or ``SOURCE -> stays (why)``;
@@ -16,6 +18,7 @@ an album's paths end in ``/``.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,13 +26,15 @@ from typing import Any, TextIO
 
 from genre_daemon.config import Settings
 from genre_daemon.filer import decision
-from genre_daemon.filer.core import unreadable
+from genre_daemon.errors import MoveError
+from genre_daemon.filer.core import incomplete_grace, unreadable
 from genre_daemon.filer.decision import Placement
+from genre_daemon.filing import album_mover
 from genre_daemon.filing.albums import decide
 from genre_daemon.filing.destination import unique_path
-from genre_daemon.filing.journal import Journal, content_hash
+from genre_daemon.filing.journal import WAITING, FileIdentity, Journal, content_hash
 from genre_daemon.filing.mover import read_refusal
-from genre_daemon.importer.plan import check_source, judged_loose, plan
+from genre_daemon.importer.plan import check_source, loose_before, plan
 from genre_daemon.tags import tags_dict
 
 __all__ = ["dry_run"]
@@ -41,14 +46,27 @@ def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any],
     s = replace(settings, inbox=source)
     journal = Journal(settings.journal_path) if settings.journal_path.exists() else None
     try:
-        judged = judged_loose(journal, source) if journal is not None else []
+        judged = loose_before(journal, source) if journal is not None else []
         work = plan(source, s, judged)
         sim = _Planner(s, journal)
-        album_of = {str(t): root for root, ts in work.grouping.albums.items() for t in ts}
-        answers: dict[Path, dict[str, Any]] = {root: {} for root in work.grouping.albums}
+        loose: list[Path] = []
+        for path in work.grouping.loose:  # what the run leaves alone before classifying anything
+            if (why := sim.left_alone(path)) is not None:
+                print(f"{path} -> stays ({why})", file=out)
+            else:
+                loose.append(path)
+        albums: dict[Path, list[Path]] = {}
+        for root, tracks in work.grouping.albums.items():
+            kept = [t for t in tracks if sim.left_alone(t) is None]
+            if kept:
+                albums[root] = kept
+            else:
+                print(f"{root}/ -> stays (left alone: every track was judged before)", file=out)
+        album_of = {str(t): root for root, ts in albums.items() for t in ts}
+        answers: dict[Path, dict[str, Any]] = {root: {} for root in albums}
         errors = 0
         with engine_factory() as engine:
-            for result in engine.classify([*map(str, work.grouping.loose), *album_of]):
+            for result in engine.classify([*map(str, loose), *album_of]):
                 path = Path(result.path)
                 root = album_of.get(str(path))
                 if result.prediction is None:
@@ -57,8 +75,8 @@ def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any],
                     print(sim.file(path, result), file=out)
                     continue
                 answers[root][str(path)] = result
-                if len(answers[root]) == len(work.grouping.albums[root]):
-                    print(sim.album(root, [answers[root][str(t)] for t in work.grouping.albums[root]]), file=out)
+                if len(answers[root]) == len(albums[root]):
+                    print(sim.album(root, [answers[root][str(t)] for t in albums[root]]), file=out)
     finally:
         if journal is not None:
             journal.close()
@@ -76,13 +94,29 @@ class _Planner:
     names: set[Path] = field(default_factory=set)  # paths the plan has filled so far
     placed: dict[str, str] = field(default_factory=dict)  # content hash -> planned path
 
+    def left_alone(self, path: Path) -> str | None:
+        """Why the run would not take ``path`` up at all (its journal row held by an undo, or
+        judged and left where it is), else None: as ``Importer._take`` decides."""
+        if self.journal is None or (row := self.journal.by_path(str(path))) is None:
+            return None
+        if FileIdentity.of_or_none(path) != row.identity:
+            return None  # changed since: the run records it afresh
+        if row.held:
+            return "left alone: you undid its placement"
+        if row.state not in WAITING:
+            return f"left alone: {row.reason or row.state.value}"
+        return None
+
     def file(self, path: Path, result: Any) -> str:
+        """The line of a loose file, checked as ``Filer.process`` checks it."""
         s = self.settings
-        if (refusal := read_refusal(path)) is not None:
-            return self._line(path, decision.for_quarantine(s, path, refusal))[0]
         if (why := unreadable(path)) is not None:
             return f"{path} -> stays (cannot be read: {why})"
+        if (refusal := read_refusal(path)) is not None:
+            return self._line(path, decision.for_quarantine(s, path, refusal))[0]
         pred = result.prediction
+        if pred is None and result.incomplete and self._recent(path):
+            return f"{path} -> stays (incomplete, may still be arriving)"
         if pred is None:
             return self._line(path, decision.for_quarantine(s, path, result.error or "could not be classified"))[0]
         digest = _hash(path)
@@ -92,8 +126,23 @@ class _Planner:
             where = replace(where, reason=f"{pred.confidence:.2f}")
         return self._line(path, where, digest)[0]
 
+    def _recent(self, path: Path) -> bool:
+        """Written to within the grace a truncated file gets to finish arriving."""
+        try:
+            return time.time() - os.stat(path).st_mtime < incomplete_grace(self.settings)
+        except OSError:
+            return False
+
     def album(self, root: Path, results: list[Any]) -> str:
         s = self.settings
+        try:
+            album_mover.snapshot(root)
+        except MoveError:  # the run files its tracks one by one (a pipe, a socket in it)
+            return "\n".join(self.file(Path(r.path), r) for r in results)
+        waiting = [Path(r.path).name for r in results if r.prediction is None and r.incomplete
+                   and self._recent(Path(r.path))]
+        if waiting:
+            return f"{root}/ -> stays (waits: {waiting[0]} is incomplete, may still be arriving)"
         lines: list[str] = []
         kept: list[tuple[Path, Any]] = []
         for r in results:  # a track that cannot be read or decoded leaves its album for quarantine

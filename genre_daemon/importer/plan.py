@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genre_daemon.config import Settings
-from genre_daemon.daemon.albums import judged_loose as _judged_loose_row
 from genre_daemon.daemon.settling import is_candidate, is_hidden
 from genre_daemon.errors import GenreDaemonError
 from genre_daemon.filing.albums import Grouping, group
@@ -69,7 +68,7 @@ def plan(source: Path, settings: Settings, judged_loose: Iterable[Path] = ()) ->
     return Plan(source, Grouping({}, tuple(found)))
 
 
-def judged_loose(journal: Journal, source: Path) -> list[Path]:
+def loose_before(journal: Journal, source: Path) -> list[Path]:
     """The files under ``source`` that an earlier run (stopped since) judged loose: queued on
-    their own, in no album, the daemon's mark too (``daemon.albums.judged_loose``)."""
-    return [Path(r.path) for r in journal.recoverable(under=source) if _judged_loose_row(r)]
+    their own, in no album (``FileRow.judged_loose``, the daemon's mark too)."""
+    return [Path(r.path) for r in journal.recoverable(under=source) if r.judged_loose]

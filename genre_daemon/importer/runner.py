@@ -36,7 +36,7 @@ from genre_daemon.filer.probe import Apart
 from genre_daemon.filer.recovery import FileRecovery
 from genre_daemon.filing import album_mover
 from genre_daemon.filing.journal import WAITING, FileIdentity, FileRow, Journal, State
-from genre_daemon.importer.plan import Plan, check_source, judged_loose, plan
+from genre_daemon.importer.plan import Plan, check_source, loose_before, plan
 from genre_daemon.importer.progress import Progress
 from genre_daemon.learning.labels import HashCache
 from genre_daemon.model.inference import Prediction
@@ -126,7 +126,7 @@ class Importer:
                 self.filer.journal = journal
                 self.albums.recover()  # this folder's rows only: the daemon finishes its inbox's
                 FileRecovery(self.filer).recover()
-                work = plan(self.source, s, judged_loose(journal, self.source))
+                work = plan(self.source, s, loose_before(journal, self.source))
                 log.info("import %s: %d audio files (%d albums, %d loose)", self.source, work.tracks,
                          len(work.grouping.albums), len(work.grouping.loose))
                 self._sort(work)
@@ -200,7 +200,7 @@ class Importer:
 
     def _queue(self, row: FileRow) -> FileRow:
         """``row`` (waiting) queued on its own: the journal's mark of a loose file, which the next
-        run's plan keeps loose (:func:`judged_loose`)."""
+        run's plan keeps loose (:func:`~genre_daemon.importer.plan.loose_before`)."""
         journal = self.filer.journal
         assert journal is not None
         if row.state == State.QUEUED:

@@ -73,6 +73,15 @@ class FileRow:
     tags: dict[str, object] | None = None  # the tags read from it (artist, album, ...)
     scores: dict[str, float] | None = None  # its prediction's scores, once recorded
 
+    @property
+    def judged_loose(self) -> bool:
+        """Whether the journal says the file was judged loose: queued (or being filed) on its
+        own, in no album. A track waits in ``seen`` until its album is taken, which links it, and
+        a dissolved album's tracks go back to ``seen``: so this is the verdict, kept across a
+        restart, where the folder as it is now (a container's albums filed, its songs left)
+        would say otherwise. The daemon's intake and ``import`` both keep it."""
+        return self.album_id is None and self.state in (State.QUEUED, State.CLASSIFYING)
+
 
 @dataclass(frozen=True)
 class MoveRow:
