@@ -21,8 +21,10 @@ again; the price is one check per skipped move per command.
 by the signature the album's snapshot recorded (same inode, or same size and mtime for a copy).
 What undo placed goes back to the album's inbox folder (`` (2)`` if that name is taken now), in one
 folder rename when the library folder holds nothing else; a file you added stays, and so does a
-track you moved elsewhere (a correction: it keeps its move). The message names the album by its
-inbox folder and says what went back and what stayed.
+track you moved elsewhere (a correction: it keeps its move). An album folder that is no longer
+where it was placed is followed as a file is: to the folder holding one of its tracks at its place
+(moved whole by hand, or filed by the review page). The message names the album by its inbox folder
+and says what went back and what stayed.
 
 **History entries.** ``undo --last N`` undoes the newest N entries of ``history`` that can be
 undone: a file's move is an entry, an album (all its tracks) is one.
@@ -42,7 +44,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from genre_daemon.filing import album_mover, mover
@@ -199,22 +201,26 @@ class Undoer:
             return UndoResult(move, None, f"move {move.id}: the journal has no placed album {move.album_id}")
         if album.undone:
             return self._undo_file(move)
-        folder, source = Path(album.destination), Path(album.source)
+        placed_at, source = Path(album.destination), Path(album.source)
         name = source.name
-        if not folder.is_dir() or os.path.islink(folder):
-            return UndoResult(move, None, f"move {move.id}: the folder of the album {name}, {folder}, is gone "
-                                          "(deleted or moved); nothing moved")
         names = album_mover.Snapshot.from_json(source, album.snapshot).library_names()
         own = {new: old for old, new in names.items()}  # its names in the library -> its own
+        folder = placed_at if placed_at.is_dir() and not os.path.islink(placed_at) else None
         try:
-            plan = self._album_plan(album, folder, names)
+            plan = self._album_plan(album, folder, names, placed_at) if folder is not None else None
+            if plan is None or not plan.tracks:  # moved whole since (another album may have its name now)
+                if (moved := self._album_now(album, placed_at)) is not None:
+                    folder, plan = moved, self._album_plan(album, moved, names, placed_at)
         except MoveError as exc:
             return UndoResult(move, None, f"move {move.id}: {exc}")
+        if folder is None or plan is None:
+            return UndoResult(move, None, f"move {move.id}: the folder of the album {name}, {placed_at}, is gone "
+                                          "(deleted or moved); nothing moved")
         if not plan.tracks:
             return UndoResult(move, None, f"move {move.id}: no track of the album {name} is where it was placed "
                                           f"({_listed(plan.stayed)}); nothing moved")
-        for m, _ in plan.tracks:
-            if (problem := _restore_tag(m, Path(m.destination))) is not None:
+        for m, rel in plan.tracks:
+            if (problem := _restore_tag(m, folder / rel)) is not None:
                 return UndoResult(move, None, problem)
         inbox = self.settings.inbox if self.settings is not None else source.parent
         root = inbox if source.is_relative_to(inbox) else source.parent
@@ -243,13 +249,41 @@ class Undoer:
             note = f"the album {name} went back whole ({went})"
         return UndoResult(move, back, taken_from=folder, album=True, note=note)
 
-    def _album_plan(self, album: AlbumRow, folder: Path, names: Mapping[str, str]) -> _AlbumPlan:
+    def _album_now(self, album: AlbumRow, placed_at: Path) -> Path | None:
+        """Where the album folder placed at ``placed_at`` went, moved whole (by the user, or by the
+        review page filing it): a folder holding at least half of its tracks at their places,
+        found from one of them as a file is (:meth:`_search`). Never a genre folder or a root (a
+        track moved there alone is a correction, which stays)."""
+        s = self.settings
+        if s is None:
+            return None
+        roots = {s.library, s.review_dir, s.quarantine_dir, s.inbox, s.state_dir, *s.retrain.labelled_dirs}
+        tracks = [(m, row, Path(m.destination).relative_to(placed_at)) for m in self.journal.album_moves(album.id)
+                  if (row := self.journal.get(m.file_id)) is not None and Path(m.destination).is_relative_to(placed_at)]
+        for m, row, rel in tracks:
+            found = self._search(row, exclude=Path(m.destination))
+            if len(found) != 1 or len(found[0][0].parts) <= len(rel.parts):
+                continue
+            folder = Path(*found[0][0].parts[:-len(rel.parts)])
+            if folder in roots or folder.parent == s.library or not folder.is_dir() or os.path.islink(folder):
+                continue
+            there = sum(1 for _, r, rr in tracks if (i := _regular_identity(folder / rr)) is not None
+                        and self._is_its_file(folder / rr, i, r, at_address=False))
+            if 2 * there >= len(tracks):
+                return folder
+        return None
+
+    def _album_plan(self, album: AlbumRow, folder: Path, names: Mapping[str, str],
+                    placed_at: Path | None = None) -> _AlbumPlan:
         """Which files in ``folder`` the album's move placed (they go back) and what stays; its
-        other files are where ``names`` (its own relative path -> the library's) put them."""
+        other files are where ``names`` (its own relative path -> the library's) put them.
+        ``placed_at``: where its move put the folder, when it has been moved whole since."""
         back: dict[str, str] = {}  # relative path -> "track" | "file" | "link"
         tracks: list[tuple[MoveRow, str]] = []
         stayed: list[str] = []
-        moves = self.journal.album_moves(album.id)
+        moves = [m if placed_at is None or not Path(m.destination).is_relative_to(placed_at)
+                 else replace(m, destination=str(folder / Path(m.destination).relative_to(placed_at)))
+                 for m in self.journal.album_moves(album.id)]
         for m in moves:
             address = Path(m.destination)
             if not address.is_relative_to(folder):

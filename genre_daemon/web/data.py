@@ -2,20 +2,24 @@
 
 Every action takes a journal id (a file row for review songs and audio, a move for recent
 placements), never a path: the path always comes from the journal. :class:`WebData` is the page's
-one object: the review list and filing a song from review, the recent placements with their
-corrections and undo, and the status here; which file a row means and moving it into a genre
-folder in :mod:`genre_daemon.web.placing`; the model versions, rollback and plots in
+one object: the review list and filing from review, the recent placements with their corrections
+and undo, and the status here; which file a row means and the filing itself in
+:mod:`genre_daemon.web.placing`; the model versions, rollback and plots in
 :mod:`genre_daemon.web.models`.
 
-Filing a song (from review, or into another genre from Recent) is one :func:`mover.move` into
-``library/<genre>/`` with ``on_conflict="rename"`` whatever the config says (a click never
-replaces a file). The label scan (``labels.py``) counts it by itself: the journal still holds
-the daemon's placement (review or the old genre), and the file is now in another genre folder.
-The page notes where it put the file in the journal's ``meta`` table (key ``web.placed.<file
-id>``: path, inode, genre, time) so a second click is refused, Recent can show where the file
-is, and its audio can still be played. Actions are serialised in-process by one lock; a file
-the daemon or the user moves meanwhile makes the move fail cleanly (nothing moved twice, the
-source untouched).
+**Albums are one unit.** An album the daemon sent to review (a folder ``review/<album>/`` whose
+tracks' rows share an ``album_id``) is one review item, listed by its first track's id with its
+tracks; filing any of its tracks files the whole folder; "wrong genre?" on a track of a placed
+album moves the whole album, and undo of one of its tracks brings the whole album back
+(:mod:`genre_daemon.filing.undo`), each saying so.
+
+Filing (from review, or into another genre from Recent) is the user's own filing
+(:mod:`genre_daemon.filer.by_hand`): where the one placement decision puts it, with
+``path_template`` and ``write_tags``, never replacing a file. The label scan (``labels.py``)
+counts it by itself: the journal still holds the daemon's placement (review or the old genre),
+and the file is now in another genre folder. Actions are serialised in-process by one lock; a
+file the daemon or the user moves meanwhile makes the move fail cleanly (nothing moved twice,
+the source untouched).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from typing import Any
 
 from genre_daemon.config import Settings
 from genre_daemon.filing.daemon_status import file_counts
-from genre_daemon.filing.journal import FileRow, Journal, JournalError, MoveRow, State
+from genre_daemon.filer.by_hand import tidy
+from genre_daemon.filing.journal import AlbumRow, FileRow, Journal, JournalError, MoveRow, State
+from genre_daemon.filing.undo import counted
 from genre_daemon.web.models import ModelViews
 from genre_daemon.web.placing import (
     RECORD_PREFIX,
@@ -55,8 +61,24 @@ StatusProvider = Callable[[], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
+class TrackItem:
+    """A track of an album waiting in review: its file row id, its path in the album folder, and
+    the model's top genre for it alone."""
+
+    id: int
+    name: str
+    genre: str | None
+    confidence: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "genre": self.genre, "confidence": _num(self.confidence),
+                "audio": f"/api/files/{self.id}/audio"}
+
+
+@dataclass(frozen=True)
 class ReviewItem:
-    """A song waiting in review: its file row id, name and the daemon's scores."""
+    """A song (``kind`` file) or an album (``kind`` album: ``album`` is its id, ``tracks`` its
+    tracks, ``id`` its first track's) waiting in review, with the daemon's scores (the album's)."""
 
     id: int
     name: str
@@ -65,16 +87,29 @@ class ReviewItem:
     scores: dict[str, float]
     time: float
     model: str | None
+    kind: str = "file"
+    album: int | None = None
+    tracks: tuple[TrackItem, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The pinned ``GET /api/review`` object (plus ``time``, ``model`` and ``audio``)."""
-        return {"id": self.id, "name": self.name, "genre": self.genre, "confidence": _num(self.confidence),
-                "scores": self.scores, "time": self.time,
-                "model": self.model, "audio": f"/api/files/{self.id}/audio"}
+        """The pinned ``GET /api/review`` object (plus ``time``, ``model`` and ``audio``; an album's
+        ``album`` and ``tracks``)."""
+        out = {"id": self.id, "kind": self.kind, "name": self.name, "genre": self.genre,
+               "confidence": _num(self.confidence), "scores": self.scores, "time": self.time,
+               "model": self.model, "audio": f"/api/files/{self.id}/audio"}
+        if self.kind == "album":
+            out["album"] = self.album
+            out["tracks"] = [t.to_json() for t in self.tracks]
+        return out
 
     def top(self, n: int = 3) -> list[tuple[str, float]]:
         """The ``n`` best genres with their scores, best first."""
         return sorted(self.scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+
+    @property
+    def songs(self) -> int:
+        """How many songs the item holds (an album's tracks, else one)."""
+        return len(self.tracks) if self.kind == "album" else 1
 
 
 @dataclass(frozen=True)
@@ -93,13 +128,17 @@ class RecentItem:
     by_you: bool  # filed or corrected through this page
     playable: bool
     scores: dict[str, float] = field(default_factory=dict)
+    album: int | None = None  # a track of this album: its correction and undo act on the whole album
+    album_name: str | None = None
+    album_tracks: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """One ``GET /api/recent`` object."""
         return {"move": self.move, "id": self.file, "name": self.name, "kind": self.kind, "genre": self.genre,
                 "confidence": _num(self.confidence), "time": self.time, "undone": self.undone,
                 "now": self.now, "by_you": self.by_you,
-                "audio": f"/api/files/{self.file}/audio" if self.playable else None}
+                "audio": f"/api/files/{self.file}/audio" if self.playable else None,
+                "album": self.album, "album_name": self.album_name, "album_tracks": self.album_tracks}
 
 
 class WebData:
@@ -111,7 +150,7 @@ class WebData:
         self.status_provider = status_provider
         self._act = threading.Lock()  # one action at a time: check-then-move stays true
         self._scores_lock = threading.Lock()
-        self._scores: dict[int, tuple[dict[str, float], str | None, float]] = {}  # file id -> review move
+        self._scores: dict[int, _Scored] = {}  # file id -> its review move
         self._max_move = 0
         self._rows: list[FileRow] = []
         self._rows_key: tuple[int, int] | None = None
@@ -121,19 +160,56 @@ class WebData:
     # --- review ---------------------------------------------------------------------------------
 
     def review_items(self) -> list[ReviewItem]:
-        """Songs waiting for review, newest first: rows in state review whose file is still at
-        its address in the review folder (a file moved or filed since is left out)."""
+        """Songs and albums waiting for review, newest first: rows in state review whose file is
+        still at its address in the review folder (a file moved or filed since is left out); the
+        tracks of an album in review make one item."""
         rows = self._review_rows()
         scores = self._review_scores()
         review = os.fspath(self.settings.review_dir)
-        items: list[ReviewItem] = []
+        items: list[ReviewItem | int] = []  # an int holds an album's place
+        albums: dict[int, list[FileRow]] = {}
         for row in rows:
             where = row.destination
             if where is None or not inside(where, review) or not is_file_of(where, row):
                 continue
-            sc, model, when = scores.get(row.id, ({}, row.model_version, row.updated))
-            items.append(ReviewItem(row.id, os.path.basename(where), row.genre, row.confidence, sc, when, model))
-        return items
+            if row.album_id is not None:
+                if row.album_id not in albums:
+                    albums[row.album_id] = []
+                    items.append(row.album_id)
+                albums[row.album_id].append(row)
+                continue
+            items.append(self._song_item(row, scores))
+        out: list[ReviewItem] = []
+        for it in items:
+            if isinstance(it, ReviewItem):
+                out.append(it)
+                continue
+            album = self.journal.album(it)
+            folder = Path(album.destination) if album is not None and album.destination else None
+            if album is None or album.state != "review" or album.undone or folder is None \
+                    or not inside(folder, review):
+                out.extend(self._song_item(row, scores) for row in albums[it])  # not an album in review now
+                continue
+            out.append(self._album_item(album, folder, albums[it], scores))
+        return out
+
+    def _song_item(self, row: FileRow, scores: dict[int, _Scored]) -> ReviewItem:
+        sc = scores.get(row.id)
+        return ReviewItem(row.id, os.path.basename(row.destination or ""), row.genre, row.confidence,
+                          sc.scores if sc else {}, sc.time if sc else row.updated,
+                          sc.model if sc else row.model_version)
+
+    def _album_item(self, album: AlbumRow, folder: Path, rows: list[FileRow],
+                    scores: dict[int, _Scored]) -> ReviewItem:
+        tracks = []
+        for row in sorted(rows, key=lambda r: os.fsencode(r.destination or "")):
+            sc = scores.get(row.id)
+            own = sc.scores if sc and sc.scores else (row.scores or {})
+            best = max(own.items(), key=lambda kv: (kv[1], kv[0])) if own else (row.genre, row.confidence)
+            tracks.append(TrackItem(row.id, relative(Path(row.destination or ""), folder), best[0], best[1]))
+        newest = max((scores[r.id].time for r in rows if r.id in scores), default=album.updated)
+        return ReviewItem(tracks[0].id, folder.name, album.genre, album.confidence, dict(album.scores), newest,
+                          album.model_version, "album", album.id, tuple(tracks))
 
     def _review_rows(self) -> list[FileRow]:
         """The journal's rows in state review, newest first, cached: the set changes only when a
@@ -150,9 +226,9 @@ class WebData:
             self._rows, self._rows_key = rows, key
         return rows
 
-    def _review_scores(self) -> dict[int, tuple[dict[str, float], str | None, float]]:
-        """Scores of every review move, by file id, read incrementally from the journal's history
-        (moves are only ever appended; the first call reads them all)."""
+    def _review_scores(self) -> dict[int, _Scored]:
+        """Every review move by file id (its id, scores, model, time), read incrementally from the
+        journal's history (moves are only ever appended; the first call reads them all)."""
         with self._scores_lock:
             limit = 64
             while True:
@@ -162,18 +238,23 @@ class WebData:
                 limit *= 4
             for m in batch:
                 if m.id > self._max_move and m.kind == "review":
-                    self._scores[m.file_id] = (m.scores, m.model_version, m.time)
+                    self._scores[m.file_id] = _Scored(m.id, m.scores, m.model_version, m.time)
             if batch:
                 self._max_move = max(self._max_move, batch[0].id)
             return self._scores
 
     def file_review(self, file_id: int, genre: object) -> dict[str, Any]:
-        """File the review song ``file_id`` into ``library/<genre>/``; returns what was done."""
+        """File the review song ``file_id`` (or the whole album it is a track of) as ``genre``;
+        returns what was done."""
         with self._act:
             row = self.journal.get(file_id)
             if row is None:
                 raise WebError(404, f"no song with id {file_id}")
             name = check_genre_name(genre)
+            if row.album_id is not None and row.state is State.REVIEW:
+                album = self.journal.album(row.album_id)
+                if album is not None and album.state == "review" and not album.undone:
+                    return self._file_album(album, name, file_id, in_review=True)
             record = self._placer.record(file_id)
             if record is not None:
                 raise WebError(409, f"song {file_id} was already filed into {shown(record.genre)} "
@@ -186,7 +267,32 @@ class WebData:
             if not row.destination or not inside(source, self.settings.review_dir) or not is_file_of(source, row):
                 raise WebError(410, f"{shown(source.name)} is no longer in the review folder (moved or deleted "
                                     "outside this page); nothing moved")
-            return self._placer.file_into(row, source, name, came_from="review")
+            return self._placer.file_song(row, self._review_move(row), source, name, came_from="review")
+
+    def _file_album(self, album: AlbumRow, genre: str, file_id: int, *, in_review: bool,
+                    came_from: str | None = None) -> dict[str, Any]:
+        """File the whole album ``album`` (a track of it was clicked) as ``genre``."""
+        folder, tracks = self._placer.album_tracks(album)
+        label = shown(Path(album.destination or album.source).name)
+        filed = next((rec for t in tracks if (rec := self._placer.record(t.row.id)) is not None), None)
+        if in_review and filed is not None:
+            raise WebError(409, f"the album {label} was already filed into {shown(filed.genre)}; nothing moved")
+        if folder is None or not tracks:
+            where = "the review folder" if in_review else "the library or the review folder"
+            raise WebError(410, f"the album {label} is no longer in {where} (moved or deleted outside this page); "
+                                "nothing moved")
+        if in_review and not inside(folder, self.settings.review_dir):
+            raise WebError(409, f"the album {label} is not waiting for review; nothing moved")
+        if came_from is None:
+            came_from = ("review" if inside(folder, self.settings.review_dir)
+                         else self._placer.genre_now(tracks[0].row, tracks[0].where))
+        if came_from == genre and not inside(folder, self.settings.review_dir):
+            raise WebError(409, f"the album {shown(folder.name)} is already in {shown(genre)}; nothing moved")
+        return self._placer.file_album(album, tracks, folder, genre, file_id=file_id, came_from=came_from)
+
+    def _review_move(self, row: FileRow) -> MoveRow | None:
+        scored = self._review_scores().get(row.id)
+        return self.journal.move(scored.move) if scored is not None else None
 
     # --- recent ---------------------------------------------------------------------------------
 
@@ -200,9 +306,10 @@ class WebData:
             if len(chosen) == limit or len(moves) < want:
                 break
             want *= 4
-        return [self._recent_item(m) for m in chosen]
+        albums: dict[int, tuple[str, int]] = {}
+        return [self._recent_item(m, albums) for m in chosen]
 
-    def _recent_item(self, m: MoveRow) -> RecentItem:
+    def _recent_item(self, m: MoveRow, albums: dict[int, tuple[str, int]]) -> RecentItem:
         row = self.journal.get(m.file_id)
         record = self._placer.record(m.file_id)
         name = Path(m.destination).name
@@ -219,11 +326,19 @@ class WebData:
                 now = genre_of(where, self.settings.library)
             if where is not None:
                 name = where.name
+        album_name, tracks = None, 0
+        if m.album_id is not None:
+            if m.album_id not in albums:
+                album = self.journal.album(m.album_id)
+                albums[m.album_id] = ((Path(album.source).name, len(self.journal.album_tracks(album.id)))
+                                      if album is not None else ("?", 0))
+            album_name, tracks = albums[m.album_id]
         return RecentItem(m.id, m.file_id, name, m.kind, m.genre, m.confidence, m.time, m.undone, now, by_you,
-                          where is not None, dict(m.scores))
+                          where is not None, dict(m.scores), m.album_id, album_name, tracks)
 
     def correct(self, move_id: int, genre: object) -> dict[str, Any]:
-        """Move the file of placement ``move_id`` into ``library/<genre>/`` ("wrong genre")."""
+        """Move the file of placement ``move_id`` (the whole album, for a track of one) into
+        another genre ("wrong genre")."""
         with self._act:
             move = self.journal.move(move_id)
             if move is None or move.kind not in ("genre", "review"):
@@ -234,18 +349,23 @@ class WebData:
             row = self.journal.get(move.file_id)
             if row is None or row.state not in (State.MOVED, State.REVIEW):
                 raise WebError(409, f"placement {move_id} is no longer the file's last move; nothing moved")
-            where = self._placer.locate(row, self._placer.record(row.id))
+            album = self.journal.album(move.album_id) if move.album_id is not None else None
+            if album is not None and not album.undone:
+                return self._file_album(album, name, row.id, in_review=False)
+            record = self._placer.settle(row, move)
+            where = self._placer.locate(row, record)
             if where is None:
                 raise WebError(410, f"{shown(Path(move.destination).name)} is not where the daemon or this page "
                                     "put it (moved or deleted by hand?); nothing moved")
             in_review = inside(where, self.settings.review_dir)
-            came_from = "review" if in_review else genre_of(where, self.settings.library)
+            came_from = "review" if in_review else self._placer.genre_now(row, where)
             if not in_review and came_from == name:
                 raise WebError(409, f"{shown(where.name)} is already in {shown(name)}; nothing moved")
-            return self._placer.file_into(row, where, name, came_from=came_from)
+            return self._placer.file_song(row, move, where, name, came_from=came_from)
 
     def undo(self, move_id: int) -> dict[str, Any]:
-        """Put the file of placement ``move_id`` back where it came from (``undo.py``)."""
+        """Put the file of placement ``move_id`` back where it came from (``undo.py``); a track of
+        an album brings the whole album back."""
         from genre_daemon.filing.undo import Undoer
 
         with self._act:
@@ -254,13 +374,34 @@ class WebData:
                 raise WebError(404, f"no placement with id {move_id}")
             if move.undone:
                 raise WebError(409, f"placement {move_id} was already undone; nothing moved")
+            album = self.journal.album(move.album_id) if move.album_id is not None else None
+            if album is not None:  # undo takes the whole album: each of its files, with its move
+                rows = self.journal.album_tracks(album.id)
+                own = {m.file_id: m for m in self.journal.album_moves(album.id)}
+            else:
+                rows = [r for r in [self.journal.get(move.file_id)] if r is not None]
+                own = {move.file_id: move}
+            records = {r.id: self._placer.settle(r, own.get(r.id)) for r in rows}
             result = Undoer(self.journal, self.settings).undo(move)
             if result.error is not None or result.restored is None:
                 raise WebError(409, f"cannot undo {result.error}")
-            self._placer.forget(move.file_id)
-            log.info("web: undid move %d: %s is back at %s", move_id, Path(move.destination).name, result.restored)
-            return {"move": move_id, "id": move.file_id, "restored": relative(result.restored, self.settings.inbox),
-                    "note": result.note}
+            back = [fid for fid, m in own.items() if (self.journal.move(m.id) or m).undone]
+            for fid in back:
+                rec = records.get(fid)
+                self._placer.forget(fid)
+                if rec is not None:  # the folders this page made for it, left empty now
+                    tidy(self.settings, (rec.folder or rec.path).parent)
+            restored = relative(result.restored, self.settings.inbox)
+            n = len(back)
+            if result.album:
+                message = f"the album {shown(result.restored.name)} ({counted(n, 'track')}) is back in the inbox"
+            else:
+                message = f"{shown(result.restored.name)} is back in the inbox"
+            log.info("web: undid move %d: %s", move_id, message)
+            return {"move": move_id, "id": move.file_id, "restored": restored, "note": result.note,
+                    "kind": "album" if result.album else "file",
+                    "album": {"id": album.id, "name": result.restored.name, "tracks": n} if result.album and album
+                    else None, "message": message}
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -314,7 +455,7 @@ class WebData:
             "retraining": running.get("retraining", False),
             "model_version": running.get("model_version") or (active or {}).get("version"),
             "counts": counts,
-            "in_review": len(self.review_items()),
+            "in_review": sum(it.songs for it in self.review_items()),
             "retrain": progress,
             "last_gate": gate,
             "active_model": active,
@@ -334,6 +475,16 @@ class WebData:
 
 
 # --- small helpers --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A review move as the review list needs it."""
+
+    move: int
+    scores: dict[str, float]
+    model: str | None
+    time: float
 
 
 def _num(x: float | None) -> float | None:

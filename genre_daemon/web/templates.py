@@ -47,15 +47,26 @@ _REVIEW = """{% extends "base" %}
 {% block main %}
 <h1>Review: <span id="review-count">{{ total }}</span> waiting</h1>
 <p class="hint">Songs the model was not sure of (top score below {{ min_confidence }}). Listen, then click
-its genre or type a new one: the song moves into that genre folder and the next retrain learns from it.</p>
+its genre or type a new one: the song moves into that genre folder and the next retrain learns from it.
+An album is one card: its genre files the whole album, every track together.</p>
 <datalist id="genres">{% for g in genres %}<option value="{{ g }}">{% endfor %}</datalist>
 {% if not items %}<p id="empty">Nothing is waiting for review.</p>{% endif %}
 <ol class="songs" id="review-list">
 {% for it in items %}
-<li class="song" id="song-{{ it.id }}" data-id="{{ it.id }}">
+<li class="song{{ ' album' if it.kind == 'album' else '' }}" id="song-{{ it.id }}" data-id="{{ it.id }}"
+    data-kind="{{ it.kind }}"{% if it.kind == 'album' %} data-album="{{ it.album }}"{% endif %}>
   <div class="row1"><span class="name">{{ it.name }}</span>
+    {% if it.kind == 'album' %}<span class="what">album, {{ it.tracks|length }} track{{ '' if it.tracks|length == 1 else 's' }}</span>{% endif %}
     <span class="guess">model: {{ it.genre or '?' }} {{ it.confidence|pct }}</span></div>
+  {% if it.kind == 'album' %}
+  <ol class="tracks">
+  {% for t in it.tracks %}<li class="track" id="track-{{ t.id }}" data-id="{{ t.id }}"><span class="track-name">{{ t.name }}</span>
+    <small>{{ t.genre or '?' }} {{ t.confidence|pct }}</small>
+    <audio controls preload="none" src="/api/files/{{ t.id }}/audio"></audio></li>
+  {% endfor %}</ol>
+  {% else %}
   <audio controls preload="none" src="/api/files/{{ it.id }}/audio"></audio>
+  {% endif %}
   <form class="pick" method="post" action="/api/review/{{ it.id }}" data-api="review">
     <input type="hidden" name="csrf" value="{{ csrf }}">
     {% for g, p in it.top(3) %}<button type="submit" name="genre" value="{{ g }}" class="genre">{{ g }} <small>{{ p|pct }}</small></button>
@@ -63,8 +74,8 @@ its genre or type a new one: the song moves into that genre folder and the next 
   </form>
   <form class="typed" method="post" action="/api/review/{{ it.id }}" data-api="review">
     <input type="hidden" name="csrf" value="{{ csrf }}">
-    <input name="genre" list="genres" placeholder="another genre" aria-label="genre for {{ it.name }}" required maxlength="200">
-    <button type="submit">File</button>
+    <input name="genre" list="genres" placeholder="another genre" aria-label="genre for {{ 'the album ' if it.kind == 'album' else '' }}{{ it.name }}" required maxlength="200">
+    <button type="submit">{{ 'File the album' if it.kind == 'album' else 'File' }}</button>
   </form>
   <p class="error" role="alert"></p>
 </li>
@@ -84,28 +95,31 @@ _RECENT = """{% extends "base" %}
 {% block main %}
 <h1>Recent placements</h1>
 <p class="hint">The newest {{ items|length }} files the daemon placed. "Move" files one into another genre
-(a correction the next retrain learns from); "Undo" puts it back where it came from.</p>
+(a correction the next retrain learns from); "Undo" puts it back where it came from. On a track of an
+album both act on the whole album.</p>
 <datalist id="genres">{% for g in genres %}<option value="{{ g }}">{% endfor %}</datalist>
 <table id="recent">
 <thead><tr><th>when</th><th>file</th><th>the daemon said</th><th>now in</th><th>listen</th><th>wrong genre?</th><th></th></tr></thead>
 <tbody>
 {% for it in items %}
-<tr id="move-{{ it.move }}" data-move="{{ it.move }}" class="{{ 'undone' if it.undone else '' }}">
+<tr id="move-{{ it.move }}" data-move="{{ it.move }}" class="{{ 'undone' if it.undone else '' }}"{% if it.album %} data-album="{{ it.album }}"{% endif %}>
   <td>{{ it.time|when }}</td>
-  <td class="name">{{ it.name }}</td>
+  <td class="name">{{ it.name }}{% if it.album %}<br><small class="album">album {{ it.album_name }} ({{ it.album_tracks }} track{{ '' if it.album_tracks == 1 else 's' }})</small>{% endif %}</td>
   <td>{% if it.kind == 'review' %}review ({{ it.genre or '?' }} {{ it.confidence|pct }}){% else %}{{ it.genre }} {{ it.confidence|pct }}{% endif %}</td>
   <td class="now">{{ it.now }}{% if it.by_you %} <small>(by you)</small>{% endif %}</td>
   <td>{% if it.playable %}<audio controls preload="none" src="/api/files/{{ it.file }}/audio"></audio>{% endif %}</td>
   <td>{% if not it.undone and it.playable %}
     <form class="correct" method="post" action="/api/moves/{{ it.move }}/genre" data-api="correct">
       <input type="hidden" name="csrf" value="{{ csrf }}">
-      <input name="genre" list="genres" placeholder="genre" aria-label="right genre for {{ it.name }}" required maxlength="200">
-      <button type="submit">Move</button>
+      <input name="genre" list="genres" placeholder="genre" aria-label="right genre for {{ 'the album ' ~ it.album_name if it.album else it.name }}" required maxlength="200">
+      {% if it.album %}<button type="submit" title="moves the whole album {{ it.album_name }} ({{ it.album_tracks }} tracks)">Move album</button>
+      {% else %}<button type="submit">Move</button>{% endif %}
     </form>{% endif %}</td>
   <td>{% if not it.undone %}
     <form class="undo" method="post" action="/api/moves/{{ it.move }}/undo" data-api="undo">
       <input type="hidden" name="csrf" value="{{ csrf }}">
-      <button type="submit">Undo</button>
+      {% if it.album %}<button type="submit" title="puts the whole album {{ it.album_name }} ({{ it.album_tracks }} tracks) back in the inbox">Undo album</button>
+      {% else %}<button type="submit">Undo</button>{% endif %}
     </form>{% endif %}<p class="error" role="alert"></p></td>
 </tr>
 {% endfor %}
@@ -187,6 +201,9 @@ ol.songs { list-style: none; padding: 0; }
 li.song { border: 1px solid #8884; border-radius: 6px; padding: .6em; margin: .6em 0; }
 li.song .row1 { display: flex; justify-content: space-between; gap: 1em; }
 li.song .name, td.name { font-weight: 600; overflow-wrap: anywhere; }
+li.song .what, td.name small.album { color: #888; font-weight: normal; }
+ol.tracks { list-style: none; padding-left: .6em; margin: .3em 0; } li.track { margin: .1em 0; }
+li.track .track-name { overflow-wrap: anywhere; } li.track audio { vertical-align: middle; height: 1.8em; }
 audio { height: 2em; max-width: 100%; margin: .3em 0; }
 form { display: inline-flex; gap: .3em; margin: .2em .6em .2em 0; flex-wrap: wrap; }
 button { cursor: pointer; } button.genre { border-color: var(--accent); }
@@ -203,7 +220,16 @@ APP_JS = r"""
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const flash = document.getElementById("flash");
   function say(text, good) { flash.textContent = text; flash.className = good ? "good" : "bad"; }
-  function holder(form) { return form.closest("li, tr, main"); }
+  function holder(form) { return form.closest("li.song, tr, main"); }
+  function untagged(data) {
+    return data.untagged && data.untagged.length ? "; its genre tag was not written (" + data.untagged[0].reason + ")" : "";
+  }
+  // Recent: the row of a form, with every other row of its album (an album moves as one)
+  function rows(form) {
+    const tr = form.closest("tr");
+    const album = tr.dataset.album;
+    return album ? Array.from(document.querySelectorAll('tr[data-album="' + album + '"]')) : [tr];
+  }
   async function post(url, body) {
     const r = await fetch(url, { method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body) });
@@ -214,24 +240,24 @@ APP_JS = r"""
   }
   const done = {
     review(form, data) {
-      const li = form.closest("li");
+      const li = form.closest("li.song");
       li.remove();
       const count = document.getElementById("review-count");
       count.textContent = String(Math.max(0, Number(count.textContent) - 1));
-      say(data.name + " filed into " + data.genre, true);
+      say(data.message || (data.name + " filed into " + data.genre + untagged(data)), true);
     },
     correct(form, data) {
-      const tr = form.closest("tr");
-      tr.querySelector(".now").textContent = data.genre + " (by you)";
+      rows(form).forEach(function (tr) { tr.querySelector(".now").textContent = data.genre + " (by you)"; });
       form.reset();
-      say(data.name + " moved into " + data.genre, true);
+      say(data.kind === "album" ? data.message : data.name + " moved into " + data.genre + untagged(data), true);
     },
     undo(form, data) {
-      const tr = form.closest("tr");
-      tr.classList.add("undone");
-      tr.querySelector(".now").textContent = "back in the inbox";
-      tr.querySelectorAll("form, audio").forEach(function (el) { el.remove(); });
-      say("put back: " + data.restored, true);
+      rows(form).forEach(function (tr) {
+        tr.classList.add("undone");
+        tr.querySelector(".now").textContent = "back in the inbox";
+        tr.querySelectorAll("form, audio").forEach(function (el) { el.remove(); });
+      });
+      say(data.kind === "album" ? data.message : "put back: " + data.restored, true);
     },
     rollback(form, data) {
       say("active now: " + data.active + " (" + data.version + ")" + (data.note ? "; " + data.note : ""), true);

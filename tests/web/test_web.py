@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 
 from conftest import write_tone
-from genre_daemon.filing import destination, mover
+from genre_daemon.filing import album_mover, destination, mover, tagging
 from genre_daemon.config import Settings, parse_settings
-from genre_daemon.filing.journal import FileIdentity, Journal, State, content_hash
+from genre_daemon.filer import decision
+from genre_daemon.filing.albums import decide
+from genre_daemon.filing.journal import FileIdentity, Journal, PlacedTrack, State, content_hash
+from genre_daemon.tags import read_tags
 from genre_daemon.learning.labels import scan_labels
 from genre_daemon.system.units import Kind
 
@@ -45,6 +48,18 @@ GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
 
 
 # --- a real tree, filled like the daemon fills it ------------------------------------------------
+
+
+def tag_file(path: Path, **tags: str) -> Path:
+    """Give the FLAC file ``path`` these Vorbis comments (artist, album, genre...) with mutagen."""
+    import mutagen.flac
+
+    audio = mutagen.flac.FLAC(path)
+    for key, value in tags.items():
+        audio[key] = value
+    audio.save()
+    return path
+
 
 
 class WebTree:
@@ -75,11 +90,14 @@ class WebTree:
         return path
 
     def arrive(self, name: str, scores: dict[str, float], *, seconds: float = 1.0, freq: float | None = None,
-               sr: int = 22050, model: str = "test-model-1") -> int:
+               sr: int = 22050, model: str = "test-model-1", tags: dict[str, str] | None = None) -> int:
         """A file dropped into the inbox, classified with ``scores`` and placed (review when the
-        top score is below min_confidence); returns its journal file id."""
+        top score is below min_confidence); returns its journal file id. ``tags``: a FLAC's own
+        tags (Vorbis comments)."""
         self._n += 1
         src = write_tone(self.inbox / name, seconds, sr=sr, freq=freq or 220.0 + 37.0 * self._n)
+        if tags is not None:
+            tag_file(src, **tags)
         j = self.journal
         row, new = j.observe(src, FileIdentity.of(src))
         assert new
@@ -109,6 +127,62 @@ class WebTree:
         """A song placed straight into ``genre`` (0.9)."""
         rest = [g for g in GENRES if g != genre]
         return self.arrive(name, {genre: 0.9, **{g: round(0.1 / len(rest), 4) for g in rest}}, **kw)
+
+    def album(self, folder: str, names: list[str], *, genre: str | None = None, others: dict[str, bytes] | None = None,
+              tags: dict[str, str] | None = None, model: str = "test-model-1") -> tuple[int, list[int]]:
+        """An album folder of real audio (``names``; FLAC carrying ``tags``, with ``others``
+        beside them) dropped into the inbox and filed whole exactly as the daemon files one: to
+        review (its tracks unsure), or into ``genre`` (sure; tagged with write_tags). Returns
+        the album id and its tracks' file ids, in name order."""
+        src = self.inbox / folder
+        for i, name in enumerate(names):
+            self._n += 1
+            write_tone(src / name, 1.0, freq=220.0 + 37.0 * self._n)
+            if tags is not None:
+                tag_file(src / name, **{**tags, "tracknumber": str(i + 1), "title": Path(name).stem})
+        for name, data in (others or {}).items():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes(data)
+        j = self.journal
+        ids = []
+        for path in sorted(src / n for n in names):
+            row, new = j.observe(path, FileIdentity.of(path))
+            assert new
+            ids.append(row.id)
+        expect = album_mover.snapshot(src)
+        album = j.open_album(src, ids, expect.to_json())
+        j.start_album(album.id)
+        top = genre or "pop"
+        rest = [g for g in GENRES if g != top]
+        sure = 0.9 if genre else 0.31
+        scores = {top: sure, **{g: round((1 - sure) / len(rest), 4) for g in rest}}
+        for fid in ids:
+            j.set_tags(fid, dict(read_tags(Path(j.get(fid).path)).to_json()))  # type: ignore[union-attr]
+            j.record_track_prediction(fid, genre=top, confidence=sure, scores=scores, model_version=model)
+        verdict = decide([scores] * len(ids), self.settings.min_confidence)
+        state = "review" if verdict.to_review else "moved"
+        rows = [j.get(fid) for fid in ids]
+        placement = decision.for_album(self.settings, folder, verdict.genre, [r.tags or {} for r in rows if r],
+                                       to_review=verdict.to_review, why=verdict.why)
+        names_there = expect.library_names()
+
+        def claimed(where: Path) -> None:
+            j.begin_album_move(album.id, where, state=state, genre=verdict.genre, confidence=verdict.confidence,
+                               scores=verdict.scores, model_version=model,
+                               reason=verdict.why if verdict.to_review else None)
+
+        moved = album_mover.move_album(src, placement.path, root=placement.root, expect=expect, inbox=self.inbox,
+                                       on_claimed=claimed, names=names_there)
+        placed = []
+        for fid in ids:
+            rel = Path(j.get(fid).path).relative_to(src).as_posix()  # type: ignore[union-attr]
+            where = album_mover.placed_path(moved.destination, rel, names_there)
+            placed.append(PlacedTrack(fid, str(where), sure, scores, content_hash(where)))
+        j.finish_album(album.id, placed, destination=moved.destination, tag=self.settings.write_tags)
+        if state == "moved" and self.settings.write_tags:
+            for move in j.album_moves(album.id):
+                assert tagging.tag_placed(j, move, Path(move.destination), top, content_hash) is None
+        return album.id, ids
 
     def move_of(self, file_id: int) -> int:
         return next(m.id for m in self.journal.history() if m.file_id == file_id)

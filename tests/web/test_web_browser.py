@@ -170,6 +170,51 @@ def test_listen_file_with_a_click_see_it_move_and_undo_it_from_recent(
     assert all(s in (200, 206) for s in statuses), statuses
 
 
+def test_an_album_card_plays_its_tracks_and_one_click_files_the_whole_album(
+        tree: WebTree, server: WebServer, browser_page: tuple[Any, Shots]) -> None:
+    page, shots = browser_page
+    names = ["01 Opening.flac", "02 Middle.flac", "03 Closing.flac"]
+    _, ids = tree.album("Live at Home", names, others={"cover.jpg": b"a cover"})
+    tree.unsure("loose.wav")
+    page.goto(server.link())
+    sync_api.expect(page.locator("li.song")).to_have_count(2)  # the album is one card
+    card = page.locator(f"#song-{ids[0]}")
+    sync_api.expect(card.locator("li.track")).to_have_count(3)
+    sync_api.expect(card.locator(".what")).to_have_text("album, 3 tracks")
+    assert page.locator("#review-count").inner_text() == "2"
+
+    # each track has its own player: the third one plays
+    audio = card.locator(f"#track-{ids[2]} audio")
+    audio.evaluate("a => { a.muted = true; return a.play(); }")
+    page.wait_for_function("a => a.currentTime > 0.2", arg=audio.element_handle())
+    audio.evaluate("a => a.pause()")
+    shots.take(page, "review-album")
+
+    # one genre for the card files the whole album
+    card.locator("form.typed input[name=genre]").fill("blues")
+    card.locator("form.typed button").click()
+    sync_api.expect(card).to_have_count(0)
+    sync_api.expect(page.locator("#flash")).to_contain_text(
+        "the album 'Live at Home' (3 tracks, 1 other file) filed into blues")
+    there = tree.library / "blues" / "Live at Home"
+    assert sorted(p.name for p in there.iterdir()) == sorted([*names, "cover.jpg"])
+    assert not (tree.review / "Live at Home").exists()
+    assert page.locator("#review-count").inner_text() == "1"
+    shots.take(page, "review-album-filed")
+
+    # Recent: the album's tracks, whose buttons act on the whole album; undo brings it all back
+    page.click("text=Recent")
+    rows = page.locator("tr[data-album]")
+    sync_api.expect(rows).to_have_count(3)
+    sync_api.expect(rows.locator("form.undo button")).to_have_text(["Undo album"] * 3)
+    sync_api.expect(rows.locator("form.correct button")).to_have_text(["Move album"] * 3)
+    rows.nth(1).locator("form.undo button").click()
+    sync_api.expect(page.locator("#flash")).to_contain_text("the album 'Live at Home' (3 tracks) is back in the inbox")
+    sync_api.expect(page.locator("tr.undone[data-album]")).to_have_count(3)
+    assert sorted(p.name for p in (tree.inbox / "Live at Home").iterdir()) == sorted([*names, "cover.jpg"])
+    shots.take(page, "recent-album-undone")
+
+
 def test_the_page_without_the_token_is_refused_and_a_model_rolls_back(
         tree: WebTree, server: WebServer, browser_page: tuple[Any, Shots]) -> None:
     import json
