@@ -1,7 +1,8 @@
 """Where a file or an album goes: the one decision every way of filing asks.
 
 The daemon, ``import``, ``import --dry-run``, the review page (filing a song or an album,
-correcting a genre) and undo's re-placing all call :func:`for_file` or :func:`for_album`, so a
+correcting a genre: :mod:`.by_hand`) and the review folder's re-check after a model switch all
+call :func:`for_file` or :func:`for_album`, so a
 review threshold, the ``path_template``, the duplicates policy, quarantine and name clashes are
 weighed in one place. Pure: values in, a :class:`Placement` out; nothing is read from the disk
 (a name clash is the mover's, which numbers the name as ``on_conflict`` says).

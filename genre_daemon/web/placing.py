@@ -38,6 +38,7 @@ from typing import Any
 from genre_daemon.config import Settings
 from genre_daemon.errors import GenreDaemonError, MoveError, SourceChangedError
 from genre_daemon.filer import by_hand
+from genre_daemon.filing.fsutil import inside
 from genre_daemon.filing.journal import AlbumRow, FileIdentity, FileRow, Journal, JournalError, MoveRow, State, content_hash
 from genre_daemon.filing.undo import counted
 from genre_daemon.learning.labels import genre_name
@@ -422,16 +423,6 @@ def shown(text: str) -> str:
 
 def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
-
-
-def inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
-    """``path`` lies lexically below ``root``, with no ``..`` or ``.`` component (string work
-    only: it runs once per review row per request)."""
-    p, r = os.fspath(path), os.fspath(root).rstrip(os.sep)
-    if not p.startswith(r + os.sep):
-        return False
-    rest = p[len(r) + 1:]
-    return bool(rest) and all(part not in ("", ".", "..") for part in rest.split(os.sep))
 
 
 def relative(path: Path, root: Path) -> str:
