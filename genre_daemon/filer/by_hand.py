@@ -25,7 +25,7 @@ acting for the user may leave it a no-op, since the user's moves are exactly wha
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,7 +36,7 @@ from genre_daemon.filer import decision
 from genre_daemon.filing import album_mover, mover
 from genre_daemon.filing.hidden import is_hidden
 from genre_daemon.filing.journal import FileIdentity
-from genre_daemon.tags import GenreSnapshot, TagWriteError, read_tags, write_genre
+from genre_daemon.tags import GenreSnapshot, TagWriteError, tags_dict, write_genre
 
 __all__ = ["Expect", "Filed", "FiledFile", "KeepTag", "file_album", "file_song", "tidy"]
 
@@ -106,7 +106,7 @@ def file_song(settings: Settings, source: Path, genre: str, *, expect_source: mo
     with the song untouched."""
     _check_genre(genre)
     st = os.lstat(source)
-    placement = decision.for_file(settings, source, genre, 1.0, _own_tags(source), by_user=True)
+    placement = decision.for_file(settings, source, genre, 1.0, tags_dict(source), by_user=True)
     expect(placement.path)
     result = mover.move(source, placement.path, placement.on_conflict, root=placement.root,
                         expect=expect_source if expect_source is not None else mover.signature(st))
@@ -132,7 +132,7 @@ def file_album(settings: Settings, folder: Path, genre: str, *, tracks: Collecti
     _check_genre(genre)
     expected = album_mover.snapshot(folder)
     rels = sorted(tracks) if tracks is not None else [rel for rel in expected.files if _audio(rel, settings)]
-    placement = decision.for_album(settings, folder.name, genre, [_own_tags(folder / rel) for rel in rels],
+    placement = decision.for_album(settings, folder.name, genre, [tags_dict(folder / rel) for rel in rels],
                                    by_user=True)
     names = expected.library_names()
 
@@ -190,14 +190,6 @@ def _tag_all(moved: list[tuple[Path, Path, bool]], genre: str, tagging: bool, ex
 def _check_genre(genre: str) -> None:
     if not genre.strip() or "\x00" in genre:
         raise ValueError(f"not a genre: {genre!r}")
-
-
-def _own_tags(path: Path) -> Mapping[str, object]:
-    """The file's own tags for the path template (none when they cannot be read)."""
-    try:
-        return read_tags(path).to_json()
-    except OSError:
-        return {}
 
 
 def _audio(rel: str, settings: Settings) -> bool:
