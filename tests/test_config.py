@@ -478,7 +478,7 @@ def test_the_example_file_parses_to_the_defaults_and_names_every_key(home: Path)
 def test_the_example_file_documents_every_key_with_a_comment() -> None:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     keys = [(i, m.group(1)) for i, line in enumerate(lines) if (m := re.match(r"\s*(\w+):", line))]
-    assert len(keys) == 28
+    assert len(keys) == 34
     for i, key in keys:
         assert lines[i - 1].lstrip().startswith("#"), f"{key} (line {i + 1}) has no comment above it"
         if key != "retrain":
@@ -547,3 +547,17 @@ def test_the_album_keys_are_checked(home: Path, tmp_path: Path, key: str, value:
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     assert f"{key}: " in str(err.value) and says in str(err.value)
+
+
+def test_genre_names_and_folder_mode_are_checked_naming_the_key(home: Path, tmp_path: Path) -> None:
+    """Issue 22's keys: a name that is not one safe folder name and a mode that locks the owner
+    out are refused naming the key; good values come back typed."""
+    good = parse_settings({"genre_names": {"hiphop": "Hip-Hop", "disco": "Pop"}, "folder_mode": "0750",
+                           "tag_mode": "fill", "tag_genres": 3})
+    assert dict(good.genre_names) == {"hiphop": "Hip-Hop", "disco": "Pop"} and good.folder_mode == 0o750
+    assert good.tag_mode == "fill" and good.tag_genres == 3
+    for bad, words in (({"genre_names": {"jazz": "../up"}}, "genre_names"), ({"folder_mode": "0644"}, "folder_mode"),
+                       ({"folder_mode": 755}, "folder_mode"), ({"tag_mode": "merge"}, "tag_mode"),
+                       ({"tag_genres": 0}, "tag_genres")):
+        with pytest.raises(ConfigError, match=words):
+            parse_settings(bad)

@@ -27,6 +27,7 @@ from genre_daemon.config.settings import (
     RETRAIN_KEYS,
     ALBUMS_CHOICES,
     DUPLICATES_CHOICES,
+    TAG_MODE_CHOICES,
     TOP_KEYS,
     WEB_KEYS,
     RetrainSettings,
@@ -38,6 +39,8 @@ from genre_daemon.config.values import (
     Problems,
     boolean,
     extensions,
+    folder_mode,
+    genre_names,
     listen,
     number,
     choice,
@@ -107,6 +110,12 @@ def describe(settings: Settings) -> str:
         "write_tags": settings.write_tags,
         "path_template": settings.path_template,
         "duplicates": settings.duplicates,
+        "genre_names": dict(settings.genre_names),
+        "tag_mode": settings.tag_mode,
+        "tag_genres": settings.tag_genres,
+        "use_existing_genre": settings.use_existing_genre,
+        "use_artist_genre": settings.use_artist_genre,
+        "folder_mode": f"{settings.folder_mode:04o}",
         "retrain": {
             "enabled": r.enabled,
             "min_new_labels": r.min_new_labels,
@@ -197,6 +206,12 @@ def _parse(
         "write_tags": problems.convert(data, "write_tags", boolean, False),
         "path_template": problems.convert(data, "path_template", path_template, None),
         "duplicates": problems.convert(data, "duplicates", choice(DUPLICATES_CHOICES), "keep"),
+        "genre_names": problems.convert(data, "genre_names", genre_names, ()),
+        "tag_mode": problems.convert(data, "tag_mode", choice(TAG_MODE_CHOICES), "replace"),
+        "tag_genres": problems.convert(data, "tag_genres", whole(1, 10), 1),
+        "use_existing_genre": problems.convert(data, "use_existing_genre", boolean, False),
+        "use_artist_genre": problems.convert(data, "use_artist_genre", boolean, True),
+        "folder_mode": problems.convert(data, "folder_mode", folder_mode, 0o755),
     }
     good_folders = {k: v for k, v in folders.items() if v is not None}
     _check_roles(good_folders, retrain.labelled_dirs, problems)

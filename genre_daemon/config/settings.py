@@ -102,6 +102,8 @@ Albums = Literal["together", "per_track"]
 ALBUMS_CHOICES: tuple[str, ...] = get_args(Albums)
 Duplicates = Literal["keep", "skip", "quarantine"]
 DUPLICATES_CHOICES: tuple[str, ...] = get_args(Duplicates)
+TagMode = Literal["replace", "fill", "append"]
+TAG_MODE_CHOICES: tuple[str, ...] = get_args(TagMode)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,12 @@ class Settings:
     write_tags: bool = False  # true: the genre goes into each placed file's genre tag
     path_template: str | None = None  # None: {genre}/{album_folder}/{filename} (genre_daemon/path_template.py)
     duplicates: Duplicates = "keep"  # a file whose content is already in the library: keep | skip | quarantine
+    genre_names: tuple[tuple[str, str], ...] = ()  # the model's genre -> the user's name (folders, tags, page)
+    tag_mode: TagMode = "replace"  # replace | fill (only a file with no genre) | append (theirs kept, ours added)
+    tag_genres: int = 1  # the most genres written to a file's genre tag
+    use_existing_genre: bool = False  # a file's own genre tag as evidence, checked against the sound
+    use_artist_genre: bool = True  # a song leans towards the genre its artist already has in the library
+    folder_mode: int = 0o755  # folders the daemon makes, whatever the umask
     retrain: RetrainSettings = RetrainSettings()
     web: WebSettings = WebSettings()
     source: Path | None = None  # the file it was read from; None: built-in defaults

@@ -259,3 +259,36 @@ class Problems:
             sep = "" if bad.reason.startswith("[") else ": "
             self.messages.append(f"{self.source}: {prefix}{key}{sep}{bad.reason}")
             return default
+
+
+def genre_names(value: object) -> tuple[tuple[str, str], ...]:
+    """``genre_names``: a mapping of the model's genre to the user's name, each name one safe
+    folder name (several genres may share a name: a merge). Kept as sorted pairs (frozen)."""
+    from genre_daemon.names import safe_component
+
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise expected("a mapping of genre: name, e.g. {hiphop: Hip-Hop}", value)
+    pairs: list[tuple[str, str]] = []
+    for genre, name in value.items():
+        if not isinstance(genre, str) or not genre.strip():
+            raise BadValue(f"a genre must be a name, got {show(genre)}")
+        if not isinstance(name, str) or not name.strip():
+            raise BadValue(f"{genre}: the name must be text, got {show(name)}")
+        if safe_component(name, fallback="") != name:
+            raise BadValue(f"{genre}: {show(name)} is not one safe folder name (no '/', '\\', control "
+                           "characters, leading dots, trailing dots or spaces)")
+        pairs.append((genre, name))
+    return tuple(sorted(pairs))
+
+
+def folder_mode(value: object) -> int:
+    """``folder_mode``: an octal mode as text (``"0755"``), the owner keeping rwx."""
+    text = value if isinstance(value, str) else None
+    if text is None or re.fullmatch(r"0?[0-7]{3}", text.strip()) is None:
+        raise expected('an octal mode in quotes, e.g. "0755"', value)
+    mode = int(text.strip(), 8)
+    if mode & 0o700 != 0o700:
+        raise BadValue(f"{show(value)} takes the owner's own access away (it needs 07xx)")
+    return mode
