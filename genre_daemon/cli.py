@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -136,11 +136,27 @@ def cmd_train(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
+    """Accuracy on a folder of genre sub-folders; with ``--config`` they are read by the user's
+    names (``genre_names``) and the model is the daemon's unless ``--model`` says otherwise."""
+    from genre_daemon.config.names import NO_NAMES, HasNames
     from genre_daemon.learning.workflows import evaluate_folder
 
+    names: HasNames = NO_NAMES
+    model = args.model
+    if args.config is not None:
+        from genre_daemon.learning.versions import resolve_model_dir
+
+        settings = _settings(args)
+        names, model = settings, model or resolve_model_dir(settings)
+        args.model = model  # the engine classifies with the model whose genres are read
     with _engine(args) as engine:
-        result = evaluate_folder(args.data, args.model or default_model_dir(), progress=_progress(sys.stderr),
-                                 classify_many=engine.classify_many)
+        result = evaluate_folder(args.data, model or default_model_dir(), progress=_progress(sys.stderr),
+                                 classify_many=engine.classify_many, names=names)
+    skipped = result.get("skipped_unknown_genres") or {}
+    if skipped:
+        print("genre-daemon: evaluate: skipped " + ", ".join(f"{f!r} ({n} files)" for f, n in skipped.items())
+              + ": not a genre of the model" + ("" if args.config else " (your names for its genres: --config)"),
+              file=sys.stderr)
     if args.plot:
         from genre_daemon.learning.metrics import plot_confusion
 
@@ -345,22 +361,27 @@ def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     if not settings.journal_path.exists():
         return 0
+    from genre_daemon.config.names import shown_name
+
     with Journal(settings.journal_path) as journal:
         entries = journal.history_entries(args.limit)
     for e in entries:
         if args.json:
             for m in e.moves:
                 record = {"id": m.id, "time": m.time, "source": m.source, "destination": m.destination,
-                          "kind": m.kind, "genre": m.genre, "confidence": m.confidence, "scores": m.scores,
+                          "kind": m.kind, "genre": m.genre,
+                          "name": None if m.genre is None else shown_name(settings, m.genre),
+                          "confidence": m.confidence, "scores": m.scores,
                           "model": m.model_version, "reason": m.reason, "undone": m.undone, "album_id": m.album_id}
                 print(json.dumps(record, ensure_ascii=False), file=out)
         else:
-            print(_history_line(e), file=out)
+            print(_history_line(e, lambda g: shown_name(settings, g)), file=out)
     return 0
 
 
-def _history_line(e: HistoryEntry) -> str:
-    """One entry of ``history``: id, time, kind, genre and confidence (or why), from -> to."""
+def _history_line(e: HistoryEntry, named: Callable[[str], str] = str) -> str:
+    """One entry of ``history``: id, time, kind, genre (``named``: by the user's name for it) and
+    confidence (or why), from -> to."""
     from genre_daemon.filing.undo import counted
 
     m = e.moves[0]
@@ -371,7 +392,7 @@ def _history_line(e: HistoryEntry) -> str:
         a = e.album
         genre, confidence, reason, source, dest = a.genre, a.confidence, a.reason, a.source, a.destination
         what = f"  album {Path(a.source).name} ({counted(len(e.moves), 'track')}; album {a.id})"
-    verdict = f"{genre} {confidence:.2f}" if confidence is not None and genre else (reason or m.kind)
+    verdict = f"{named(genre)} {confidence:.2f}" if confidence is not None and genre else (reason or m.kind)
     flag = ""
     if e.undone:
         kept = sum(1 for t in e.moves if not t.undone)
@@ -500,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, help="model directory (default: the shipped model)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", metavar="PNG", help="draw the confusion matrix to this PNG file")
+    p.add_argument("--config", type=Path, help="read the sub-folders by your genre_names, and use the daemon's "
+                                               "model unless --model says otherwise")
     _add_engine_arguments(p)
     p.set_defaults(func=cmd_evaluate)
 

@@ -375,7 +375,7 @@ class Daemon:
             self.library_watch.start()
         if resolve_model_dir(old) != resolve_model_dir(new) and self.learning is not None:
             self.learning.check_model()  # the new config's model, loaded and switched to
-        if old.web != new.web:
+        if old.web != new.web or old.genre_names != new.genre_names:  # the page speaks the new names
             try:
                 self._restart_web(new)
             except GenreDaemonError as exc:

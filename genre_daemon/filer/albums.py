@@ -212,8 +212,10 @@ class AlbumFiler:
                                 else s.quarantine_dir)
         if state == "moved":
             self.filer.counters.placed += n
-            log.info("album %s -> %s (%d tracks, %d other files; %s)%s", root.name, where, n, others, verdict.why,
-                     renamed)
+            why = verdict.why
+            if verdict.genre and why.startswith(verdict.genre):  # the genre by the user's name for it
+                why = f"{self.filer.named(verdict.genre)}{why[len(verdict.genre):]}"
+            log.info("album %s -> %s (%d tracks, %d other files; %s)%s", root.name, where, n, others, why, renamed)
         elif state == "review":
             self.filer.counters.review += n
             log.info("album %s -> review/%s (%d tracks, %d other files): %s%s", root.name, where, n, others,

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import shown_name
 from genre_daemon.errors import GenreDaemonError
 from genre_daemon.filer import decision
 from genre_daemon.filing import album_mover, mover
@@ -112,7 +113,7 @@ def file_song(settings: Settings, source: Path, genre: str, *, expect_source: mo
                         expect=expect_source if expect_source is not None else mover.signature(st))
     assert result.destination is not None  # "rename" never skips
     tagging = settings.write_tags and placement.tagged
-    files = _tag_all([(source, result.destination, True)], genre, tagging, expect, keep_tag)
+    files = _tag_all([(source, result.destination, True)], shown_name(settings, genre), tagging, expect, keep_tag)
     tidy(settings, source.parent)
     return Filed("file", genre, placement.path, result.destination, tuple(files), tagging)
 
@@ -147,7 +148,7 @@ def file_album(settings: Settings, folder: Path, genre: str, *, tracks: Collecti
     wanted = set(rels)
     pairs = [(folder / rel, album_mover.placed_path(dest, rel, names), rel in wanted) for rel in sorted(expected.files)]
     tagging = settings.write_tags and placement.tagged
-    files = _tag_all(pairs, genre, tagging, expect, keep_tag)
+    files = _tag_all(pairs, shown_name(settings, genre), tagging, expect, keep_tag)
     tidy(settings, folder.parent)
     return Filed("album", genre, placement.path, dest, tuple(files), tagging)
 

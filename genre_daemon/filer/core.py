@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import shown_name
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
 from genre_daemon.filer import decision
 from genre_daemon.filer.probe import Apart
@@ -277,14 +278,18 @@ class Filer:
         name_change = renamed(path, result.destination)
         if where.outcome == "review":
             self.counters.review += 1
-            log.info("%s -> review%s (%s %.2f < %.2f)", path.name, name_change, pred.genre, pred.confidence,
+            log.info("%s -> review%s (%s %.2f < %.2f)", path.name, name_change, self.named(pred.genre), pred.confidence,
                      s.min_confidence, extra=file_fields(str(path), None, pred.confidence))
         else:
             self.counters.placed += 1
-            log.info("%s -> %s%s (%.2f)", path.name, pred.genre, name_change, pred.confidence,
+            log.info("%s -> %s%s (%.2f)", path.name, self.named(pred.genre), name_change, pred.confidence,
                      extra=file_fields(str(path), pred.genre, pred.confidence))
             if s.write_tags and pred.genre is not None:
                 self.write_genre_tag(move, result.destination, pred.genre)
+
+    def named(self, genre: str | None) -> str | None:
+        """The user's name for the model's ``genre`` (``genre_names``), for log lines."""
+        return None if genre is None else shown_name(self.settings, genre)
 
     def read_tags(self, row: FileRow) -> dict[str, object]:
         """The file's own tags, recorded in the journal (for the path template and history)."""
@@ -295,11 +300,12 @@ class Filer:
         return tags
 
     def write_genre_tag(self, move: MoveRow, placed: Path, genre: str) -> None:
-        """``write_tags``: the genre into the placed file's genre tag, crash-safe; the tag it
-        replaced is kept in the journal for undo. A file that cannot be tagged stays placed."""
+        """``write_tags``: the model's ``genre``, by the user's name for it (``genre_names``), into
+        the placed file's genre tag, crash-safe; the tag it replaced is kept in the journal for
+        undo. A file that cannot be tagged stays placed."""
         assert self.journal is not None
         self.hooks.expect(placed)
-        problem = tagging.tag_placed(self.journal, move, placed, genre, self.hash)
+        problem = tagging.tag_placed(self.journal, move, placed, shown_name(self.settings, genre), self.hash)
         if problem is not None:
             log.warning("%s: placed, but its genre tag was not written: %s", placed, problem,
                         extra=file_fields(str(placed)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import shown_name
 from genre_daemon.filing.destination import destination, quarantine_destination
 from genre_daemon.filing.journal import State
 from genre_daemon.names import safe_component
@@ -74,11 +75,16 @@ def for_file(settings: Settings, source: Path, genre: str | None, confidence: fl
     if not sure or genre is None:
         path = destination(source, genre, confidence, library=s.library, review_dir=s.review_dir,
                            min_confidence=s.min_confidence)
-        why = "no genre" if genre is None else f"{genre} {confidence:.2f} < {s.min_confidence:.2f}"
+        why = "no genre" if genre is None else f"{shown_name(s, genre)} {confidence:.2f} < {s.min_confidence:.2f}"
         return Placement("review", path, s.review_dir, s.on_conflict, why, duplicate)
-    rel = Template.parse(s.path_template).file_path(file_values(source, safe_component(genre), tags or {}),
+    rel = Template.parse(s.path_template).file_path(file_values(source, _folder(s, genre), tags or {}),
                                                     source.suffix)
     return Placement("moved", s.library / rel, s.library, "rename" if by_user else s.on_conflict, None, duplicate)
+
+
+def _folder(settings: Settings, genre: str) -> str:
+    """The genre's folder: the user's name for it (``genre_names``), made one safe name."""
+    return safe_component(shown_name(settings, genre))
 
 
 def for_quarantine(settings: Settings, source: Path, reason: str) -> Placement:
@@ -109,5 +115,5 @@ def for_album(settings: Settings, folder_name: str, genre: str | None, track_tag
     if genre is None or (to_review and not by_user):
         return Placement("review", s.review_dir / name, s.review_dir, "rename", why or "no genre", first)
     rel = Template.parse(s.path_template).album_path(
-        album_values(folder_name, safe_component(genre), list(track_tags)))
+        album_values(folder_name, _folder(s, genre), list(track_tags)))
     return Placement("moved", s.library / rel, s.library, "rename", None, first)

@@ -30,7 +30,11 @@ inbox's rule, :func:`genre_daemon.filing.hidden.is_hidden`: ``.x.mp3``, ``._x.mp
 hidden; a title that begins with dots, ``...Ready for It.mp3`` or ``...And Justice for All/``, is
 not), partial-copy temporaries and non-audio extensions are skipped; a genre folder whose name is
 not one safe path component (see :func:`genre_daemon.names.safe_component`) is skipped with a
-warning, since its name would become a model class and then a folder name. Folder names that differ
+warning, since its name would become a model class and then a folder name. A folder is read
+through ``genre_names`` (:mod:`genre_daemon.config.names`): ``Hip-Hop/`` with ``{hiphop: Hip-Hop}``
+holds labels of ``hiphop``, and so does a ``Hip-Hop/`` or ``hip hop/`` beside a known ``hiphop``
+with no mapping (said in the log once); a merged name (``Pop/`` of ``{disco: Pop, pop: Pop}``)
+teaches the merged genre of that name (``pop``), else the first merged one. Folder names that differ
 only by case (``Jazz`` and ``jazz``) are one genre, spelt as a known genre where one matches, else
 as the first spelling in sorted order (a model refuses two classes that one folder on macOS or SMB
 would hold; see :func:`genre_daemon.model.files.check_genres`). Hard links are read like any file: a
@@ -52,6 +56,7 @@ from pathlib import Path
 from typing import Literal
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import label_genre, resolve
 from genre_daemon.filing.hidden import is_hidden
 from genre_daemon.filing.journal import FileIdentity, Journal, Placement, content_hash
 from genre_daemon.filing.mover import PARTIAL_MARKER
@@ -173,6 +178,7 @@ def scan_labels(
     names differ only by case are one genre (spelt as in ``known``, the current model's
     genres, where one matches)."""
     placements = _Placements(journal.placements())
+    meant = _FolderGenres(settings, known)
     seen: set[_DirKey] = set()
     labels: list[Label] = []
     library_skip = _dir_keys(
@@ -183,7 +189,7 @@ def scan_labels(
         if (ident.dev, ident.ino) in seen:
             continue
         seen.add((ident.dev, ident.ino))
-        label = _library_label(where, genre, ident, placements, hasher)
+        label = _library_label(where, genre, ident, placements, hasher, meant)
         if label is not None:
             labels.append(label)
 
@@ -200,7 +206,7 @@ def scan_labels(
             if (ident.dev, ident.ino) in seen:
                 continue
             seen.add((ident.dev, ident.ino))
-            labels.append(Label(Path(where), genre, "labelled_dir", ident))
+            labels.append(Label(Path(where), meant(genre), "labelled_dir", ident))
     labels = _merge_case_variants(labels, known)
     labels.sort(key=lambda lab: (lab.genre, os.fsencode(lab.path)))
     return labels
@@ -225,10 +231,47 @@ def _merge_case_variants(labels: list[Label], known: Collection[str]) -> list[La
     return [replace(lab, genre=canonical[lab.genre]) if lab.genre in canonical else lab for lab in labels]
 
 
+class _FolderGenres:
+    """The genre a genre folder's files are labels of (:func:`genre_daemon.config.names.label_genre`:
+    a name of ``genre_names``, a known genre's name by case or alike, else the folder's own name),
+    remembered per folder name; a folder read as a genre by another spelling is said in the log
+    once (``Hip-Hop/`` beside a known ``hiphop``)."""
+
+    def __init__(self, settings: Settings, known: Collection[str]) -> None:
+        self.settings = settings
+        self.known = known
+        self._seen: dict[str, str] = {}
+
+    def covers(self, folder: str, genre: str | None) -> bool:
+        """Whether the folder ``folder`` holds the model's ``genre`` (by any name of it; of a
+        merge, each merged genre)."""
+        return genre is not None and (genre == self(folder)
+                                      or genre in resolve(self.settings, folder, self.known).genres)
+
+    def __call__(self, folder: str) -> str:
+        genre = self._seen.get(folder)
+        if genre is not None:
+            return genre
+        match = resolve(self.settings, folder, self.known)
+        genre = label_genre(self.settings, folder, self.known)
+        if match.how in ("case", "alike") and genre != folder:
+            _warn_once(f"alike:{folder}", f"labels: genre folder {folder!r} counts as genre {genre!r} "
+                                          "(the same name but for case, '-', '_', spaces or '&'; "
+                                          "name it in genre_names to say so yourself)")
+        elif len(match.genres) > 1:
+            _warn_once(f"merge:{folder}", f"labels: genre folder {folder!r} holds the genres "
+                                          f"{', '.join(match.genres)} (genre_names); its files are labels of {genre!r}")
+        self._seen[folder] = genre
+        return genre
+
+
 def _library_label(
-    where: str, genre: str, ident: FileIdentity, placements: _Placements, hasher: Callable[[Path], str]
+    where: str, folder: str, ident: FileIdentity, placements: _Placements, hasher: Callable[[Path], str],
+    meant: _FolderGenres,
 ) -> Label | None:
-    """The label a file in ``library/<genre>/`` is, or None when it is the daemon's own guess."""
+    """The label a file in ``library/<folder>/`` is (of the genre the folder means), or None when
+    it is the daemon's own guess."""
+    genre = meant(folder)
     placed = placements.by_identity.get(ident)
     if placed is None:
         if where in placements.destinations:
@@ -242,8 +285,9 @@ def _library_label(
     if placed.kind == "review":
         return Label(path, genre, "correction", ident, was=REVIEW)
     daemon_folder = Path(placed.destination).parent.name
-    if genre_name(daemon_folder) == genre:
-        return None  # moved within the genre the daemon chose: still its guess
+    old = genre_name(daemon_folder)
+    if meant.covers(folder, placed.genre) or (old is not None and meant(old) == genre):
+        return None  # moved within the genre the daemon chose (by any name of it): still its guess
     return Label(path, genre, "correction", ident, was=placed.genre or daemon_folder)
 
 

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from genre_daemon.config.names import NO_NAMES, HasNames, label_genre, shown_name, shown_names
 from genre_daemon.learning import rehearsal
 from genre_daemon.learning.dataset import build_clips, check_augment, scan_labelled
-from genre_daemon.errors import AudioDecodeError
+from genre_daemon.errors import AudioDecodeError, GenreDaemonError
 from genre_daemon.learning.cache import FeatureCache
 from genre_daemon.model.frontend import DEFAULT_INPUTS, FrontEnd, load_embedder
 from genre_daemon.learning.metrics import report
@@ -174,13 +175,36 @@ def fit_prior(files: Sequence[Any], genres: Sequence[str], prior_only: Sequence[
 ClassifyMany = Callable[[list[str]], Iterable[Any]]  # paths -> a Prediction or AudioDecodeError each, any order
 
 
+def read_folders(names: HasNames, folders: Iterable[str], genres: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """The data folders of ``evaluate`` by the user's names: ({folder: the name of the genre it
+    holds}, [folders that name no genre of the model]). A folder is read as the label scan reads
+    one (:func:`genre_daemon.config.names.label_genre`: a name of ``genre_names``, a genre's
+    name but for case, '-', '_', spaces, '&'); a merged name scores the merge as one."""
+    read: dict[str, str] = {}
+    skipped: list[str] = []
+    for folder in dict.fromkeys(folders):
+        if (genre := label_genre(names, folder, genres)) not in genres:
+            skipped.append(folder)
+        else:
+            read[folder] = shown_name(names, genre)
+    return read, skipped
+
+
+class NoGenreFolders(GenreDaemonError):
+    """``evaluate`` on a data folder none of whose sub-folders names a genre of the model."""
+
+
 def evaluate_folder(data_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], progress: Progress = None,
-                    classify_many: ClassifyMany | None = None) -> dict[str, Any]:
+                    classify_many: ClassifyMany | None = None, names: HasNames = NO_NAMES) -> dict[str, Any]:
     """``genre-daemon evaluate``: classify every file through the real pipeline, score by folder.
 
     ``classify_many`` runs the classification instead of a Classifier in this process (an
     engine's ``classify_many``, e.g. on a pool or a cluster); results may come in any order,
-    they are matched back by path, so the report is the same whatever classified the files."""
+    they are matched back by path, so the report is the same whatever classified the files.
+    ``names``: ``genre_names`` (``--config``): folders are read by the user's names
+    (:func:`read_folders`) and the report is by those names (a merge is one). A folder that
+    names no genre is skipped (``skipped_unknown_genres``); when none names one,
+    :class:`NoGenreFolders` says which folders and which genres."""
     from genre_daemon.model.files import load_model
     from genre_daemon.model.inference import Classifier
 
@@ -190,7 +214,14 @@ def evaluate_folder(data_dir: str | os.PathLike[str], model_dir: str | os.PathLi
     else:
         model = load_model(model_dir)
     genres = model.genres
-    _, files = scan_labelled(data_dir)
+    folders, files = scan_labelled(data_dir)
+    read, skipped = read_folders(names, folders, genres)
+    if not read:
+        shown = ", ".join(shown_names(names, genres))
+        raise NoGenreFolders(f"evaluate: {os.fspath(data_dir)}: no sub-folder names a genre of the model "
+                             f"({', '.join(repr(f) for f in skipped)}); its genres: {shown}"
+                             + ("" if names.genre_names else " (your names for them: evaluate --config)"))
+    labels = shown_names(names, genres)
     truth: list[int] = []
     predicted: list[int] = []
     failures: list[tuple[str, str]] = []
@@ -198,7 +229,7 @@ def evaluate_folder(data_dir: str | os.PathLike[str], model_dir: str | os.PathLi
     bar = progress(len(files), "evaluate") if progress else None
     known = []
     for f in files:
-        if f.genre in genres:
+        if f.genre in read:
             known.append(f)
             continue
         unknown[f.genre] = unknown.get(f.genre, 0) + 1
@@ -214,12 +245,13 @@ def evaluate_folder(data_dir: str | os.PathLike[str], model_dir: str | os.PathLi
         if isinstance(outcome, AudioDecodeError):
             failures.append((str(f.path), outcome.reason))
             continue
-        truth.append(genres.index(f.genre))
-        predicted.append(genres.index(outcome.genre))
+        truth.append(labels.index(read[f.genre]))
+        predicted.append(labels.index(shown_name(names, outcome.genre)))
     if bar is not None:
         bar.close()
-    result = report(truth, predicted, genres)
+    result = report(truth, predicted, labels)
     result["model"] = model.version
+    result["folders"] = read  # each folder scored, and the genre (by the user's name) it was scored as
     if failures:
         result["failures"] = failures
     if unknown:

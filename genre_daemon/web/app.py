@@ -306,6 +306,7 @@ def review_page(request: Request) -> Response:
     on_page = items[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
     return HTMLResponse(render("review", title="Review", page="review", csrf=_csrf(request), items=on_page,
                                total=len(items), pages=pages, page_no=page_no, genres=data.known_genres(),
+                               named=data.named,
                                min_confidence=data.settings.min_confidence))
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import shown_name
 from genre_daemon.filing.daemon_status import file_counts
 from genre_daemon.filer.by_hand import tidy
 from genre_daemon.filing.journal import AlbumRow, FileRow, Journal, JournalError, MoveRow, State
@@ -69,10 +70,11 @@ class TrackItem:
     name: str
     genre: str | None
     confidence: float | None
+    genre_name: str | None = None  # the user's name for ``genre`` (genre_names)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "genre": self.genre, "confidence": _num(self.confidence),
-                "audio": f"/api/files/{self.id}/audio"}
+        return {"id": self.id, "name": self.name, "genre": self.genre, "genre_name": self.genre_name,
+                "confidence": _num(self.confidence), "audio": f"/api/files/{self.id}/audio"}
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,14 @@ class ReviewItem:
     kind: str = "file"
     album: int | None = None
     tracks: tuple[TrackItem, ...] = ()
+    genre_name: str | None = None  # the user's name for ``genre`` (genre_names)
 
     def to_json(self) -> dict[str, Any]:
-        """The pinned ``GET /api/review`` object (plus ``time``, ``model`` and ``audio``; an album's
-        ``album`` and ``tracks``)."""
+        """The pinned ``GET /api/review`` object (plus ``genre_name``, the user's name for the
+        genre, ``time``, ``model`` and ``audio``; an album's ``album`` and ``tracks``)."""
         out = {"id": self.id, "kind": self.kind, "name": self.name, "genre": self.genre,
-               "confidence": _num(self.confidence), "scores": self.scores, "time": self.time,
-               "model": self.model, "audio": f"/api/files/{self.id}/audio"}
+               "genre_name": self.genre_name, "confidence": _num(self.confidence), "scores": self.scores,
+               "time": self.time, "model": self.model, "audio": f"/api/files/{self.id}/audio"}
         if self.kind == "album":
             out["album"] = self.album
             out["tracks"] = [t.to_json() for t in self.tracks]
@@ -131,10 +134,12 @@ class RecentItem:
     album: int | None = None  # a track of this album: its correction and undo act on the whole album
     album_name: str | None = None
     album_tracks: int = 0
+    genre_name: str | None = None  # the user's name for ``genre`` (genre_names)
 
     def to_json(self) -> dict[str, Any]:
         """One ``GET /api/recent`` object."""
         return {"move": self.move, "id": self.file, "name": self.name, "kind": self.kind, "genre": self.genre,
+                "genre_name": self.genre_name,
                 "confidence": _num(self.confidence), "time": self.time, "undone": self.undone,
                 "now": self.now, "by_you": self.by_you,
                 "audio": f"/api/files/{self.file}/audio" if self.playable else None,
@@ -197,7 +202,7 @@ class WebData:
         sc = scores.get(row.id)
         return ReviewItem(row.id, os.path.basename(row.destination or ""), row.genre, row.confidence,
                           sc.scores if sc else {}, sc.time if sc else row.updated,
-                          sc.model if sc else row.model_version)
+                          sc.model if sc else row.model_version, genre_name=self.named(row.genre))
 
     def _album_item(self, album: AlbumRow, folder: Path, rows: list[FileRow],
                     scores: dict[int, _Scored]) -> ReviewItem:
@@ -206,10 +211,11 @@ class WebData:
             sc = scores.get(row.id)
             own = sc.scores if sc and sc.scores else (row.scores or {})
             best = max(own.items(), key=lambda kv: (kv[1], kv[0])) if own else (row.genre, row.confidence)
-            tracks.append(TrackItem(row.id, relative(Path(row.destination or ""), folder), best[0], best[1]))
+            tracks.append(TrackItem(row.id, relative(Path(row.destination or ""), folder), best[0], best[1],
+                                    self.named(best[0])))
         newest = max((scores[r.id].time for r in rows if r.id in scores), default=album.updated)
         return ReviewItem(tracks[0].id, folder.name, album.genre, album.confidence, dict(album.scores), newest,
-                          album.model_version, "album", album.id, tuple(tracks))
+                          album.model_version, "album", album.id, tuple(tracks), self.named(album.genre))
 
     def _review_rows(self) -> list[FileRow]:
         """The journal's rows in state review, newest first, cached: the set changes only when a
@@ -250,7 +256,7 @@ class WebData:
             row = self.journal.get(file_id)
             if row is None:
                 raise WebError(404, f"no song with id {file_id}")
-            name = check_genre_name(genre)
+            name = self._placer.meant(check_genre_name(genre))
             if row.album_id is not None and row.state is State.REVIEW:
                 album = self.journal.album(row.album_id)
                 if album is not None and album.state == "review" and not album.undone:
@@ -286,8 +292,8 @@ class WebData:
         if came_from is None:
             came_from = ("review" if inside(folder, self.settings.review_dir)
                          else self._placer.genre_now(tracks[0].row, tracks[0].where))
-        if came_from == genre and not inside(folder, self.settings.review_dir):
-            raise WebError(409, f"the album {shown(folder.name)} is already in {shown(genre)}; nothing moved")
+        if came_from == self.named(genre) and not inside(folder, self.settings.review_dir):
+            raise WebError(409, f"the album {shown(folder.name)} is already in {shown(came_from)}; nothing moved")
         return self._placer.file_album(album, tracks, folder, genre, file_id=file_id, came_from=came_from)
 
     def _review_move(self, row: FileRow) -> MoveRow | None:
@@ -334,7 +340,7 @@ class WebData:
                                       if album is not None else ("?", 0))
             album_name, tracks = albums[m.album_id]
         return RecentItem(m.id, m.file_id, name, m.kind, m.genre, m.confidence, m.time, m.undone, now, by_you,
-                          where is not None, dict(m.scores), m.album_id, album_name, tracks)
+                          where is not None, dict(m.scores), m.album_id, album_name, tracks, self.named(m.genre))
 
     def correct(self, move_id: int, genre: object) -> dict[str, Any]:
         """Move the file of placement ``move_id`` (the whole album, for a track of one) into
@@ -343,7 +349,7 @@ class WebData:
             move = self.journal.move(move_id)
             if move is None or move.kind not in ("genre", "review"):
                 raise WebError(404, f"no placement with id {move_id}")
-            name = check_genre_name(genre)
+            name = self._placer.meant(check_genre_name(genre))
             if move.undone:
                 raise WebError(409, f"placement {move_id} was undone: the file is back in the inbox; nothing moved")
             row = self.journal.get(move.file_id)
@@ -359,8 +365,8 @@ class WebData:
                                     "put it (moved or deleted by hand?); nothing moved")
             in_review = inside(where, self.settings.review_dir)
             came_from = "review" if in_review else self._placer.genre_now(row, where)
-            if not in_review and came_from == name:
-                raise WebError(409, f"{shown(where.name)} is already in {shown(name)}; nothing moved")
+            if not in_review and came_from == self.named(name):
+                raise WebError(409, f"{shown(where.name)} is already in {shown(came_from)}; nothing moved")
             return self._placer.file_song(row, move, where, name, came_from=came_from)
 
     def undo(self, move_id: int) -> dict[str, Any]:
@@ -421,8 +427,13 @@ class WebData:
         return where, st
 
     def known_genres(self) -> list[str]:
-        """Genre folders of the library and genres of the active model, sorted, for the pickers."""
+        """Genre folders of the library and genres of the active model, by the user's names
+        (``genre_names``), sorted, for the pickers."""
         return self._placer.known_genres()
+
+    def named(self, genre: str | None) -> str | None:
+        """The user's name for the model's ``genre`` (``genre_names``), as the page shows it."""
+        return None if genre is None else shown_name(self.settings, genre)
 
     # --- status and models ----------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import fold, label_genre, resolve, shown_name
 from genre_daemon.errors import GenreDaemonError, MoveError, SourceChangedError
 from genre_daemon.filer import by_hand
 from genre_daemon.filing.fsutil import inside
@@ -155,18 +156,19 @@ class Placer:
                   came_from: str) -> dict[str, Any]:
         """File the song ``source`` (row's file, placed by ``move``) as ``genre`` and note it."""
         self.check_genre(genre)
-        keep = self._keeper({source: (row, move)}, genre, album=None, old_folder=None)
+        folder = shown_name(self.settings, genre)  # the user's name: the folder, the note, the answer
+        keep = self._keeper({source: (row, move)}, folder, album=None, old_folder=None)
         # No ``expect``: the daemon announces its own moves so its library watch does not take
         # them for the user's; these ARE the user's (a label), so the watch is left to see them
         # and wake the label scan at once.
         with _refusals(source, "the file stays where it was"):
             filed = by_hand.file_song(self.settings, source, genre, keep_tag=keep)
         f = filed.files[0]
-        self._note(row, move, f, genre)
-        log.info("web: %s (%s) filed into %s by the user%s", f.path.name, came_from, genre, _tag_note(filed))
+        self._note(row, move, f, folder)
+        log.info("web: %s (%s) filed into %s by the user%s", f.path.name, came_from, folder, _tag_note(filed))
         # A song's answer is the documented six fields (clients compare it whole), plus what became
         # of its genre tag when write_tags is on.
-        done = {"id": row.id, "name": f.path.name, "genre": genre, "from": came_from,
+        done = {"id": row.id, "name": f.path.name, "genre": folder, "from": came_from,
                 "destination": relative(f.path, self.settings.library), "renamed": filed.renamed}
         return {**done, **_tag_json(filed)} if filed.tags_written else done
 
@@ -175,35 +177,48 @@ class Placer:
         """File the album folder ``folder`` (``tracks`` are its tracks in it) as ``genre``, whole,
         and note every track."""
         self.check_genre(genre)
+        named = shown_name(self.settings, genre)  # the user's name: the folder, the notes, the answer
         members = {t.where: (t.row, t.move) for t in tracks}
-        keep = self._keeper(members, genre, album=album.id, old_folder=folder)
+        keep = self._keeper(members, named, album=album.id, old_folder=folder)
         with _refusals(folder, "the album stays whole where it was", album=True):
             filed = by_hand.file_album(self.settings, folder, genre, keep_tag=keep,
                                        tracks=[t.where.relative_to(folder).as_posix() for t in tracks])
         for t in tracks:
             f = filed.moved(t.where)
             if f is not None:
-                self._note(t.row, t.move, f, genre, album=album.id, folder=filed.destination)
+                self._note(t.row, t.move, f, named, album=album.id, folder=filed.destination)
         n, others = len(filed.tracks), len(filed.files) - len(filed.tracks)
         what = counted(n, "track") + (f", {counted(others, 'other file')}" if others else "")
         name = filed.destination.name
         dest = relative(filed.destination, self.settings.library)
-        log.info("web: the album %s (%s, %s) filed into %s by the user: %s%s", folder.name, came_from, what, genre,
+        log.info("web: the album %s (%s, %s) filed into %s by the user: %s%s", folder.name, came_from, what, named,
                  dest, _tag_note(filed))
-        return {"id": file_id, "kind": "album", "album": album.id, "name": name, "genre": genre, "from": came_from,
+        return {"id": file_id, "kind": "album", "album": album.id, "name": name, "genre": named, "from": came_from,
                 "destination": dest, "renamed": filed.renamed, "tracks": n, "files": len(filed.files),
                 "tags_written": filed.tags_written, **_tag_json(filed),
-                "message": f"the album {shown(name)} ({what}) filed into {genre}: {dest}{_tag_note(filed)}"}
+                "message": f"the album {shown(name)} ({what}) filed into {named}: {dest}{_tag_note(filed)}"}
+
+    def meant(self, name: str) -> str:
+        """The genre a name given on the page means: a genre of the active model as it is, a
+        name of ``genre_names`` as its genre (a merged name: :func:`label_genre`), anything
+        else as typed (a new genre, or a twin :meth:`check_genre` refuses)."""
+        known = self.model_genres()
+        if name in known or resolve(self.settings, name, known).how != "exact":
+            return name
+        return label_genre(self.settings, name, known)
 
     def check_genre(self, genre: str) -> None:
-        """WebError unless ``genre`` may be a genre folder: not a role folder, no case twin."""
-        folder = self.settings.library / genre
+        """WebError unless ``genre``'s folder (its user's name) may be a genre folder: not a role
+        folder, no twin (the same name but for case, or for '-', '_', spaces, '&')."""
+        named = shown_name(self.settings, genre)
+        folder = self.settings.library / named
         if _real(folder) in self._not_genres():
-            raise WebError(422, f"{shown(genre)} is not a genre folder: that name is the "
+            raise WebError(422, f"{shown(named)} is not a genre folder: that name is the "
                                 f"{self._role_of(folder)} folder; nothing moved")
-        twin = self._case_twin(genre)
+        twin = self._case_twin(named)
         if twin is not None:
-            raise WebError(409, f"a genre {shown(twin)} already exists; names that differ only by case are one "
+            alike = "case" if twin.casefold() == named.casefold() else "case, '-', '_', spaces or '&'"
+            raise WebError(409, f"a genre {shown(twin)} already exists; names that differ only by {alike} are one "
                                 f"genre: use {shown(twin)}; nothing moved")
 
     # --- the notes -----------------------------------------------------------------------------
@@ -340,23 +355,25 @@ class Placer:
         return "labelled-data"
 
     def _case_twin(self, genre: str) -> str | None:
-        key = genre.casefold()
-        return next((g for g in self.known_genres() if g != genre and g.casefold() == key), None)
+        key = fold(genre)
+        return next((g for g in self.known_genres() if g != genre and fold(g) == key), None)
 
     def known_genres(self) -> list[str]:
-        """Genre folders of the library and genres of the active model, sorted, for the pickers."""
+        """Genre folders of the library and genres of the active model, by the user's names
+        (``genre_names``: an old ``hiphop/`` folder shows as ``Hip-Hop``), sorted, for the pickers."""
         names: set[str] = set()
         skip = self._not_genres()
+        known = self.model_genres()
         try:
             with os.scandir(self.settings.library) as it:
                 for entry in it:
                     if entry.is_dir(follow_symlinks=False) and _real(Path(entry.path)) not in skip:
                         g = genre_name(entry.name)
                         if g is not None:
-                            names.add(g)
+                            names.add(shown_name(self.settings, label_genre(self.settings, g, known)))
         except OSError:
             pass
-        names.update(self.model_genres())
+        names.update(shown_name(self.settings, g) for g in known)
         return sorted(names, key=lambda g: (g.casefold(), g))
 
 

@@ -57,11 +57,11 @@ An album is one card: its genre files the whole album, every track together.</p>
     data-kind="{{ it.kind }}"{% if it.kind == 'album' %} data-album="{{ it.album }}"{% endif %}>
   <div class="row1"><span class="name">{{ it.name }}</span>
     {% if it.kind == 'album' %}<span class="what">album, {{ it.tracks|length }} track{{ '' if it.tracks|length == 1 else 's' }}</span>{% endif %}
-    <span class="guess">model: {{ it.genre or '?' }} {{ it.confidence|pct }}</span></div>
+    <span class="guess">model: {{ it.genre_name or it.genre or '?' }} {{ it.confidence|pct }}</span></div>
   {% if it.kind == 'album' %}
   <ol class="tracks">
   {% for t in it.tracks %}<li class="track" id="track-{{ t.id }}" data-id="{{ t.id }}"><span class="track-name">{{ t.name }}</span>
-    <small>{{ t.genre or '?' }} {{ t.confidence|pct }}</small>
+    <small>{{ t.genre_name or t.genre or '?' }} {{ t.confidence|pct }}</small>
     <audio controls preload="none" src="/api/files/{{ t.id }}/audio"></audio></li>
   {% endfor %}</ol>
   {% else %}
@@ -69,7 +69,7 @@ An album is one card: its genre files the whole album, every track together.</p>
   {% endif %}
   <form class="pick" method="post" action="/api/review/{{ it.id }}" data-api="review">
     <input type="hidden" name="csrf" value="{{ csrf }}">
-    {% for g, p in it.top(3) %}<button type="submit" name="genre" value="{{ g }}" class="genre">{{ g }} <small>{{ p|pct }}</small></button>
+    {% for g, p in it.top(3) %}<button type="submit" name="genre" value="{{ g }}" class="genre">{{ named(g) }} <small>{{ p|pct }}</small></button>
     {% endfor %}
   </form>
   <form class="typed" method="post" action="/api/review/{{ it.id }}" data-api="review">
@@ -105,7 +105,7 @@ album both act on the whole album.</p>
 <tr id="move-{{ it.move }}" data-move="{{ it.move }}" class="{{ 'undone' if it.undone else '' }}"{% if it.album %} data-album="{{ it.album }}"{% endif %}>
   <td>{{ it.time|when }}</td>
   <td class="name">{{ it.name }}{% if it.album %}<br><small class="album">album {{ it.album_name }} ({{ it.album_tracks }} track{{ '' if it.album_tracks == 1 else 's' }})</small>{% endif %}</td>
-  <td>{% if it.kind == 'review' %}review ({{ it.genre or '?' }} {{ it.confidence|pct }}){% else %}{{ it.genre }} {{ it.confidence|pct }}{% endif %}</td>
+  <td>{% if it.kind == 'review' %}review ({{ it.genre_name or it.genre or '?' }} {{ it.confidence|pct }}){% else %}{{ it.genre_name or it.genre }} {{ it.confidence|pct }}{% endif %}</td>
   <td class="now">{{ it.now }}{% if it.by_you %} <small>(by you)</small>{% endif %}</td>
   <td>{% if it.playable %}<audio controls preload="none" src="/api/files/{{ it.file }}/audio"></audio>{% endif %}</td>
   <td>{% if not it.undone and it.playable %}
