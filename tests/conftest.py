@@ -13,7 +13,8 @@ import os
 import shutil
 import struct
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,17 @@ def gtzan_files(gtzan_dir: Path) -> list[Path]:
         if flacs:
             files.append(flacs[0])
     return files
+
+
+@pytest.fixture
+def shm(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another filesystem than tmp_path (/dev/shm), for moves that copy."""
+    try:
+        folder = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    except OSError:
+        pytest.skip("/dev/shm is missing or read-only")
+    if os.stat(folder).st_dev == os.stat(tmp_path).st_dev:
+        shutil.rmtree(folder)
+        pytest.skip("/dev/shm is on the same filesystem as tmp_path")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -60,10 +60,12 @@ class Tree:
     def write_config(self) -> None:
         self.config.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in self.settings.items()))
 
-    def start(self) -> None:
+    def start(self, umask: int = -1) -> None:
+        """Start the daemon (``umask``: the child's, e.g. 0o077 as under the shipped user unit;
+        -1 keeps this process's)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "genre_daemon.cli", "run", "--config", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"), umask=umask,
         )
         wait_for(lambda: (self.state / "daemon.json").exists() or self.proc.poll() is not None,
                  60, "the daemon to start")

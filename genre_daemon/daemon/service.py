@@ -31,7 +31,7 @@ from genre_daemon.daemon.albums import AlbumIntake, AlbumJob
 from genre_daemon.daemon.intake import Intake
 from genre_daemon.daemon.libwatch import LibraryWatcher
 from genre_daemon.daemon.retraining import LearningLoop
-from genre_daemon.daemon.startup import prepare_folders, take_inbox_lock, take_state_lock
+from genre_daemon.daemon.startup import mark_media_folders, prepare_folders, take_inbox_lock, take_state_lock
 from genre_daemon.daemon.status import read_status, status_path, write_status
 from genre_daemon.daemon.watcher import InboxWatcher
 from genre_daemon.errors import ConfigError, GenreDaemonError
@@ -364,7 +364,8 @@ class Daemon:
                       "folder_quiet_seconds")
         if any(getattr(old, k) != getattr(new, k) for k in watch_keys) and self.watcher is not None:
             for folder in (new.inbox, new.library, new.review_dir, new.quarantine_dir):
-                mover.makedirs(folder)
+                mover.makedirs(folder, new.folder_mode)
+            mark_media_folders(new)
             self.watcher.stop()
             self.watcher = self._make_watcher(new)
             self.watcher.start()

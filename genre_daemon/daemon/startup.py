@@ -11,10 +11,11 @@ from pathlib import Path
 
 from genre_daemon.config import DEFAULT_FOLDERS, Settings, missing_folders
 from genre_daemon.errors import GenreDaemonError
-from genre_daemon.filing import mover
+from genre_daemon.filing.fsutil import make_folders
+from genre_daemon.filing.media_servers import mark_ignored, marked_folders
 
-__all__ = ["LOCK_FILE", "flock_holder", "folder_error", "lock_file", "prepare_folders", "take_inbox_lock",
-           "take_state_lock"]
+__all__ = ["LOCK_FILE", "flock_holder", "folder_error", "lock_file", "mark_media_folders", "prepare_folders",
+           "take_inbox_lock", "take_state_lock"]
 
 # The daemon's one logger (journald's LOGGER field), whichever of its modules speaks.
 log = logging.getLogger("genre_daemon.daemon.service")
@@ -24,15 +25,18 @@ LOCK_FILE = "daemon.lock"
 
 def prepare_folders(s: Settings) -> None:
     """Create the five folders (saying so: a typo in the config would otherwise mean a new,
-    empty folder watched in silence) and make state_dir private. A folder that cannot be
-    made or used is one line naming it, the reason and the fix (GenreDaemonError)."""
+    empty folder watched in silence): state_dir private (0700), the others exactly
+    ``folder_mode`` whatever the umask (a media server reads the library as another user);
+    then the media servers' ignore markers in review (and quarantine) when inside the library.
+    A folder that cannot be made or used is one line naming it, the reason and the fix
+    (GenreDaemonError)."""
     # Only the user's folders are worth a word: the daemon's own are made on a first start.
     missing = {key for key, _ in missing_folders(s)} & {"inbox", "library"}
     # state_dir first: when it cannot be used, nothing else is made and one line says why.
     for key in sorted(DEFAULT_FOLDERS, key=lambda k: k != "state_dir"):
         folder = getattr(s, key)
         try:
-            mover.makedirs(folder)
+            make_folders(folder, 0o700 if key == "state_dir" else s.folder_mode)
             if key == "state_dir":
                 os.chmod(folder, 0o700)
         except OSError as exc:
@@ -40,6 +44,14 @@ def prepare_folders(s: Settings) -> None:
         if key in missing:
             log.warning("%s %s did not exist; created it (if that is a typo, fix %s in %s)", key, folder,
                         key, s.source or "the config")
+    mark_media_folders(s)
+
+
+def mark_media_folders(s: Settings) -> None:
+    """The media servers' ignore markers in review and quarantine when they lie inside the
+    library (:mod:`genre_daemon.filing.media_servers`); a user's own marker is kept."""
+    for folder in marked_folders(s.library, s.review_dir, s.quarantine_dir):
+        mark_ignored(folder)
 
 
 def take_state_lock(s: Settings) -> int:

@@ -175,7 +175,7 @@ class AlbumFiler:
 
         try:
             moved = album_mover.move_album(root, base, root=dest_root, expect=expect, inbox=s.inbox,
-                                           on_claimed=record_claim, names=names)
+                                           on_claimed=record_claim, names=names, folder_mode=s.folder_mode)
         except SourceChangedError as exc:
             self._requeue_changed(album_id, root, str(exc))
             return
@@ -272,7 +272,7 @@ class AlbumFiler:
                 expect = album_snapshot_from(root, album.snapshot)
                 names = expect.library_names()
                 placed = Path(album.destination)
-                where = album_mover.settle_album(root, placed, expect, names)
+                where = album_mover.settle_album(root, placed, expect, names, self.filer.settings.folder_mode)
                 if where == "placed":
                     tracks = [t for t in journal.album_tracks(album.id) if t.state == State.CLASSIFYING]
                     self._record_album(album.id, root, placed, tracks, None, {}, names)

@@ -110,7 +110,8 @@ def file_song(settings: Settings, source: Path, genre: str, *, expect_source: mo
     placement = decision.for_file(settings, source, genre, 1.0, tags_dict(source), by_user=True)
     expect(placement.path)
     result = mover.move(source, placement.path, placement.on_conflict, root=placement.root,
-                        expect=expect_source if expect_source is not None else mover.signature(st))
+                        expect=expect_source if expect_source is not None else mover.signature(st),
+                        folder_mode=settings.folder_mode)
     assert result.destination is not None  # "rename" never skips
     tagging = settings.write_tags and placement.tagged
     files = _tag_all([(source, result.destination, True)], shown_name(settings, genre), tagging, expect, keep_tag)
@@ -143,7 +144,7 @@ def file_album(settings: Settings, folder: Path, genre: str, *, tracks: Collecti
             expect(where / names.get(rel, rel))
 
     moved = album_mover.move_album(folder, placement.path, root=placement.root, expect=expected,
-                                   on_claimed=claimed, names=names)
+                                   on_claimed=claimed, names=names, folder_mode=settings.folder_mode)
     dest = moved.destination
     wanted = set(rels)
     pairs = [(folder / rel, album_mover.placed_path(dest, rel, names), rel in wanted) for rel in sorted(expected.files)]

@@ -258,7 +258,8 @@ class Filer:
                            scores=pred.scores, model_version=pred.model_version)
         self.hooks.expect(where.path)  # our own placement: not a move of the user's
         try:
-            result = mover.move(path, where.path, where.on_conflict, root=where.root, expect=signature(row))
+            result = mover.move(path, where.path, where.on_conflict, root=where.root, expect=signature(row),
+                                folder_mode=s.folder_mode)
         except SourceChangedError as exc:
             self.resettle(row, str(exc), returned_path(exc))
             return
@@ -328,7 +329,8 @@ class Filer:
         where = decision.for_quarantine(s, path, reason)
         journal.begin_move(row.id, str(where.path), state=State.QUARANTINED, reason=reason)
         try:
-            final = mover.quarantine(path, s.quarantine_dir, reason, copy=copy, expect=signature(row))
+            final = mover.quarantine(path, s.quarantine_dir, reason, copy=copy, expect=signature(row),
+                                     folder_mode=s.folder_mode)
         except SourceChangedError as exc:
             self.resettle(row, str(exc), returned_path(exc))
             return

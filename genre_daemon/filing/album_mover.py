@@ -21,6 +21,11 @@ scan): with ``names`` (:meth:`Snapshot.library_names`) such an entry is renamed 
 folder once the album is there (a copy is written under its new name), and :func:`settle_album`
 finishes those renames after a crash. An album is therefore never torn for a name.
 
+**Modes.** Every folder of the placed album (the album's own and its disc folders, whether
+renamed in or copied) and every folder made on the way to it (genre, artist) is exactly
+``folder_mode`` (0o755 by default) whatever the umask, so a media server running as another
+user can enter it; the files keep their own modes.
+
 Before anything moves, every file must be as it was when the album settled (``expect``: a
 :class:`Snapshot`) and no process may hold one open for writing; otherwise
 :class:`SourceChangedError`, with the album untouched. Symbolic links inside an album travel as
@@ -42,9 +47,17 @@ from typing import Any, Literal
 
 from genre_daemon.errors import MoveError, SourceChangedError
 from genre_daemon.filing.destination import numbered
-from genre_daemon.filing.fsutil import CLOEXEC, COPY_CHUNK, fsync_dir, lstat
+from genre_daemon.filing.fsutil import (
+    CLOEXEC,
+    COPY_CHUNK,
+    FOLDER_MODE,
+    fsync_dir,
+    lstat,
+    make_folder,
+    make_folders,
+    set_folder_mode,
+)
 from genre_daemon.filing.hidden import TITLE_STARTS
-from genre_daemon.filing.mover import makedirs
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.names import safe_filename
 
@@ -170,16 +183,17 @@ class AlbumMove:
     copied: bool
 
 
-def claim(dest: Path, root: Path) -> Path:
+def claim(dest: Path, root: Path, mode: int = FOLDER_MODE) -> Path:
     """Make ``dest`` (or ``dest (2)``, ...) as a new empty folder and return it; every existing
-    folder between ``root`` and it must be a real folder (a planted symlink cannot steer it)."""
+    folder between ``root`` and it must be a real folder (a planted symlink cannot steer it).
+    The folders made are exactly ``mode``, whatever the umask."""
     _check_real_dirs(dest.parent, root)
-    makedirs(dest.parent)
+    make_folders(dest.parent, mode)
     _check_real_dirs(dest.parent, root)
     for n in range(1, 10_000):
         candidate = dest if n == 1 else numbered(dest, n)
         try:
-            os.mkdir(candidate, 0o755)
+            make_folder(candidate, mode)
         except FileExistsError:
             continue
         fsync_dir(candidate.parent)
@@ -189,15 +203,15 @@ def claim(dest: Path, root: Path) -> Path:
 
 def move_album(source: Path, dest: Path, *, root: Path, expect: Snapshot, hook: Hook = _no_hook,
                inbox: Path | None = None, on_claimed: Callable[[Path], None] | None = None,
-               names: Names | None = None) -> AlbumMove:
+               names: Names | None = None, folder_mode: int = FOLDER_MODE) -> AlbumMove:
     """Move the album folder ``source`` to ``dest`` (a free name under ``root``, `` (2)`` on a
     clash), whole. ``on_claimed(folder)`` runs once the destination's name is claimed and before
     anything moves (the journal records it there). ``names`` (:meth:`Snapshot.library_names`):
     the entries that take another name there. Folders of ``inbox`` that this leaves empty are
-    removed (never ``inbox``)."""
+    removed (never ``inbox``). Every folder of the placed album is ``folder_mode``."""
     names = names or {}
     _check_unchanged(source, expect)
-    claimed = claim(dest, root)
+    claimed = claim(dest, root, folder_mode)
     hook("claimed")
     if on_claimed is not None:
         try:
@@ -211,12 +225,13 @@ def move_album(source: Path, dest: Path, *, root: Path, expect: Snapshot, hook: 
             _rename_in(source, claimed, expect)
             hook("renamed")
         else:
-            _copy_in(source, claimed, expect, hook, names)
+            _copy_in(source, claimed, expect, hook, names, folder_mode)
     except BaseException:
         _remove_claim(claimed)
         raise
     if same_device:
         rename_entries(claimed, names)
+        open_folders(claimed, expect, names, folder_mode)
     else:
         remove_copied_source(source, claimed, expect, names)
         hook("source_removed")
@@ -239,13 +254,13 @@ def _rename_in(source: Path, claimed: Path, expect: Snapshot) -> None:
         raise SourceChangedError(f"cannot move the album {str(source)!r}: a program holds {writer} open for writing")
 
 
-def _copy_in(source: Path, claimed: Path, expect: Snapshot, hook: Hook, names: Names) -> None:
-    """The album copied into a hidden folder, each entry under its name in the library, which
-    then takes the claimed folder's place in one rename."""
-    temp = _temp_dir(claimed)
+def _copy_in(source: Path, claimed: Path, expect: Snapshot, hook: Hook, names: Names, mode: int) -> None:
+    """The album copied into a hidden folder (its folders ``mode``), each entry under its name in
+    the library, which then takes the claimed folder's place in one rename."""
+    temp = _temp_dir(claimed, mode)
     try:
         for rel in expect.dirs:
-            os.mkdir(temp / names.get(rel, rel), 0o755)
+            make_folder(temp / names.get(rel, rel), mode)
         for rel, target in expect.links.items():
             os.symlink(target, temp / names.get(rel, rel))
         for rel, sig in expect.files.items():
@@ -325,16 +340,20 @@ def remove_copied_source(source: Path, placed: Path, expect: Snapshot, names: Na
 SettleState = Literal["placed", "in_inbox", "missing"]
 
 
-def settle_album(source: Path, dest: Path, expect: Snapshot | None = None, names: Names | None = None) -> SettleState:
+def settle_album(source: Path, dest: Path, expect: Snapshot | None = None, names: Names | None = None,
+                 folder_mode: int | None = None) -> SettleState:
     """After a crash during :func:`move_album` (``dest`` is the claimed folder the journal
     recorded): finish or undo it. ``placed``: the album is whole at ``dest`` (its entries renamed
     as ``names`` says, any inbox remnant of a copy removed); ``in_inbox``: it is whole at
-    ``source`` (the claim and any hidden copy removed); ``missing``: neither exists."""
+    ``source`` (the claim and any hidden copy removed); ``missing``: neither exists. With
+    ``folder_mode``, a placed album's folders get it (a kill may have come before they did)."""
     for leftover in dest.parent.glob("." + _glob_escape(dest.name) + ALBUM_TEMP_MARKER + "*.tmp"):
         _remove_tree(leftover)
     dest_st = lstat(dest)
     if dest_st is not None and stat.S_ISDIR(dest_st.st_mode) and any(os.scandir(dest)):
         rename_entries(dest, names or {})
+        if folder_mode is not None and expect is not None:
+            open_folders(dest, expect, names or {}, folder_mode)
         if lstat(source) is not None and expect is not None:
             remove_copied_source(source, dest, expect, names)
         return "placed"
@@ -367,6 +386,20 @@ def rename_entries(folder: Path, names: Names) -> None:
         touched.add(there.parent)
     for parent in touched:
         fsync_dir(parent)
+
+
+def open_folders(folder: Path, expect: Snapshot, names: Names, mode: int) -> None:
+    """Give the placed album ``folder`` and its sub-folders (disc folders) exactly ``mode``: an
+    album renamed in keeps the folders it had in the inbox, made under whatever umask its
+    downloader had (0700 under the shipped unit's), which a media server could not enter.
+    Never through a link; a folder that cannot be changed is said in one line (the album is
+    placed either way)."""
+    for rel in ("", *expect.dirs):
+        where = placed_path(folder, rel, names) if rel else folder
+        try:
+            set_folder_mode(where, mode)
+        except OSError as exc:
+            log.warning("%s: placed, but its mode could not be set to %04o: %s", where, mode, exc.strerror or exc)
 
 
 def placed_path(folder: Path, rel: str, names: Names) -> Path:
@@ -452,9 +485,9 @@ def _check_real_dirs(folder: Path, root: Path) -> None:
             raise MoveError(f"cannot place an album under {str(folder)!r}: {str(current)!r} is not a real folder")
 
 
-def _temp_dir(claimed: Path) -> Path:
+def _temp_dir(claimed: Path, mode: int) -> Path:
     temp = claimed.with_name("." + claimed.name + ALBUM_TEMP_MARKER + secrets.token_hex(4) + ".tmp")
-    os.mkdir(temp, 0o755)
+    make_folder(temp, mode)
     return temp
 
 

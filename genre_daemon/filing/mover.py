@@ -38,8 +38,10 @@ after the last fsync):
    hard-linking its downloads into the inbox, the common legitimate case) is taken normally.
    ``on_conflict="overwrite"`` replaces a destination *name* (a rename over it), so a destination
    that is a hard link to a file elsewhere, or a symlink, is never written into or through.
-5. **Nothing world-writable.** Folders are made 0o755 and temporary files 0o644 whatever the
-   umask; a copy keeps the source's mode less the world-write bit, and its owner where allowed.
+5. **Nothing world-writable, every folder readable.** Folders are made exactly ``folder_mode``
+   (0o755 by default: a media server reads the library as another user) whatever the umask,
+   temporary files 0o644; a copy keeps the source's mode less the world-write bit, and its owner
+   where allowed.
 6. **Nothing still being written is placed.** Just before the source's old name goes, the
    source must be the file the move started with (``expect``: the signature it had when it
    settled) and no process may hold it open for writing (:mod:`genre_daemon.filing.writers`);
@@ -95,7 +97,7 @@ from genre_daemon.filing.copying import (
     write_atomically,
 )
 from genre_daemon.filing.destination import quarantine_destination, unique_path
-from genre_daemon.filing.fsutil import fsync_dir, lstat, same_inode, unlink_quietly
+from genre_daemon.filing.fsutil import FOLDER_MODE, fsync_dir, lstat, make_folder, make_folders, same_inode, unlink_quietly
 from genre_daemon.filing.writers import open_for_writing
 from genre_daemon.names import NAME_MAX, cut_bytes
 
@@ -118,6 +120,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# ``os.makedirs(folder, exist_ok=True)`` with every folder it makes exactly ``mode`` (0o755).
+makedirs = make_folders
 
 OnConflict = Literal["rename", "skip", "overwrite"]
 ON_CONFLICT: tuple[str, ...] = get_args(OnConflict)
@@ -194,6 +199,7 @@ def move(
     root: Path | None = None,
     copy: bool = True,
     expect: Signature | None = None,
+    folder_mode: int = FOLDER_MODE,
 ) -> MoveResult:
     """Move the regular file ``source`` to ``dest`` safely (see the module docstring).
 
@@ -202,7 +208,8 @@ def move(
 
     ``on_conflict`` decides what happens when ``dest`` is taken: ``rename`` picks
     ``name (2).mp3``, ``skip`` leaves the source where it is (``skipped=True``), ``overwrite``
-    replaces it atomically. Missing destination folders are created (0o755); with ``root``,
+    replaces it atomically. Missing destination folders are created, exactly ``folder_mode``
+    whatever the umask; with ``root``,
     ``dest`` must lie inside it and no existing folder between them may be a symlink.
     Raises :class:`MoveError` (with ``.errno``) and leaves the source untouched on failure.
     ``copy=False``: links only, never reads the bytes (EXDEV when a copy would be needed).
@@ -218,7 +225,7 @@ def move(
         raise _changed(source, dest, "it changed after it settled")
     if os.path.normpath(source) == os.path.normpath(dest):
         raise move_error("move", source, dest, "source and destination are the same file")
-    _make_folder(dest.parent, root, source, dest)
+    _make_folder(dest.parent, root, source, dest, folder_mode)
 
     dst_st = lstat(dest)
     if dst_st is not None and same_inode(dst_st, src_st):
@@ -255,7 +262,7 @@ def signature(st: os.stat_result) -> Signature:
 
 def quarantine(
     source: Path, quarantine_dir: Path, reason: str, *, hook: Hook | None = None, copy: bool = True,
-    expect: Signature | None = None,
+    expect: Signature | None = None, folder_mode: int = FOLDER_MODE,
 ) -> Path:
     """Put an undecodable file aside in ``quarantine_dir`` (never deleted, never clobbered) and
     write ``<final name>.reason.txt`` beside it (reason, time, original path). Returns its path.
@@ -266,7 +273,7 @@ def quarantine(
     quarantine_dir = Path(quarantine_dir)
     result = move(
         source, quarantine_destination(Path(source), quarantine_dir), "rename",
-        hook=hook, root=quarantine_dir, copy=copy, expect=expect,
+        hook=hook, root=quarantine_dir, copy=copy, expect=expect, folder_mode=folder_mode,
     )
     assert result.destination is not None  # "rename" never skips
     final = result.destination
@@ -304,49 +311,33 @@ def _check_source(source: Path, dest: Path) -> os.stat_result:
     return st
 
 
-def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path) -> None:
-    """Create ``folder`` (0o755); with ``root``, refuse symlinks and non-folders below ``root``."""
+def _make_folder(folder: Path, root: Path | None, source: Path, dest: Path, mode: int) -> None:
+    """Create ``folder`` (exactly ``mode``); with ``root``, refuse symlinks and non-folders below ``root``."""
     try:
         if root is None:
-            makedirs(os.path.normpath(folder))
+            make_folders(os.path.normpath(folder), mode)
             return
         root_s, folder_s = os.path.normpath(root), os.path.normpath(folder)
         if os.path.commonpath([root_s, folder_s]) != root_s:
             raise move_error("move", source, dest, f"the destination is outside {root_s!r}")
-        makedirs(root_s)
+        make_folders(root_s, mode)
         current = root_s
         for part in Path(os.path.relpath(folder_s, root_s)).parts:
             if part == ".":
                 continue
             current = os.path.join(current, part)
-            _make_real_dir(current, source, dest)
+            _make_real_dir(current, source, dest, mode)
     except OSError as exc:
         raise os_move_error("move", source, dest, exc) from exc
 
 
-def makedirs(folder: str | os.PathLike[str]) -> None:
-    """``os.makedirs(folder, exist_ok=True)`` with every folder it makes 0o755 less the umask
-    (os.makedirs gives the missing parents 0o777 less the umask: world-writable under umask 0)."""
-    folder = os.fspath(folder)
-    if os.path.isdir(folder):
-        return
-    parent = os.path.dirname(folder)
-    if parent and parent != folder:
-        makedirs(parent)
-    try:
-        os.mkdir(folder, 0o755)
-    except FileExistsError:
-        if not os.path.isdir(folder):
-            raise
-
-
-def _make_real_dir(path: str, source: Path, dest: Path) -> None:
-    """Ensure ``path`` is a real directory (not a symlink), creating it when missing."""
+def _make_real_dir(path: str, source: Path, dest: Path, mode: int) -> None:
+    """Ensure ``path`` is a real directory (not a symlink), creating it (exactly ``mode``) when missing."""
     for _ in range(2):
         st = lstat(Path(path))
         if st is None:
             try:
-                os.mkdir(path, 0o755)
+                make_folder(path, mode)
                 return
             except FileExistsError:
                 continue  # made by someone else meanwhile: check what it is
