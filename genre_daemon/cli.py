@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from genre_daemon import __version__
 from genre_daemon.resources import default_model_dir
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from genre_daemon.filing.undo import UndoResult
 
 log = logging.getLogger("genre_daemon")
+T = TypeVar("T")
 
 
 def _progress(stream: TextIO) -> Any:
@@ -300,32 +301,64 @@ def _retrain_progress(settings: Any) -> dict[str, Any] | None:
 def cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     """Sort an existing collection into the library (the daemon's journal and mover), or print
     the plan with --dry-run."""
-    import signal
-
-    from genre_daemon.engines import open_engine
     from genre_daemon.importer.dry_run import dry_run
     from genre_daemon.importer.runner import Importer
-    from genre_daemon.learning.versions import resolve_model_dir
 
     settings = _settings(args)
+    engine = _collection_engine(args, settings)
+    if args.dry_run:
+        return dry_run(settings, args.dir, engine, out)
+    importer = Importer(settings, args.dir, engine, progress=sys.stderr)
+    c = _stoppable(importer.run, importer.request_stop)
+    stopped = " (stopped: run it again to go on)" if importer.filer.stop.is_set() else ""
+    print(f"imported {args.dir}: {c.placed} placed, {c.review} to review, {c.quarantined} quarantined{stopped}",
+          file=out)
+    return 130 if stopped else 0
+
+
+def cmd_tag(args: argparse.Namespace, out: TextIO) -> int:
+    """Write genre tags where the files are (moving nothing), or print them with --dry-run."""
+    from genre_daemon.importer.tag_in_place import TagRun, dry_run, summary
+
+    settings = _settings(args)
+    engine = _collection_engine(args, settings)
+    if args.dry_run:
+        return dry_run(settings, args.dir, engine, out)
+    run = TagRun(settings, args.dir, engine, progress=sys.stderr)
+    try:
+        c = _stoppable(run.run, run.request_stop)
+    finally:
+        for line in run.report:  # what was left untagged or failed, after the progress bar
+            print(line, file=out)
+    print(summary(c, run.source, run.stop.is_set()), file=out)
+    return 130 if run.stop.is_set() else 1 if c.failed else 0
+
+
+def _collection_engine(args: argparse.Namespace, settings: Any) -> Callable[[], Any]:
+    """The engine of ``import`` and ``tag`` (--engine, --workers, --ray-address) with the model
+    the daemon uses, opened when the run asks."""
+    from genre_daemon.engines import open_engine
+    from genre_daemon.learning.versions import resolve_model_dir
+
     model_dir = resolve_model_dir(settings)
 
     def engine() -> Any:
         return open_engine(args.engine, model_dir, workers=args.workers, ray_address=args.ray_address)
 
-    if args.dry_run:
-        return dry_run(settings, args.dir, engine, out)
-    importer = Importer(settings, args.dir, engine, progress=sys.stderr)
-    previous = {sig: signal.signal(sig, lambda *_: importer.request_stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return engine
+
+
+def _stoppable(run: Callable[[], T], stop: Callable[[], None]) -> T:
+    """``run()`` with SIGINT and SIGTERM calling ``stop`` (the run ends after the file in hand,
+    its work recorded) instead of killing it."""
+    import signal
+
+    previous = {sig: signal.signal(sig, lambda *_: stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        c = importer.run()
+        return run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    stopped = " (stopped: run it again to go on)" if importer.filer.stop.is_set() else ""
-    print(f"imported {args.dir}: {c.placed} placed, {c.review} to review, {c.quarantined} quarantined{stopped}",
-          file=out)
-    return 130 if stopped else 0
 
 
 def _import_progress(settings: Any) -> dict[str, Any] | None:
@@ -397,7 +430,8 @@ def _history_line(e: HistoryEntry, named: Callable[[str], str] = str) -> str:
     if e.undone:
         kept = sum(1 for t in e.moves if not t.undone)
         flag = " (undone" + (f"; {counted(kept, 'track')} stayed in the library)" if kept else ")")
-    return f"{m.id:6d}  {when}  {m.kind:10s} {verdict}{what}  {source} -> {dest}{flag}"
+    where = f"{source} (genre tag written in place)" if m.kind == "tag" else f"{source} -> {dest}"
+    return f"{m.id:6d}  {when}  {m.kind:10s} {verdict}{what}  {where}{flag}"
 
 
 def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
@@ -452,6 +486,9 @@ def cmd_undo(args: argparse.Namespace, out: TextIO) -> int:
 def _print_undone(result: UndoResult, out: TextIO) -> None:
     """One line per undone move: where its file was taken from and where it is now."""
     m = result.move
+    if m.kind == "tag":  # a genre tag put back where the file is: nothing moved
+        print(f"move {m.id}: {result.note}", file=out)
+        return
     if result.album:
         print(f"move {m.id}: {result.note}", file=out)
     elif result.taken_from is not None:
@@ -467,6 +504,18 @@ def _add_engine_arguments(p: argparse.ArgumentParser) -> None:
                    help="local: worker processes (default 1, in this process); ray: actors (default: the cluster's CPUs)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="the Ray cluster's head, host:port (default: $RAY_ADDRESS, else a local Ray instance)")
+
+
+def _add_collection_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine, --workers, --ray-address of the commands that go through a collection (import,
+    tag): a process pool over every core by default."""
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="who classifies: local (a process pool over this machine's cores, default) or ray "
+                        "(a Ray cluster: pip install 'genre-daemon[ray]')")
+    p.add_argument("--workers", type=int, metavar="N", help="classifying processes or Ray actors (default: "
+                   "the machine's cores for local, the cluster's CPUs for ray)")
+    p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (host:port; default $RAY_ADDRESS, "
+                   "else a local one is started)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -581,14 +630,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, metavar="DIR", help="the folder of music to sort (it is emptied into the library)")
     p.add_argument("--config", type=Path, help=config_help)
     p.add_argument("--dry-run", action="store_true", help="print the plan; move nothing, record nothing")
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="who classifies: local (a process pool over this machine's cores, default) or ray "
-                        "(a Ray cluster: pip install 'genre-daemon[ray]')")
-    p.add_argument("--workers", type=int, metavar="N", help="classifying processes or Ray actors (default: "
-                   "the machine's cores for local, the cluster's CPUs for ray)")
-    p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (host:port; default $RAY_ADDRESS, "
-                   "else a local one is started)")
+    _add_collection_engine_arguments(p)
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "tag", help="write genre tags where the files are, moving nothing (resumable; --dry-run prints them)",
+        description="Classify every audio file under DIR (albums get one genre, as the daemon files them) and "
+                    "write the genre into each file's genre tag where it is; nothing moves. Every tag written is "
+                    "in `history` and `undo` puts the old one back. Files below min_confidence and albums too "
+                    "mixed are left untagged and listed. Killed or stopped, run it again: it goes on where it "
+                    "stopped and never classifies what it tagged. Exit status 0 when every file was judged, 1 when "
+                    "some failed.")
+    p.add_argument("dir", type=Path, metavar="DIR", help="the folder of music to tag (the library, or any folder "
+                   "of yours; not the inbox)")
+    p.add_argument("--config", type=Path, help=config_help)
+    p.add_argument("--dry-run", action="store_true", help="print what would be written; change nothing")
+    _add_collection_engine_arguments(p)
+    p.set_defaults(func=cmd_tag)
 
     p = sub.add_parser("retrain", help="retrain now from your labels, with the same gate as the automatic retrain")
     p.add_argument("--config", type=Path, help=config_help)

@@ -18,14 +18,18 @@ from pathlib import Path
 from genre_daemon.filing.journal import FileIdentity, Journal, MoveRow
 from genre_daemon.tags import GenreSnapshot, TagWriteError, write_genre
 
-__all__ = ["finish_tags", "tag_placed"]
+__all__ = ["Writer", "finish_tags", "tag_placed"]
+
+Writer = Callable[..., GenreSnapshot]  # write_genre's shape: (path, genre, *, before_change) -> the old tag
 
 
 def tag_placed(journal: Journal, move: MoveRow, placed: Path, genre: str,
-               hasher: Callable[[Path], str | None]) -> str | None:
+               hasher: Callable[[Path], str | None], *, writer: Writer = write_genre) -> str | None:
     """Write ``genre`` into the file ``move`` placed at ``placed``; None when done, else why not
     (the file stays placed, untagged, and the move is no longer pending: a later start would
-    fail the same way). ``hasher`` gives the tagged file's content hash (None if unreadable)."""
+    fail the same way). ``hasher`` gives the tagged file's content hash (None if unreadable);
+    ``writer`` writes the tag (``genre-daemon tag`` passes its own, see
+    :func:`genre_daemon.importer.tag_in_place.write_tag`)."""
     kept = _recorded(move)
 
     def keep(snapshot: GenreSnapshot) -> None:
@@ -33,7 +37,7 @@ def tag_placed(journal: Journal, move: MoveRow, placed: Path, genre: str,
             journal.record_tag_intent(move.id, json.dumps(snapshot.to_json()))
 
     try:
-        snapshot = write_genre(placed, genre, before_change=keep)
+        snapshot = writer(placed, genre, before_change=keep)
         identity = FileIdentity.of(placed)
     except TagWriteError as exc:
         journal.drop_tag(move.id)

@@ -26,6 +26,9 @@ where it was placed is followed as a file is: to the folder holding one of its t
 (moved whole by hand, or filed by the review page). The message names the album by its inbox folder
 and says what went back and what stayed.
 
+**A genre tag written in place** (``genre-daemon tag``, a move of kind ``tag``): the old tag is
+put back and nothing moves (:mod:`genre_daemon.filing.tag_undo`).
+
 **History entries.** ``undo --last N`` undoes the newest N entries of ``history`` that can be
 undone: a file's move is an entry, an album (all its tracks) is one.
 
@@ -60,6 +63,7 @@ from genre_daemon.filing.journal import (
     RestoredTrack,
     content_hash,
 )
+from genre_daemon.filing.tag_undo import undo_in_place
 from genre_daemon.tags import GenreSnapshot, TagWriteError, restore_genre
 
 __all__ = ["UndoResult", "Undoer", "counted", "undo_move"]
@@ -135,7 +139,9 @@ class Undoer:
 
     def undo_entry(self, entry: HistoryEntry) -> UndoResult:
         """Undo one entry of ``history``: an album (:meth:`undo_album`) or one move."""
-        return self.undo_album(entry.moves[0]) if entry.album is not None else self.undo(entry.moves[0])
+        if entry.album is not None and entry.moves[0].kind != "tag":
+            return self.undo_album(entry.moves[0])
+        return self.undo(entry.moves[0])
 
     # -- one move ----------------------------------------------------------------------------
 
@@ -146,6 +152,9 @@ class Undoer:
         move = self.journal.move(move.id) or move  # an album undone a moment ago undid this one too
         if move.undone:
             return UndoResult(move, None, f"move {move.id}: already undone")
+        if move.kind == "tag":  # a genre tag written in place: put back, nothing moved
+            done = undo_in_place(self.journal, move)
+            return UndoResult(move, done.restored[0] if done.restored else None, done.error, note=done.note)
         if move.album_id is not None:
             return self.undo_album(move)
         return self._undo_file(move)

@@ -23,12 +23,16 @@ class Progress:
     """Files done out of the total, the rate and the time left: on the terminal (tqdm) and in
     ``state_dir/import.json`` for ``genre-daemon status``."""
 
-    def __init__(self, settings: Settings, source: Path, total: int, stream: TextIO | None) -> None:
+    def __init__(self, settings: Settings, source: Path, total: int, stream: TextIO | None, *,
+                 command: str = "import") -> None:
+        """``command``: the bar's label; only ``import`` keeps the progress file (``status``
+        reads it as the import's)."""
         from tqdm import tqdm
 
         self.path = settings.state_dir / PROGRESS_FILE
+        self.record = command == "import"
         self.source, self.total, self.done, self.started = source, total, 0, time.time()
-        self._bar = tqdm(total=total, unit="file", desc=f"import {source.name}", file=stream or sys.stderr,
+        self._bar = tqdm(total=total, unit="file", desc=f"{command} {source.name}", file=stream or sys.stderr,
                          disable=stream is None, dynamic_ncols=True, smoothing=0.05)
         self._written = 0.0
         self.stopped = False
@@ -50,6 +54,8 @@ class Progress:
 
     def write(self) -> None:
         self._written = time.monotonic()
+        if not self.record:
+            return
         try:
             text = json.dumps(self.snapshot())
             atomic_write(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -59,6 +65,8 @@ class Progress:
     def close(self, finished: bool = True) -> None:
         """The run ended: the file goes when it finished, and stays marked stopped otherwise."""
         self._bar.close()
+        if not self.record:
+            return
         if finished:
             self.path.unlink(missing_ok=True)
             return

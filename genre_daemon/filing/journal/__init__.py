@@ -19,6 +19,7 @@ This package's modules, lowest first:
 * :mod:`~genre_daemon.filing.journal.moves`: planned and finished moves, history, undo, crash
   recovery;
 * :mod:`~genre_daemon.filing.journal.albums`: albums filed whole, their crash recovery and undo;
+* :mod:`~genre_daemon.filing.journal.in_place`: genre tags written where the files are (``tag``);
 * :mod:`~genre_daemon.filing.journal.core`: :class:`Journal`, all of it on one connection.
 
 Import from here; the modules are the journal's own layout.

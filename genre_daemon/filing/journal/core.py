@@ -3,19 +3,20 @@ table's small settings."""
 
 from __future__ import annotations
 
-from genre_daemon.filing.journal.albums import Albums
 from genre_daemon.filing.journal.files import FileStates
+from genre_daemon.filing.journal.in_place import InPlace
 from genre_daemon.filing.journal.rows import _text
 
 
-class Journal(FileStates, Albums):
+class Journal(FileStates, InPlace):
     """The journal file at ``path``: created (folder 0o700, file 0o600) with its schema if
     missing, migrated if older, refused if not a journal or written by a newer version.
 
     Its operations come from :class:`~genre_daemon.filing.journal.files.FileStates` (file rows
     and the state machine) and :class:`~genre_daemon.filing.journal.moves.Moves` (planned and
     finished moves, history, undo) and :class:`~genre_daemon.filing.journal.albums.Albums` (folders
-    filed whole), all on
+    filed whole) and :class:`~genre_daemon.filing.journal.in_place.InPlace` (genre tags written
+    where the files are, by ``genre-daemon tag``), all on
     :class:`~genre_daemon.filing.journal.connection.JournalConnection` (opening, transactions)."""
 
     def set_meta(self, key: str, value: str) -> None:

@@ -85,8 +85,8 @@ class FileStates(JournalConnection):
 
         Returns ``(row, is_new_work)``:
 
-        * a row at ``path`` with this identity: that row; new work only if it is neither
-          terminal nor held. That includes ``gone``: the daemon also ends a file there when it
+        * a row at ``path`` with this identity (not a verdict of ``genre-daemon tag``,
+          :attr:`FileRow.in_place`): that row; new work only if it is neither terminal nor held. That includes ``gone``: the daemon also ends a file there when it
           leaves it in the inbox on purpose (``on_conflict: skip``, a move that cannot succeed),
           and such a file must not be retried at every rescan. The price: a file that vanished
           and came back byte-for-byte unchanged (same inode and mtime) is not taken again
@@ -125,7 +125,7 @@ class FileStates(JournalConnection):
             _file_row(r)
             for r in c.execute("SELECT * FROM files WHERE path = ? ORDER BY id DESC", (key,))
         ]
-        match = next((r for r in rows if r.identity == ident), None)
+        match = next((r for r in rows if r.identity == ident and not r.in_place), None)
         if match is not None:
             if match.held or match.state in TERMINAL:
                 return match, False
@@ -332,10 +332,12 @@ class FileStates(JournalConnection):
             ).fetchone()[0])
 
     def counts(self) -> dict[str, int]:
-        """Number of rows per state; every state is a key."""
+        """Number of rows per state; every state is a key. The verdicts of ``genre-daemon tag``
+        (:attr:`FileRow.in_place`) are not counted: they are about a file's tag, not its life."""
         out = {s.value: 0 for s in State}
         with self._read("count files") as c:
-            for r in c.execute("SELECT state, count(*) AS n FROM files GROUP BY state"):
+            for r in c.execute("SELECT state, count(*) AS n FROM files WHERE NOT (destination IS NOT NULL "
+                               "AND destination = path AND state IN ('moved', 'gone')) GROUP BY state"):
                 out[r["state"]] = r["n"]
         return out
 

@@ -82,6 +82,14 @@ class FileRow:
         would say otherwise. The daemon's intake and ``import`` both keep it."""
         return self.album_id is None and self.state in (State.QUEUED, State.CLASSIFYING)
 
+    @property
+    def in_place(self) -> bool:
+        """Whether ``genre-daemon tag`` judged the file where it lies (tagged: ``moved`` with a
+        move of kind ``tag``; left untagged: ``gone``): its destination is its own path. Such a
+        row is a verdict on the file's tag, not on where it goes, so it never keeps the daemon
+        or ``import`` from taking the file (:meth:`Journal.observe`)."""
+        return self.destination == self.path and self.state in (State.MOVED, State.GONE)
+
 
 @dataclass(frozen=True)
 class MoveRow:
@@ -96,7 +104,7 @@ class MoveRow:
     scores: dict[str, float]
     model_version: str | None
     time: float
-    kind: str  # "genre" | "review" | "quarantine"
+    kind: str  # "genre" | "review" | "quarantine" | "tag" (a genre tag written in place: source == destination)
     reason: str | None  # why, for quarantine
     undone: bool
     album_id: int | None = None  # moved as part of this album (undone with it)

@@ -124,7 +124,27 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+MOVE_KINDS = ("genre", "review", "quarantine", "tag")
+_V3_KINDS = "CHECK (kind IN ('genre', 'review', 'quarantine'))"
+
+
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    """Version 4: a move of kind ``tag``, a genre tag written where the file is (``genre-daemon
+    tag``: source and destination the same path). SQLite cannot change a CHECK in place, so the
+    moves table is made again from its own definition (the columns versions 2 and 3 added
+    included) with the new CHECK, and every row copied."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'moves'").fetchone()[0]
+    if _V3_KINDS not in sql:
+        raise JournalError(f"the journal's moves table is not one this code made: {sql!r}")
+    kinds = f"CHECK (kind IN ({', '.join(map(repr, MOVE_KINDS))}))"  # 'genre', ... as SQL strings
+    conn.execute(sql.replace("CREATE TABLE moves", "CREATE TABLE moves_v4", 1).replace(_V3_KINDS, kinds))
+    conn.execute("INSERT INTO moves_v4 SELECT * FROM moves")
+    conn.execute("DROP TABLE moves")
+    conn.execute("ALTER TABLE moves_v4 RENAME TO moves")
+    conn.execute("CREATE INDEX moves_pending_tags ON moves (tag_pending) WHERE tag_pending = 1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4]
 
 
 def check_version(c: sqlite3.Connection, path: Path) -> int:
