@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genre_daemon.config import Settings
+from genre_daemon.config.names import shown_name
 from genre_daemon.filing.albums import decide
 from genre_daemon.filing.journal.in_place import KEPT, UNTAGGED
 
@@ -36,11 +37,6 @@ class Verdict:
     why: str
     write: tuple[Path, ...] = ()
     left: Mapping[Path, str] = field(default_factory=dict)
-
-
-def shown_name(settings: Settings, genre: str) -> str:
-    """The name written for the model's ``genre``: the user's (``genre_names``), else its own."""
-    return dict(settings.genre_names).get(genre, genre)
 
 
 def keeps_own(settings: Settings, theirs: str | None) -> str | None:
