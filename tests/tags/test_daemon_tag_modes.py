@@ -119,3 +119,32 @@ def test_a_kill_after_an_append_is_taken_up_without_writing_twice_and_undo_resto
     out = tree.cli("undo", "--last", "1")
     assert out.returncode == 0, out.stderr
     assert raw_tags(inbox_file) == raw  # the file's own genre, kept before the killed write
+
+
+def test_fill_tags_only_the_file_without_a_genre_and_undo_restores_both(tmp_path: Path, sources) -> None:
+    """``tag_mode: fill``: a file with a genre of its own keeps it, not even rewritten (its inode is
+    the one it arrived with); one without gets the daemon's genres; undo leaves both as they came."""
+    (tmp_path / "t").mkdir()
+    tree = Tree(tmp_path / "t", write_tags=True, min_confidence=MIN_CONFIDENCE, tag_mode="fill", tag_genres=2)
+    try:
+        wav = write_tone(tmp_path / "long.wav", seconds=6.0, sr=44100, channels=2, freq=(330.0, 550.0))
+        own = sources.path("mp3", source=wav)  # genre Rock
+        bare = sources.path("m4a", metadata={"title": "bare"}, source=wav)  # no genre
+        raws = {"own": raw_tags(own), "bare": raw_tags(bare)}
+        tree.start()
+        (tree.inbox / "own.mp3").write_bytes(own.read_bytes())
+        (tree.inbox / "bare.m4a").write_bytes(bare.read_bytes())
+        inode = (tree.inbox / "own.mp3").stat().st_ino
+        wait_for(lambda: len(tree.placed()) == 2 and not tree.in_inbox(), 120, "both files to be placed")
+        moves = {Path(m["source"]).stem: m for m in tree.history()}
+        placed_own, placed_bare = (Path(str(moves[k]["destination"])) for k in ("own", "bare"))
+        assert genre_values(placed_own) == ["Rock"] and placed_own.stat().st_ino == inode
+        assert raw_tags(placed_own) == raws["own"]
+        want = list(chosen(str(moves["bare"]["genre"]), dict(moves["bare"]["scores"]),  # type: ignore[arg-type]
+                           min_confidence=MIN_CONFIDENCE, most=2))
+        assert genre_values(placed_bare) == want and placed_bare.parent.name == want[0]
+        assert tree.cli("undo", "--last", "2").returncode == 0
+        assert raw_tags(tree.inbox / "own.mp3") == raws["own"]
+        assert raw_tags(tree.inbox / "bare.m4a") == raws["bare"]
+    finally:
+        tree.reap()
