@@ -190,8 +190,9 @@ class AlbumFiler:
         self._report_album(root, moved.destination, verdict, len(kept), len(expect.files) - len(kept), state, reason,
                            _renamed(names))
         if state == "moved" and s.write_tags and verdict.genre:
+            genres = self.filer.tag_genres(verdict.genre, verdict.scores)  # the album's, from its mean scores
             for move in journal.album_moves(album_id):
-                self.filer.write_genre_tag(move, Path(move.destination), verdict.genre)
+                self.filer.write_genre_tag(move, Path(move.destination), genres)
 
     def _record_album(self, album_id: int, root: Path, dest: Path, kept: list[FileRow],
                       preds: dict[int, Prediction] | None, hashes: dict[int, str | None], names: Names) -> None:

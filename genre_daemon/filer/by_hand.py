@@ -10,7 +10,8 @@ never replaces a file, whatever ``on_conflict`` says. The ``path_template`` is f
 files' own tags as they are now (the user may have fixed them since the daemon read them).
 
 With ``write_tags`` every filed track gets the genre in its genre tag, the way the daemon writes
-it (:func:`genre_daemon.tags.write_genre`: a copy, renamed over the file). ``keep_tag`` is handed
+it (:func:`genre_daemon.tags.write_genre`: a copy, renamed over the file): the user's one genre
+(:func:`genre_daemon.filer.tag_choice.for_user`), meeting the file's own genre as ``tag_mode`` says. ``keep_tag`` is handed
 the tag a write replaces just before the tagged copy takes the file's place, as
 :mod:`genre_daemon.filing.tagging` records it for the daemon, so a caller that keeps it there
 can put the tag back even after a kill right after the write. A file that cannot be tagged stays
@@ -33,20 +34,25 @@ from typing import Literal
 from genre_daemon.config import Settings
 from genre_daemon.config.names import shown_name
 from genre_daemon.errors import GenreDaemonError
-from genre_daemon.filer import decision
+from genre_daemon.filer import decision, tag_choice
 from genre_daemon.filing import album_mover, mover
 from genre_daemon.filing.hidden import is_hidden
 from genre_daemon.filing.journal import FileIdentity
 from genre_daemon.tags import GenreSnapshot, TagWriteError, tags_dict, write_genre
 
-__all__ = ["Expect", "Filed", "FiledFile", "KeepTag", "file_album", "file_song", "tidy"]
+__all__ = ["EarlierTag", "Expect", "Filed", "FiledFile", "KeepTag", "file_album", "file_song", "tidy"]
 
 Expect = Callable[[Path], None]
 KeepTag = Callable[[Path, Path, GenreSnapshot], None]  # (where it was, where it is, the tag replaced)
+EarlierTag = Callable[[Path], "GenreSnapshot | None"]  # where it was -> the daemon's earlier write of its tag
 
 
 def _nothing(path: Path) -> None:
     pass
+
+
+def _no_earlier(path: Path) -> GenreSnapshot | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,9 +103,11 @@ class Filed:
 
 
 def file_song(settings: Settings, source: Path, genre: str, *, expect_source: mover.Signature | None = None,
-              expect: Expect = _nothing, keep_tag: KeepTag | None = None) -> Filed:
+              expect: Expect = _nothing, keep_tag: KeepTag | None = None,
+              earlier_tag: EarlierTag = _no_earlier) -> Filed:
     """File the song ``source`` as ``genre`` where the decision puts it (``path_template``, the
-    song's own tags), then write its genre tag (``write_tags``).
+    song's own tags), then write its genre tag (``write_tags``; ``earlier_tag``: the tag write of
+    the daemon's that this filing corrects, if any, so ``fill``/``append`` drop the genre it wrote).
 
     ``expect_source``: the song's signature as the caller identified it; a file that no longer
     matches is not moved. Raises what :func:`mover.move` raises (FileNotFoundError,
@@ -114,16 +122,18 @@ def file_song(settings: Settings, source: Path, genre: str, *, expect_source: mo
                         folder_mode=settings.folder_mode)
     assert result.destination is not None  # "rename" never skips
     tagging = settings.write_tags and placement.tagged
-    files = _tag_all([(source, result.destination, True)], shown_name(settings, genre), tagging, expect, keep_tag)
+    files = _tag_all([(source, result.destination, True)], genre, settings if tagging else None, expect, keep_tag,
+                     earlier_tag)
     tidy(settings, source.parent)
     return Filed("file", genre, placement.path, result.destination, tuple(files), tagging)
 
 
 def file_album(settings: Settings, folder: Path, genre: str, *, tracks: Collection[str] | None = None,
-               expect: Expect = _nothing, keep_tag: KeepTag | None = None) -> Filed:
+               expect: Expect = _nothing, keep_tag: KeepTag | None = None,
+               earlier_tag: EarlierTag = _no_earlier) -> Filed:
     """File the album folder ``folder`` as ``genre``, whole, where the decision puts it
     (``path_template`` from the tags its tracks share; `` (2)`` on a clash, never a merge),
-    then write every track's genre tag (``write_tags``).
+    then write every track's genre tag (``write_tags``; ``earlier_tag`` as for :func:`file_song`).
 
     ``tracks``: the tracks' paths relative to ``folder`` (the album's audio files as the caller
     knows them); None: every file of it whose extension is one of ``extensions`` and whose name
@@ -149,7 +159,7 @@ def file_album(settings: Settings, folder: Path, genre: str, *, tracks: Collecti
     wanted = set(rels)
     pairs = [(folder / rel, album_mover.placed_path(dest, rel, names), rel in wanted) for rel in sorted(expected.files)]
     tagging = settings.write_tags and placement.tagged
-    files = _tag_all(pairs, shown_name(settings, genre), tagging, expect, keep_tag)
+    files = _tag_all(pairs, genre, settings if tagging else None, expect, keep_tag, earlier_tag)
     tidy(settings, folder.parent)
     return Filed("album", genre, placement.path, dest, tuple(files), tagging)
 
@@ -166,19 +176,21 @@ def tidy(settings: Settings, folder: Path) -> list[Path]:
     return album_mover.remove_emptied(folder, max(holding, key=lambda r: len(r.parts)))
 
 
-def _tag_all(moved: list[tuple[Path, Path, bool]], genre: str, tagging: bool, expect: Expect,
-             keep_tag: KeepTag | None) -> list[FiledFile]:
-    """Each moved (source, path, is a track): its genre tag written when ``tagging``."""
+def _tag_all(moved: list[tuple[Path, Path, bool]], genre: str, tagging: Settings | None, expect: Expect,
+             keep_tag: KeepTag | None, earlier_tag: EarlierTag = _no_earlier) -> list[FiledFile]:
+    """Each moved (source, path, is a track): its genre tag written when ``tagging`` (the settings
+    then, for ``tag_mode``)."""
     out: list[FiledFile] = []
     for source, path, track in moved:
         tag: GenreSnapshot | None = None
         error: str | None = None
-        if tagging and track:
+        if tagging is not None and track:
             expect(path)
             keep = (lambda snap, s=source, p=path: keep_tag(s, p, snap)) if keep_tag is not None else None
             try:
-                snap = write_genre(path, genre, before_change=keep)
-                tag = None if snap.values == (genre,) else snap  # it had this genre already: unchanged
+                snap = write_genre(path, tag_choice.for_user(genre, names=lambda g: shown_name(tagging, g)), mode=tagging.tag_mode, before_change=keep,
+                                   earlier=earlier_tag(source))
+                tag = snap if snap.changed else None  # None: it had this genre already (or fill left it)
             except TagWriteError as exc:
                 error = exc.reason
             except OSError as exc:

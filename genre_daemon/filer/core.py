@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +23,7 @@ from typing import Protocol
 from genre_daemon.config import Settings
 from genre_daemon.config.names import shown_name
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
-from genre_daemon.filer import decision
+from genre_daemon.filer import decision, tag_choice
 from genre_daemon.filer.probe import Apart
 from genre_daemon.filer.solo import SoloLock
 from genre_daemon.filing import mover, tagging
@@ -286,7 +286,7 @@ class Filer:
             log.info("%s -> %s%s (%.2f)", path.name, self.named(pred.genre), name_change, pred.confidence,
                      extra=file_fields(str(path), pred.genre, pred.confidence))
             if s.write_tags and pred.genre is not None:
-                self.write_genre_tag(move, result.destination, pred.genre)
+                self.write_genre_tag(move, result.destination, self.tag_genres(pred.genre, pred.scores))
 
     def named(self, genre: str | None) -> str | None:
         """The user's name for the model's ``genre`` (``genre_names``), for log lines."""
@@ -300,16 +300,28 @@ class Filer:
             self.journal.set_tags(row.id, tags)
         return tags
 
-    def write_genre_tag(self, move: MoveRow, placed: Path, genre: str) -> None:
-        """``write_tags``: the model's ``genre``, by the user's name for it (``genre_names``), into
-        the placed file's genre tag, crash-safe; the tag it replaced is kept in the journal for
-        undo. A file that cannot be tagged stays placed."""
+    def write_genre_tag(self, move: MoveRow, placed: Path, genres: str | Sequence[str] | None = None) -> None:
+        """``write_tags``: ``genres`` (the user's names for them) into the placed file's genre tag as ``tag_mode`` says,
+        crash-safe; the tag it replaced is kept in the journal for undo. None: the genres chosen
+        from the move (its genre, and its scores, or its album's mean scores for an album's track:
+        how a write a stop interrupted is taken up). A file that cannot be tagged stays placed."""
         assert self.journal is not None
+        if genres is None:
+            album = self.journal.album(move.album_id) if move.album_id is not None else None
+            genres = self.tag_genres(move.genre, album.scores if album is not None else move.scores)
+        if not genres:
+            self.journal.drop_tag(move.id)
+            return
         self.hooks.expect(placed)
-        problem = tagging.tag_placed(self.journal, move, placed, shown_name(self.settings, genre), self.hash)
+        problem = tagging.tag_placed(self.journal, move, placed, genres, self.hash, mode=self.settings.tag_mode)
         if problem is not None:
             log.warning("%s: placed, but its genre tag was not written: %s", placed, problem,
                         extra=file_fields(str(placed)))
+
+    def tag_genres(self, genre: str | None, scores: Mapping[str, float]) -> tuple[str, ...]:
+        """The genres a file (its scores) or an album (its mean scores) placed as ``genre`` gets
+        in its tag (``tag_genres``, ``min_confidence``): the filer's one call for it."""
+        return tag_choice.for_placement(self.settings, genre, scores, names=lambda g: shown_name(self.settings, g))
 
     def hash(self, path: Path) -> str | None:
         """Content hash of a placed file (still in the page cache): lets a later correction be

@@ -72,7 +72,7 @@ class FileRecovery:
                 self.filer.journal.set_state(row.id, State.QUEUED)
                 row = self.filer.journal.get(row.id) or row
             self.filer.hooks.resume(row)
-        write = (lambda m: self.filer.write_genre_tag(m, Path(m.destination), m.genre)) if self.filer.settings.write_tags else None
+        write = (lambda m: self.filer.write_genre_tag(m, Path(m.destination))) if self.filer.settings.write_tags else None
         for move in tagging.finish_tags(self.filer.journal, self.filer.settings.inbox, write):  # a stop came between placing and tagging
             log.info("%s: its genre tag, interrupted by a stop, %s", move.destination,
                      "taken up after a restart" if write else "left unwritten (write_tags is off)")

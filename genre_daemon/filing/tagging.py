@@ -12,7 +12,7 @@ the tag kept before the kill is the one undo puts back, not the daemon's own.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from genre_daemon.filing.journal import FileIdentity, Journal, MoveRow
@@ -20,16 +20,20 @@ from genre_daemon.tags import GenreSnapshot, TagWriteError, write_genre
 
 __all__ = ["Writer", "finish_tags", "tag_placed"]
 
-Writer = Callable[..., GenreSnapshot]  # write_genre's shape: (path, genre, *, before_change) -> the old tag
+Writer = Callable[..., GenreSnapshot]  # write_genre's shape: (path, genres, *, mode, before_change) -> the old tag
 
 
-def tag_placed(journal: Journal, move: MoveRow, placed: Path, genre: str,
-               hasher: Callable[[Path], str | None], *, writer: Writer = write_genre) -> str | None:
-    """Write ``genre`` into the file ``move`` placed at ``placed``; None when done, else why not
-    (the file stays placed, untagged, and the move is no longer pending: a later start would
-    fail the same way). ``hasher`` gives the tagged file's content hash (None if unreadable);
-    ``writer`` writes the tag (``genre-daemon tag`` passes its own, see
-    :func:`genre_daemon.importer.tag_in_place.write_tag`)."""
+def tag_placed(journal: Journal, move: MoveRow, placed: Path, genre: str | Sequence[str],
+               hasher: Callable[[Path], str | None], *, mode: str = "replace",
+               writer: Writer = write_genre) -> str | None:
+    """Write ``genre`` (one, or several best first) into the file ``move`` placed at ``placed``
+    as ``mode`` (``tag_mode``) says; None when done, else why not (the file stays placed,
+    untagged, and the move is no longer pending: a later start would fail the same way).
+    ``hasher`` gives the tagged file's content hash (None if unreadable); ``writer`` writes the
+    tag (``genre-daemon tag`` passes its own, see :func:`genre_daemon.importer.tag_in_place.write_tag`).
+    Written again after a kill, the same genres in the same mode leave the file as the first
+    write did (``append`` adds nothing twice, ``fill`` sees the genre it wrote), and the tag kept
+    before the kill is the one undo restores."""
     kept = _recorded(move)
 
     def keep(snapshot: GenreSnapshot) -> None:
@@ -37,7 +41,7 @@ def tag_placed(journal: Journal, move: MoveRow, placed: Path, genre: str,
             journal.record_tag_intent(move.id, json.dumps(snapshot.to_json()))
 
     try:
-        snapshot = writer(placed, genre, before_change=keep)
+        snapshot = writer(placed, genre, mode=mode, before_change=keep)
         identity = FileIdentity.of(placed)
     except TagWriteError as exc:
         journal.drop_tag(move.id)

@@ -75,8 +75,9 @@ def write_tag(settings: Settings) -> tagging.Writer:
     """The one call that writes a genre tag for ``tag``: the model's genre in the user's name
     (``genre_names``) through the daemon's crash-safe writer. One place, so a writer of several
     values (``tag_genres``) or another mode takes it over whole."""
-    def write(path: Path, genre: str, *, before_change: Callable[[GenreSnapshot], None] | None = None) -> GenreSnapshot:
-        return write_genre(path, tag_verdict.shown_name(settings, genre), before_change=before_change)
+    def write(path: Path, genre: str, *, mode: str = "replace",
+              before_change: Callable[[GenreSnapshot], None] | None = None) -> GenreSnapshot:
+        return write_genre(path, tag_verdict.shown_name(settings, genre), mode=mode, before_change=before_change)
 
     return write
 
@@ -367,7 +368,8 @@ class TagRun:
         assert journal is not None
         row = journal.get(move.file_id)
         assert row is not None and move.genre is not None
-        problem = tagging.tag_placed(journal, move, Path(move.destination), move.genre, _hash, writer=self._write)
+        problem = tagging.tag_placed(journal, move, Path(move.destination), move.genre, _hash,
+                                     mode=self.settings.tag_mode, writer=self._write)
         if problem is not None:
             journal.unrecord_tag(move.id, problem)
             self._failed(move.destination, f"its tag cannot be written: {problem}")

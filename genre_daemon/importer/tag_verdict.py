@@ -40,9 +40,9 @@ class Verdict:
 
 
 def keeps_own(settings: Settings, theirs: str | None) -> str | None:
-    """Why a file whose genre tag says ``theirs`` keeps it (``tag_mode`` fill, or append: a
-    genre of its own is never overwritten), or None when ours is written."""
-    if theirs and settings.tag_mode != "replace":
+    """Why a file whose genre tag says ``theirs`` keeps it as it is (``tag_mode: fill``), or
+    None when ours is written (``append`` adds ours after theirs: the writer keeps them)."""
+    if theirs and settings.tag_mode == "fill":
         return f"{KEPT}{theirs} (tag_mode: {settings.tag_mode})"
     return None
 

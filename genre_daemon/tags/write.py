@@ -8,7 +8,16 @@ left behind, which :func:`clean_leftovers` recognises by its name and removes.
 
 Only the genre tag changes: ID3 ``TCON`` (a v2.3 tag is saved as v2.3), Vorbis ``GENRE`` (FLAC,
 Ogg Vorbis, Opus), MP4 ``\\xa9gen`` (a numeric ``gnre`` atom is dropped). Every other tag and the
-audio data stay as they were. An ID3v1 tag keeps its bytes (title, comment, track...): only its
+audio data stay as they were.
+
+Several genres are one real multi-valued tag: ID3v2.4 ``TCON`` with several texts (NUL-separated),
+one repeated ``GENRE`` comment per value, one ``\\xa9gen`` atom holding a data item per value. ID3v2.3
+has no multi-valued text: the values are joined with "/" into one text (mutagen's ``v23_sep``
+default, and Picard's), unless the file's own frame already holds several NUL-separated texts (as
+Mp3tag writes them), whose convention is kept. ``mode`` says how ours meet the file's own genre
+(:data:`TAG_MODES`): ``replace`` (ours only), ``fill`` (only a file with no genre; one with a genre
+is left untouched), ``append`` (theirs kept, ours added after them unless already there, compared
+without case; in a v2.3 text "/" separates values). An ID3v1 tag keeps its bytes (title, comment, track...): only its
 genre byte follows, to the genre's number where the name is in the ID3v1 list (compared without
 case and punctuation: "hiphop" is Hip-Hop), else it keeps its old number; undo puts its exact
 bytes back. The mode bits are kept; the mtime becomes the time of the write
@@ -21,11 +30,11 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal, get_args
 
 import mutagen
 from mutagen._vorbis import VCommentDict
@@ -36,7 +45,12 @@ from mutagen.mp4 import MP4Tags
 from genre_daemon.errors import GenreDaemonError
 from genre_daemon.tags.read import load_audio
 
-__all__ = ["GenreSnapshot", "TagWriteError", "TEMP_SUFFIX", "clean_leftovers", "restore_genre", "write_genre"]
+__all__ = ["GenreSnapshot", "TAG_MODES", "TagMode", "TagWriteError", "TEMP_SUFFIX", "clean_leftovers",
+           "merge_genres", "restore_genre", "write_genre"]
+
+TagMode = Literal["replace", "fill", "append"]
+TAG_MODES: tuple[str, ...] = get_args(TagMode)
+V23_SEP = "/"  # ID3v2.3's several values in one text: mutagen's v23_sep default, Picard's join
 
 TEMP_SUFFIX = ".genre-daemon-tag.tmp"
 _NAME_MAX = 255  # bytes in one file name on every file system the daemon expects
@@ -67,29 +81,53 @@ class GenreSnapshot:
     ``format``: "id3", "vorbis" or "mp4"; ``version``: the ID3 version the file had ("2.3", "2.4",
     "1.1" for ID3v1 only), None for the other formats and for a file that had no tag block;
     ``had_tags``: whether the file had a tag block at all; ``values``: the original genre values,
-    None when there was no genre tag; ``written``: the genre write_genre put there; ``id3v1``: the
-    file's ID3v1 tag, its exact bytes, None when it had none.
+    in their order, None when there was no genre tag; ``written``: the genre values write_genre
+    left in the file (one value as a str, the journal's older form; several as a tuple), what undo
+    compares the file with; ``id3v1``: the file's ID3v1 tag, its exact bytes, None when it had none;
+    ``encoding``: the text encoding of the ID3 genre frame it had (0 Latin-1 ... 3 UTF-8), so undo
+    writes the frame back byte for byte (None: no frame, or not ID3; not compared: it is how the
+    genre was stored, not what it was).
     """
 
     format: str
     version: str | None
     had_tags: bool
     values: tuple[str, ...] | None
-    written: str | None = None
+    written: str | tuple[str, ...] | None = None
     id3v1: bytes | None = None
+    encoding: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.written, (list, tuple)):  # one value is kept as a str: one form for one value
+            written = tuple(self.written)
+            object.__setattr__(self, "written", written[0] if len(written) == 1 else written or None)
+
+    @property
+    def written_values(self) -> tuple[str, ...] | None:
+        """The genre values the write left in the file, None when unknown (a snapshot without them)."""
+        if self.written is None:
+            return None
+        return (self.written,) if isinstance(self.written, str) else self.written
+
+    @property
+    def changed(self) -> bool:
+        """Whether the write changed the genre tag (False: the file was left as it was)."""
+        return self.written_values != self.values
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for the journal); the genre is a list of values or "absent", the
-        ID3v1 tag hex, left out when there is none."""
+        written genre a str (one value) or a list, the ID3v1 tag hex, left out when there is none."""
         out: dict[str, Any] = {
             "format": self.format,
             "version": self.version,
             "had_tags": self.had_tags,
             "genre": list(self.values) if self.values is not None else _ABSENT,
-            "written": self.written,
+            "written": list(self.written) if isinstance(self.written, tuple) else self.written,
         }
         if self.id3v1 is not None:
             out["id3v1"] = self.id3v1.hex()
+        if self.encoding is not None:
+            out["encoding"] = self.encoding
         return out
 
     @classmethod
@@ -99,6 +137,7 @@ class GenreSnapshot:
             fmt, version, had_tags = data["format"], data["version"], data["had_tags"]
             genre, written, v1 = data["genre"], data.get("written"), data.get("id3v1")
             id3v1 = bytes.fromhex(v1) if v1 is not None else None  # older journals have no "id3v1"
+            encoding = data.get("encoding")  # nor "encoding"
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a genre snapshot: {data!r}") from exc
         values: tuple[str, ...] | None = None
@@ -106,27 +145,35 @@ class GenreSnapshot:
             if not isinstance(genre, list) or not all(isinstance(v, str) for v in genre):
                 raise ValueError(f"bad genre values in snapshot: {genre!r}")
             values = tuple(genre)
+        if isinstance(written, list) and written and all(isinstance(v, str) for v in written):
+            written = tuple(written)
         if (not isinstance(fmt, str) or not isinstance(had_tags, bool)
-                or not isinstance(version, (str, type(None))) or not isinstance(written, (str, type(None)))):
+                or not isinstance(version, (str, type(None))) or not isinstance(written, (str, tuple, type(None)))
+                or encoding not in (None, 0, 1, 2, 3) or isinstance(encoding, bool)):
             raise ValueError(f"not a genre snapshot: {data!r}")
-        return cls(fmt, version, had_tags, values, written, id3v1)
+        return cls(fmt, version, had_tags, values, written, id3v1, encoding)
 
 
-def write_genre(path: str | os.PathLike[str], genre: str, *, keep_mtime: bool = False,
-                before_change: Callable[[GenreSnapshot], None] | None = None) -> GenreSnapshot:
-    """Set the file's genre tag to ``genre`` (replacing every old genre value), crash-safely.
+def write_genre(path: str | os.PathLike[str], genres: str | Sequence[str], *, mode: TagMode | str = "replace",
+                keep_mtime: bool = False, before_change: Callable[[GenreSnapshot], None] | None = None,
+                earlier: GenreSnapshot | None = None) -> GenreSnapshot:
+    """Put ``genres`` (one genre, or several, best first) into the file's genre tag as ``mode``
+    says (see the module docstring: replace, fill, append), crash-safely.
 
-    Returns the genre tag's original state for undo. A file that already carries exactly this
-    genre is not rewritten. ``before_change`` is given that state once the tagged copy is ready,
-    just before it replaces the file (not called when nothing changes): a caller that records
-    it there can undo a write that a kill interrupts right after the rename. Raises
+    Returns the genre tag's original state for undo (its ``written``: what the file carries now).
+    A file whose genre would not change is not rewritten (``fill`` on a file with a genre, a file
+    that already carries exactly these). ``before_change`` is given that state once the tagged
+    copy is ready, just before it replaces the file (not called when nothing changes): a caller
+    that records it there can undo a write that a kill interrupts right after the rename. Raises
     FileNotFoundError when the file is gone, :class:`TagWriteError` when its tags cannot be
-    written, ValueError for an empty genre; whatever ``before_change`` raises leaves the file
-    as it was.
+    written, ValueError for no genre, an empty one or an unknown mode; whatever ``before_change``
+    raises leaves the file as it was. ``earlier``: a write of ours that this one corrects (the
+    user's choice over the daemon's); while the file still carries what that write left, ``fill``
+    and ``append`` start from the genre the file had before it, so the corrected genre goes.
     """
-    genre = genre.strip()
-    if not genre or "\x00" in genre:
-        raise ValueError(f"not a genre: {genre!r}")
+    ours = _clean_genres(genres)
+    if mode not in TAG_MODES:
+        raise ValueError(f"not a tag mode: {mode!r} (expected one of {', '.join(TAG_MODES)})")
     snapshot: GenreSnapshot | None = None
 
     def edit(audio: mutagen.FileType, copy: BinaryIO) -> bool:
@@ -136,11 +183,19 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, keep_mtime: bool = 
         old = _get_genre(tags, family)
         version = _id3_version(tags) if family == "id3" and had_tags else None
         v1 = _id3v1_block(audio, copy)
-        snapshot = GenreSnapshot(family, version, had_tags, tuple(old) if old else None, genre, v1)
-        if old == [genre]:
+        base = old
+        if earlier is not None and earlier.written_values is not None and old == list(earlier.written_values):
+            base = list(earlier.values) if earlier.values else None  # ours corrected: from theirs again
+        v23 = family == "id3" and _save_version(tags) == 3
+        new = merge_genres(base, ours, mode, sep=V23_SEP if v23 else None)
+        if v23 and len(new) > 1 and not (base and len(base) > 1):  # v2.3: one text, unless it had several
+            new = [V23_SEP.join(new)]
+        snapshot = GenreSnapshot(family, version, had_tags, tuple(old) if old else None, tuple(new), v1,
+                                 _genre_encoding(tags, family))
+        if old == new:
             return False
-        _set_genre(tags, family, [genre])
-        _save(audio, copy, _id3v1_with_genre(v1, [genre]))
+        _set_genre(tags, family, new)
+        _save(audio, copy, _id3v1_with_genre(v1, new))
         return True
 
     def ready() -> None:
@@ -150,6 +205,48 @@ def write_genre(path: str | os.PathLike[str], genre: str, *, keep_mtime: bool = 
     _rewrite(path, edit, keep_mtime=keep_mtime, before_replace=ready)
     assert snapshot is not None  # _rewrite either calls edit or raises
     return snapshot
+
+
+def merge_genres(old: Sequence[str] | None, ours: Sequence[str], mode: TagMode | str,
+                 *, sep: str | None = None) -> list[str]:
+    """The genre values a file gets (pure): ``ours`` in place of ``old`` (replace), ``old`` when it
+    holds a genre else ``ours`` (fill), or ``old`` followed by those of ``ours`` it lacks, compared
+    without case or surrounding space (append). ``sep``: a separator that also splits an old value
+    (ID3v2.3's "/") when comparing."""
+    theirs = list(old or [])
+    if mode == "replace":
+        return list(ours)
+    if mode == "fill":
+        return theirs if any(v.strip() for v in theirs) else list(ours)
+    if mode != "append":
+        raise ValueError(f"not a tag mode: {mode!r} (expected one of {', '.join(TAG_MODES)})")
+    have = {_same(part) for value in theirs for part in ([value, *value.split(sep)] if sep else [value])}
+    added = []
+    for genre in ours:
+        if _same(genre) not in have:
+            have.add(_same(genre))
+            added.append(genre)
+    return theirs + added
+
+
+def _same(value: str) -> str:
+    """A genre value as compared for duplicates: without case or surrounding space."""
+    return value.strip().casefold()
+
+
+def _clean_genres(genres: str | Sequence[str]) -> list[str]:
+    """The genres to write, stripped, duplicates (without case) dropped, in order; ValueError for
+    none or a blank or NUL-holding one."""
+    listed = [genres] if isinstance(genres, str) else list(genres)
+    out: list[str] = []
+    for genre in listed:
+        if not isinstance(genre, str) or not genre.strip() or "\x00" in genre:
+            raise ValueError(f"not a genre: {genre!r}")
+        if _same(genre) not in {_same(g) for g in out}:
+            out.append(genre.strip())
+    if not out:
+        raise ValueError("no genre to write")
+    return out
 
 
 def restore_genre(path: str | os.PathLike[str], snapshot: GenreSnapshot, *,
@@ -170,7 +267,7 @@ def restore_genre(path: str | os.PathLike[str], snapshot: GenreSnapshot, *,
         current = _get_genre(audio.tags, _family(audio.tags)) if audio.tags is not None else None
         if current == original:
             return False
-        if only_if_ours and snapshot.written is not None and current != [snapshot.written]:
+        if only_if_ours and snapshot.written_values is not None and current != list(snapshot.written_values):
             restored = False
             return False
         v1 = _id3v1_block(audio, copy)
@@ -179,7 +276,7 @@ def restore_genre(path: str | os.PathLike[str], snapshot: GenreSnapshot, *,
         else:
             v1 = _id3v1_with_genre(v1, original)  # gone or changed since: keep it, genre follows
         tags, family = _tags_for_edit(audio)
-        _set_genre(tags, family, original)
+        _set_genre(tags, family, original, snapshot.encoding)
         if not snapshot.had_tags and len(tags) == 0:
             copy.seek(0)
             audio.delete(copy)  # the file had no tag block: leave none behind
@@ -365,12 +462,17 @@ def _get_genre(tags: Any, family: str) -> list[str] | None:
     return values or None
 
 
-def _set_genre(tags: Any, family: str, values: list[str] | None) -> None:
-    """Replace every genre value with ``values`` (None: no genre tag at all)."""
+def _set_genre(tags: Any, family: str, values: list[str] | None, encoding: int | None = None) -> None:
+    """Replace every genre value with ``values`` (None: no genre tag at all); an ID3 frame in
+    ``encoding`` where given and its version has it, else UTF-16 where v2.3 allows nothing
+    better, else UTF-8."""
     if family == "id3":
         tags.delall("TCON")
-        if values:  # UTF-16 where v2.3 allows nothing better, else UTF-8
-            tags.add(TCON(encoding=1 if _save_version(tags) == 3 else 3, text=values))
+        v23 = _save_version(tags) == 3
+        if encoding is None or (v23 and encoding > 1):
+            encoding = 1 if v23 else 3
+        if values:
+            tags.add(TCON(encoding=encoding, text=values))
     elif family == "vorbis":
         _set_vorbis_genre(tags, values or [])
     else:
@@ -383,6 +485,12 @@ def _set_genre(tags: Any, family: str, values: list[str] | None) -> None:
         failed = getattr(tags, "_failed_atoms", None)
         if isinstance(failed, dict):
             failed.pop("gnre", None)
+
+
+def _genre_encoding(tags: Any, family: str) -> int | None:
+    """The text encoding of the ID3 genre frame, None without one (or for other formats)."""
+    frame = tags.get("TCON") if family == "id3" else None
+    return int(frame.encoding) if frame is not None else None
 
 
 def _set_vorbis_genre(tags: VCommentDict, values: list[str]) -> None:

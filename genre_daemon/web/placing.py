@@ -162,7 +162,8 @@ class Placer:
         # them for the user's; these ARE the user's (a label), so the watch is left to see them
         # and wake the label scan at once.
         with _refusals(source, "the file stays where it was"):
-            filed = by_hand.file_song(self.settings, source, genre, keep_tag=keep)
+            filed = by_hand.file_song(self.settings, source, genre, keep_tag=keep,
+                                      earlier_tag=_earlier_tags({source: (row, move)}))
         f = filed.files[0]
         self._note(row, move, f, folder)
         log.info("web: %s (%s) filed into %s by the user%s", f.path.name, came_from, folder, _tag_note(filed))
@@ -181,7 +182,7 @@ class Placer:
         members = {t.where: (t.row, t.move) for t in tracks}
         keep = self._keeper(members, named, album=album.id, old_folder=folder)
         with _refusals(folder, "the album stays whole where it was", album=True):
-            filed = by_hand.file_album(self.settings, folder, genre, keep_tag=keep,
+            filed = by_hand.file_album(self.settings, folder, genre, keep_tag=keep, earlier_tag=_earlier_tags(members),
                                        tracks=[t.where.relative_to(folder).as_posix() for t in tracks])
         for t in tracks:
             f = filed.moved(t.where)
@@ -394,6 +395,19 @@ def _refusals(source: Path, stays: str, *, album: bool = False) -> Iterator[None
         raise WebError(507 if code in (errno.ENOSPC, errno.EDQUOT) else 409, f"{exc}; {stays}") from None
 
 
+def _earlier_tags(members: dict[Path, tuple[FileRow, MoveRow | None]]) -> by_hand.EarlierTag:
+    """The tag write of the daemon's that the page's filing of each file corrects (its move's)."""
+
+    def earlier(source: Path) -> GenreSnapshot | None:
+        move = members.get(source, (None, None))[1]
+        try:
+            return GenreSnapshot.from_json(json.loads(move.tag_snapshot)) if move and move.tag_snapshot else None
+        except ValueError:
+            return None
+
+    return earlier
+
+
 def _undo_tag(move: MoveRow, replaced: GenreSnapshot) -> GenreSnapshot:
     """The tag an undo of ``move`` puts back once the page wrote over ``replaced``: the one the
     move already keeps when ``replaced`` is what an earlier write of ours put there (the file goes
@@ -403,11 +417,11 @@ def _undo_tag(move: MoveRow, replaced: GenreSnapshot) -> GenreSnapshot:
             kept = GenreSnapshot.from_json(json.loads(move.tag_snapshot))
         except ValueError:
             return replaced
-        if kept.format != replaced.format or kept.written is None:
+        if kept.format != replaced.format or kept.written_values is None:
             return replaced
-        if kept.written == replaced.written and replaced.values != (kept.written,):
+        if kept.written_values == replaced.written_values and replaced.values != kept.written_values:
             return kept  # this very write, recorded already (a stop came before its note)
-        if replaced.values == (kept.written,):
+        if replaced.values == kept.written_values:
             return replace(kept, written=replaced.written)
     return replaced
 

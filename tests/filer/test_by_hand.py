@@ -152,3 +152,36 @@ def test_an_empty_genre_is_refused_before_anything_moves(s: Settings) -> None:
     with pytest.raises(ValueError):
         by_hand.file_song(s, song, " ")
     assert song.is_file()
+
+
+@pytest.mark.parametrize("mode, before, after", [
+    ("replace", ["Rock", "Pop"], ["blues"]),
+    ("append", ["Rock", "Blues"], ["Rock", "Blues"]),  # theirs already says it (without case)
+    ("append", ["Rock"], ["Rock", "blues"]),
+    ("fill", ["Rock"], ["Rock"]),  # their genre stands, the file is not rewritten
+    ("fill", [], ["blues"]),
+])
+def test_the_page_writes_the_users_one_genre_as_tag_mode_says(tmp_path: Path, mode: str, before: list[str],
+                                                               after: list[str]) -> None:
+    s = settings_for(tmp_path, tag_mode=mode, tag_genres=3)
+    song = flac(s.review_dir / "song.flac", artist="Ann", **({"genre": before} if before else {}))  # type: ignore[arg-type]
+    filed = by_hand.file_song(s, song, "blues")
+    assert genres(filed.destination) == after
+    f = filed.files[0]
+    assert (f.tag is not None) == (after != before) and f.tag_error is None
+    if f.tag is not None:
+        assert f.tag.values == (tuple(before) or None) and f.tag.written_values == tuple(after)
+
+
+@pytest.mark.parametrize("mode", ["append", "fill"])
+def test_a_correction_drops_the_genre_the_daemon_wrote_whatever_the_mode(tmp_path: Path, mode: str) -> None:
+    """The daemon appended (or filled in) jazz; the user says blues: jazz goes, their own stays."""
+    from genre_daemon.tags import write_genre
+
+    s = settings_for(tmp_path, tag_mode=mode)
+    own = ["Rock"] if mode == "append" else []
+    placed = flac(s.library / "jazz" / "song.flac", artist="Ann", **({"genre": own} if own else {}))  # type: ignore[arg-type]
+    daemons = write_genre(placed, ["jazz"], mode=mode)
+    assert genres(placed) == [*own, "jazz"]
+    filed = by_hand.file_song(s, placed, "blues", earlier_tag={placed: daemons}.get)
+    assert genres(filed.destination) == [*own, "blues"]

@@ -1,7 +1,7 @@
 """What ``genre-daemon tag`` writes (pure): the top genre in the user's name at or above
 ``min_confidence``, nothing below; an album's one genre from all its tracks (those judged before
-included), nothing for an album too mixed; a genre of the file's own kept under ``fill`` and
-``append``, replaced under ``replace``."""
+included), nothing for an album too mixed; a genre of the file's own kept under ``fill`` and not
+replaced under ``replace``; under ``append`` ours is added (the writer keeps theirs)."""
 
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ def test_a_file_gets_its_top_genre_in_the_users_name_or_nothing_below_min_confid
     assert low.left[A].startswith("left untagged: confidence 0.30 below min_confidence 0.40 (jazz 0.30, blues 0.25")
 
 
-def test_a_genre_of_the_files_own_is_kept_under_fill_and_append_and_replaced_under_replace() -> None:
+def test_a_genre_of_the_files_own_is_kept_under_fill_added_to_under_append_and_replaced_under_replace() -> None:
     assert for_file(BASE, A, "jazz", 0.9, {"jazz": 0.9}, "Rock").write == (A,)
+    v = for_file(replace(BASE, tag_mode="fill"), A, "jazz", 0.9, {"jazz": 0.9}, "Rock")
+    assert v.write == () and v.left == {A: "kept its genre: Rock (tag_mode: fill)"}
+    assert for_file(replace(BASE, tag_mode="append"), A, "jazz", 0.9, {"jazz": 0.9}, "Rock").write == (A,)
     for mode in ("fill", "append"):
-        v = for_file(replace(BASE, tag_mode=mode), A, "jazz", 0.9, {"jazz": 0.9}, "Rock")
-        assert v.write == () and v.left == {A: f"kept its genre: Rock (tag_mode: {mode})"}
         assert for_file(replace(BASE, tag_mode=mode), A, "jazz", 0.9, {"jazz": 0.9}, None).write == (A,)
 
 

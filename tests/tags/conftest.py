@@ -22,7 +22,7 @@ import pytest
 from mutagen.id3 import ID3, TCON
 from mutagen.mp4 import MP4Tags
 
-from conftest import FFMPEG, FFPROBE, ffmpeg_encode, write_audio, write_tone
+from conftest import FFMPEG, FFPROBE, PROJECT_ROOT, ffmpeg_encode, write_audio, write_tone
 
 # What ffmpeg is asked to write, and what read_tags must give back for it.
 METADATA: dict[str, str] = {
@@ -210,3 +210,43 @@ def make_noise_flac(folder: Path, seconds: float, metadata: Mapping[str, str] = 
 def gnre_m4a(sources: Sources, tmp_path: Path) -> Path:
     """A fresh copy of :meth:`Sources.gnre_m4a` in tmp_path."""
     return Path(shutil.copyfile(sources.gnre_m4a(), tmp_path / "gnre.m4a"))
+
+
+Staged = dict[str, tuple[Path, dict[str, object], dict[str, str], str]]
+
+
+def drop_every_format(tree, sources: Sources, tmp_path: Path) -> Staged:
+    """Start ``tree``'s daemon, drop one 6 s file of each of FFMPEG_KINDS (genre Rock and ffmpeg's
+    other tags) into its inbox and wait until all are placed. Returns, per kind, the source and
+    its mutagen tags, ffprobe tags and PCM digest as they were before the daemon saw it."""
+    from support import wait_for
+
+    long_tone = write_tone(tmp_path / "long.wav", seconds=6.0, sr=44100, channels=2, freq=(330.0, 550.0))
+    staged: Staged = {}
+    for kind in FFMPEG_KINDS:
+        src = sources.path(kind, source=long_tone)
+        staged[kind] = (src, raw_tags(src), ffprobe_tags(src), pcm_digests(src)[0])
+    tree.start()
+    for kind, (src, *_rest) in staged.items():
+        (tree.inbox / f"{kind}{src.suffix}").write_bytes(src.read_bytes())
+    wait_for(lambda: len(tree.placed()) == len(staged) and not tree.in_inbox(), 120, "every file to be placed")
+    return staged
+
+
+def killed_child_placed(tree, src: Path, script: str, *args: str) -> tuple[Path, Path]:
+    """A copy of ``src`` in ``tree``'s inbox, taken to ``library/jazz/`` by ``script``: a child
+    that does the daemon's steps with the real journal, mover and tagging code and SIGKILLs
+    itself (argv: the journal, the inbox file, its destination, then ``args``). Returns the
+    inbox file's path and the destination."""
+    import signal
+    import sys
+
+    inbox_file = tree.inbox / f"song{src.suffix}"
+    inbox_file.write_bytes(src.read_bytes())
+    dest = tree.library / "jazz" / inbox_file.name
+    dest.parent.mkdir(parents=True)
+    tree.state.mkdir(parents=True, exist_ok=True)
+    child = subprocess.run([sys.executable, "-c", script, str(tree.state / "journal.sqlite3"), str(inbox_file),
+                            str(dest), *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    return inbox_file, dest

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_tone
 from support import Tree, pytestmark, wait_for  # noqa: F401  (pytestmark: needs the model)
-from tags.conftest import FFMPEG_KINDS, ffprobe_tags, genre_values, pcm_digests, raw_tags, without_genre
+from tags.conftest import drop_every_format, ffprobe_tags, genre_values, killed_child_placed, pcm_digests
+from tags.conftest import raw_tags, without_genre
 
 
 @pytest.fixture
@@ -22,15 +22,7 @@ def tree(tmp_path: Path):
 
 def test_the_daemon_writes_the_genre_of_the_folder_into_each_format_and_undo_restores_it(
         tree: Tree, sources, tmp_path: Path) -> None:
-    long_tone = write_tone(tmp_path / "long.wav", seconds=6.0, sr=44100, channels=2, freq=(330.0, 550.0))
-    staged = {}
-    for kind in FFMPEG_KINDS:
-        src = sources.path(kind, source=long_tone)
-        staged[kind] = (src, raw_tags(src), ffprobe_tags(src), pcm_digests(src)[0])
-    tree.start()
-    for kind, (src, *_rest) in staged.items():
-        (tree.inbox / f"{kind}{src.suffix}").write_bytes(src.read_bytes())
-    wait_for(lambda: len(tree.placed()) == len(staged) and not tree.in_inbox(), 120, "every file to be placed")
+    staged = drop_every_format(tree, sources, tmp_path)
     placed = {p.stem: p for p in tree.placed()}
     for kind, (src, raw, probed, pcm) in staged.items():
         path = placed[kind]
@@ -80,25 +72,14 @@ def test_a_kill_between_placing_and_tagging_is_finished_at_the_next_start_and_un
     """Issue 19: a kill between placing a file and writing its tag left it placed without the
     tag. The next start writes it; after a kill right after the write, undo still puts back the
     file's own genre (kept in the journal before the write), not the daemon's."""
-    import signal
     import sqlite3
-    import subprocess
-    import sys
 
-    from conftest import PROJECT_ROOT
     from genre_daemon.tags import current_genre
 
     src = tagged("mp3")  # genre Rock
     raw = raw_tags(src)
-    inbox_file = tree.inbox / "song.mp3"
-    inbox_file.write_bytes(src.read_bytes())
-    dest = tree.library / "jazz" / "song.mp3"
-    dest.parent.mkdir(parents=True)
-    tree.state.mkdir(parents=True, exist_ok=True)
+    inbox_file, dest = killed_child_placed(tree, src, KILL_CHILD, stage)
     db = tree.state / "journal.sqlite3"
-    child = subprocess.run([sys.executable, "-c", KILL_CHILD, str(db), str(inbox_file), str(dest), stage],
-                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-    assert child.returncode == -signal.SIGKILL, child.stderr
     assert dest.is_file() and not inbox_file.exists()
     assert current_genre(dest) == ("jazz" if stage == "tagged" else "Rock")
 
