@@ -1,7 +1,7 @@
 """What ``genre-daemon tag`` writes (pure): the top genre in the user's name at or above
 ``min_confidence``, nothing below; an album's one genre from all its tracks (those judged before
-included), nothing for an album too mixed; a genre of the file's own kept under ``fill`` and not
-replaced under ``replace``; under ``append`` ours is added (the writer keeps theirs)."""
+included), nothing for an album too mixed; a genre of the file's own kept under ``fill``,
+replaced under ``replace``, and ours added after it under ``append`` (the writer keeps theirs)."""
 
 from __future__ import annotations
 
