@@ -78,6 +78,8 @@ class LearningLoop:
             return
         try:
             labels = scan_labels(s, self.filer.journal, hasher=self.hashes, known=self.classifier.model.genres)
+            if s.use_artist_genre:  # a correction teaches its artist now, before any retrain
+                self.filer.artists.refresh(self.filer.journal, labels)
             used = set(self.classifier.model.training.get("label_hashes", []))
             self.new_labels = len(new_labels(labels, used, hasher=self.hashes))
         except OSError as exc:

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
-from genre_daemon.filer import decision
+from genre_daemon.filer import decision, evidence
 from genre_daemon.filer.core import Filer, incomplete_grace, write_reason_file
 from genre_daemon.filer.probe import Apart
 from genre_daemon.filing import album_mover
 from genre_daemon.filing.album_mover import Names, Snapshot, placed_path
-from genre_daemon.filing.albums import decide
 from genre_daemon.filing.journal import MAX_INTERRUPTIONS, AlbumRow, FileIdentity, FileRow, PlacedTrack, State
 from genre_daemon.filing.mover import read_refusal, reason_path
 from genre_daemon.model.inference import Prediction
@@ -144,7 +143,10 @@ class AlbumFiler:
         if not kept:
             journal.dissolve_album(album_id, f"{GIVEN_UP}: no track could be classified")
             return
-        verdict = decide([preds[r.id].scores for r in kept], s.min_confidence)
+        # the tracks' own genre tags and their artists' songs in the library have their say
+        track_tags = [tags.get(r.id, {}) for r in kept]
+        verdict = evidence.for_album(s, [preds[r.id].scores for r in kept], track_tags,
+                                     [self.filer.artist_genres(t) for t in track_tags])
         hashes = {r.id: self.filer.hash(Path(r.path)) for r in kept}
         dup_of = {r.id: journal.find_placed_hash(h) for r in kept if (h := hashes[r.id])}
         dups = [d for d in dup_of.values() if d is not None and os.path.lexists(d)]
@@ -189,6 +191,9 @@ class AlbumFiler:
             write_reason_file(moved.destination, reason or "quarantined", root)
         self._report_album(root, moved.destination, verdict, len(kept), len(expect.files) - len(kept), state, reason,
                            _renamed(names))
+        if state == "moved" and verdict.genre:
+            for t in track_tags:  # the artist's next song leans at once
+                self.filer.artists.add(t, verdict.genre)
         if state == "moved" and s.write_tags and verdict.genre:
             genres = self.filer.tag_genres(verdict.genre, verdict.scores)  # the album's, from its mean scores
             for move in journal.album_moves(album_id):

@@ -23,7 +23,7 @@ from typing import Protocol
 from genre_daemon.config import Settings
 from genre_daemon.config.names import shown_name
 from genre_daemon.errors import AudioDecodeError, MoveError, SourceChangedError
-from genre_daemon.filer import decision, tag_choice
+from genre_daemon.filer import decision, evidence, tag_choice
 from genre_daemon.filer.probe import Apart
 from genre_daemon.filer.solo import SoloLock
 from genre_daemon.filing import mover, tagging
@@ -32,6 +32,7 @@ from genre_daemon.filing.copying import write_atomically
 from genre_daemon.filing.journal import MAX_INTERRUPTIONS, FileIdentity, FileRow, Journal, MoveRow, State
 from genre_daemon.filing.mover import reason_path
 from genre_daemon.filing.writers import open_for_writing
+from genre_daemon.learning.artists import ArtistIndex
 from genre_daemon.model.inference import Prediction
 from genre_daemon.system.logs import file_fields
 from genre_daemon.tags import tags_dict
@@ -125,6 +126,7 @@ class Filer:
     counters: Counters = field(default_factory=Counters)
     stop: threading.Event = field(default_factory=threading.Event)
     solo: SoloLock = field(default_factory=SoloLock)
+    artists: ArtistIndex = field(default_factory=ArtistIndex)  # refreshed by the label scan
 
     # ----------------------------------------------------------------- one file
     def process(self, file_id: int) -> None:
@@ -242,7 +244,12 @@ class Filer:
         duplicate = journal.find_placed_hash(digest) if digest else None
         if duplicate is not None and not os.path.lexists(duplicate):
             duplicate = None
-        where = decision.for_file(s, path, pred.genre, pred.confidence, tags, duplicate=duplicate)
+        weighed = self.weigh(pred.scores, tags)
+        genre, confidence, scores = pred.genre, pred.confidence, pred.scores
+        if weighed.changed:  # the file's own tag or its artist's songs had their say
+            genre, confidence, scores = weighed.genre or pred.genre, weighed.confidence, weighed.scores
+        where = decision.for_file(s, path, genre, confidence, tags, duplicate=duplicate, review=weighed.review,
+                                  vouched=weighed.vouched)
         if where.outcome == "skip":
             journal.set_state(row.id, State.GONE, reason=where.reason)
             log.info("%s: already in the library as %s; left in the inbox (duplicates: skip)", path.name, duplicate,
@@ -254,8 +261,9 @@ class Filer:
         if duplicate is not None:
             log.info("%s: already in the library as %s; filed anyway (duplicates: keep)", path.name, duplicate,
                      extra=file_fields(str(path)))
-        journal.begin_move(row.id, str(where.path), state=where.state, genre=pred.genre, confidence=pred.confidence,
-                           scores=pred.scores, model_version=pred.model_version)
+        reason = weighed.review if where.outcome == "review" else None
+        journal.begin_move(row.id, str(where.path), state=where.state, genre=genre, confidence=confidence,
+                           scores=scores, model_version=pred.model_version, reason=reason)
         self.hooks.expect(where.path)  # our own placement: not a move of the user's
         try:
             result = mover.move(path, where.path, where.on_conflict, root=where.root, expect=signature(row),
@@ -272,25 +280,39 @@ class Filer:
             return
         assert result.destination is not None
         move = journal.finish(row.id, where.state, source=str(path), destination=str(result.destination),
-                              genre=pred.genre, confidence=pred.confidence, scores=pred.scores,
-                              model_version=pred.model_version, content_hash=digest,
+                              genre=genre, confidence=confidence, scores=scores,
+                              model_version=pred.model_version, reason=reason, content_hash=digest,
                               tag=s.write_tags and where.tagged)
         remove_emptied(path.parent, s.inbox)
         name_change = renamed(path, result.destination)
+        note = f"; {weighed.note}" if weighed.note else ""
         if where.outcome == "review":
             self.counters.review += 1
-            log.info("%s -> review%s (%s %.2f < %.2f)", path.name, name_change, self.named(pred.genre), pred.confidence,
-                     s.min_confidence, extra=file_fields(str(path), None, pred.confidence))
+            why = where.reason if reason is not None else f"{self.named(genre)} {confidence:.2f} < {s.min_confidence:.2f}"
+            log.info("%s -> review%s (%s%s)", path.name, name_change, why, note,
+                     extra=file_fields(str(path), None, confidence))
         else:
             self.counters.placed += 1
-            log.info("%s -> %s%s (%.2f)", path.name, self.named(pred.genre), name_change, pred.confidence,
-                     extra=file_fields(str(path), pred.genre, pred.confidence))
-            if s.write_tags and pred.genre is not None:
-                self.write_genre_tag(move, result.destination, self.tag_genres(pred.genre, pred.scores))
+            log.info("%s -> %s%s (%.2f%s)", path.name, self.named(genre), name_change, confidence, note,
+                     extra=file_fields(str(path), genre, confidence))
+            self.artists.add(tags, genre)  # the artist's next song leans at once
+            if s.write_tags and genre is not None:
+                self.write_genre_tag(move, result.destination, self.tag_genres(genre, scores))
 
     def named(self, genre: str | None) -> str | None:
         """The user's name for the model's ``genre`` (``genre_names``), for log lines."""
         return None if genre is None else shown_name(self.settings, genre)
+
+    def weigh(self, scores: dict[str, float], tags: dict[str, object]) -> evidence.Weighed:
+        """The sound's ``scores`` with the file's own genre tag and its artist's songs in the
+        library as evidence, as the settings say (:mod:`genre_daemon.filer.evidence`)."""
+        return evidence.for_song(self.settings, scores, tags, self.artist_genres(tags))
+
+    def artist_genres(self, tags: dict[str, object]) -> dict[str, int]:
+        """The song's artist's songs per genre in the library (``{}``: unknown, or the key off)."""
+        if not self.settings.use_artist_genre:
+            return {}
+        return self.artists.genres(tags, dict(self.settings.genre_names))
 
     def read_tags(self, row: FileRow) -> dict[str, object]:
         """The file's own tags, recorded in the journal (for the path template and history)."""

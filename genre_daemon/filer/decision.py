@@ -57,13 +57,15 @@ class Placement:
 
 def for_file(settings: Settings, source: Path, genre: str | None, confidence: float,
              tags: Mapping[str, object] | None = None, *, duplicate: str | None = None,
-             by_user: bool = False) -> Placement:
+             by_user: bool = False, review: str | None = None, vouched: bool = False) -> Placement:
     """Where the file ``source`` goes with ``genre`` at ``confidence``.
 
     ``duplicate``: a placed file with the same content (the duplicates policy decides: skip it,
     quarantine it, or file it anyway). ``by_user``: the genre is the user's (the review page, a
     correction): never review, and a clash is always renamed, whatever ``on_conflict`` says (a click
-    never replaces a file).
+    never replaces a file). ``review``: the evidence beside the sound disagrees with it (the file's
+    own genre tag, :mod:`.evidence`): review with this reason. ``vouched``: the file's own genre tag
+    agrees: filed under ``genre`` even below ``min_confidence``.
     """
     s = settings
     if duplicate is not None and s.duplicates == "skip":
@@ -71,7 +73,11 @@ def for_file(settings: Settings, source: Path, genre: str | None, confidence: fl
                                                                  "(duplicates: skip)", duplicate)
     if duplicate is not None and s.duplicates == "quarantine":
         return for_quarantine(settings, source, f"duplicate of {duplicate} (duplicates: quarantine)")
-    sure = genre is not None and (by_user or (not math.isnan(confidence) and confidence >= s.min_confidence))
+    sure = genre is not None and (by_user or vouched or (not math.isnan(confidence) and confidence >= s.min_confidence))
+    if review is not None and not by_user:
+        path = destination(source, None, confidence, library=s.library, review_dir=s.review_dir,
+                           min_confidence=s.min_confidence)
+        return Placement("review", path, s.review_dir, s.on_conflict, review, duplicate)
     if not sure or genre is None:
         path = destination(source, genre, confidence, library=s.library, review_dir=s.review_dir,
                            min_confidence=s.min_confidence)

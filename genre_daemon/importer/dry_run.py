@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from genre_daemon.config import Settings
-from genre_daemon.filer import decision
+from genre_daemon.filer import decision, evidence
 from genre_daemon.errors import MoveError
 from genre_daemon.filer.core import incomplete_grace, unreadable
 from genre_daemon.filer.decision import Placement
 from genre_daemon.filing import album_mover
-from genre_daemon.filing.albums import decide
 from genre_daemon.filing.destination import unique_path
 from genre_daemon.filing.journal import WAITING, FileIdentity, Journal, content_hash
 from genre_daemon.filing.mover import read_refusal
 from genre_daemon.importer.plan import check_source, loose_before, plan
+from genre_daemon.learning.artists import ArtistIndex, library_artists
 from genre_daemon.tags import tags_dict
 
 __all__ = ["dry_run"]
@@ -48,7 +48,7 @@ def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any],
     try:
         judged = loose_before(journal, source) if journal is not None else []
         work = plan(source, s, judged)
-        sim = _Planner(s, journal)
+        sim = _Planner(s, journal, library_artists(s, journal))
         loose: list[Path] = []
         for path in work.grouping.loose:  # what the run leaves alone before classifying anything
             if (why := sim.left_alone(path)) is not None:
@@ -91,6 +91,7 @@ class _Planner:
 
     settings: Settings
     journal: Journal | None
+    artists: ArtistIndex = field(default_factory=ArtistIndex)  # told of each planned placement, as the run's is
     names: set[Path] = field(default_factory=set)  # paths the plan has filled so far
     placed: dict[str, str] = field(default_factory=dict)  # content hash -> planned path
 
@@ -120,11 +121,21 @@ class _Planner:
         if pred is None:
             return self._line(path, decision.for_quarantine(s, path, result.error or "could not be classified"))[0]
         digest = _hash(path)
-        where = decision.for_file(s, path, pred.genre, pred.confidence, tags_dict(path),
-                                  duplicate=self._duplicate(digest))
+        tags = tags_dict(path)
+        weighed = evidence.for_song(s, pred.scores, tags, self._artist(tags))
+        genre, confidence = (weighed.genre or pred.genre, weighed.confidence) if weighed.changed else \
+            (pred.genre, pred.confidence)
+        where = decision.for_file(s, path, genre, confidence, tags, duplicate=self._duplicate(digest),
+                                  review=weighed.review, vouched=weighed.vouched)
         if where.outcome == "moved":
-            where = replace(where, reason=f"{pred.confidence:.2f}")
+            where = replace(where, reason=f"{confidence:.2f}" + (f"; {weighed.note}" if weighed.note else ""))
+            self.artists.add(tags, genre)
         return self._line(path, where, digest)[0]
+
+    def _artist(self, tags: dict[str, object]) -> dict[str, int]:
+        """The artist's songs per genre, as the run's filer would know them at this point."""
+        s = self.settings
+        return self.artists.genres(tags, dict(s.genre_names)) if s.use_artist_genre else {}
 
     def _recent(self, path: Path) -> bool:
         """Written to within the grace a truncated file gets to finish arriving."""
@@ -155,13 +166,16 @@ class _Planner:
                 kept.append((track, r.prediction))
         if not kept:
             return "\n".join([*lines, f"{root}/ -> stays (no track could be classified: filed track by track)"])
-        verdict = decide([p.scores for _, p in kept], s.min_confidence)
+        track_tags = [tags_dict(t) for t, _ in kept]
+        verdict = evidence.for_album(s, [p.scores for _, p in kept], track_tags, [self._artist(t) for t in track_tags])
         digests = [_hash(t) for t, _ in kept]
         dups = [d for d in (self._duplicate(h) for h in digests) if d is not None]
-        where = decision.for_album(s, root.name, verdict.genre, [tags_dict(t) for t, _ in kept],
+        where = decision.for_album(s, root.name, verdict.genre, track_tags,
                                    to_review=verdict.to_review, why=verdict.why, tracks=len(kept), duplicates=dups)
         if where.outcome == "moved":
             where = replace(where, reason=verdict.why)
+            for t in track_tags if verdict.genre else ():
+                self.artists.add(t, verdict.genre)
         line, final = self._line(root, where, album=True)
         lines.append(line)
         if final is not None and where.outcome != "quarantined":

@@ -38,6 +38,7 @@ from genre_daemon.filing import album_mover
 from genre_daemon.filing.journal import WAITING, FileIdentity, FileRow, Journal, State
 from genre_daemon.importer.plan import Plan, check_source, loose_before, plan
 from genre_daemon.importer.progress import Progress
+from genre_daemon.learning.artists import library_artists
 from genre_daemon.learning.labels import HashCache
 from genre_daemon.model.inference import Prediction
 
@@ -124,6 +125,7 @@ class Importer:
         try:
             with Journal(s.journal_path, retry_for=None) as journal:
                 self.filer.journal = journal
+                library_artists(s, journal, self.filer.artists)  # what the library says of each artist
                 self.albums.recover()  # this folder's rows only: the daemon finishes its inbox's
                 FileRecovery(self.filer).recover()
                 work = plan(self.source, s, loose_before(journal, self.source))

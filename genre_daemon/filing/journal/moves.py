@@ -10,6 +10,7 @@ before the move, so if the destination is complete and the source gone the daemo
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -203,6 +204,23 @@ class Moves(JournalConnection):
                     list(kinds),
                 )
             ]
+
+    def placed_tags(self) -> list[tuple[str, str, dict[str, object]]]:
+        """(genre, destination, the file's recorded tags) of every move into a genre folder not
+        undone whose file had tags, oldest first: what the library knows of its artists
+        (:mod:`genre_daemon.learning.artists`). One light query."""
+        with self._read("list the tags of placed files") as c:
+            out: list[tuple[str, str, dict[str, object]]] = []
+            for r in c.execute("SELECT m.genre, m.destination, f.tags FROM moves m JOIN files f ON f.id = m.file_id "
+                               "WHERE m.undone = 0 AND m.kind = 'genre' AND m.genre IS NOT NULL "
+                               "AND f.tags IS NOT NULL ORDER BY m.id"):
+                try:
+                    tags = json.loads(r["tags"])
+                except ValueError:
+                    continue
+                if isinstance(tags, dict):
+                    out.append((r["genre"], os.fsdecode(r["destination"]), tags))
+            return out
 
     def move(self, move_id: int) -> MoveRow | None:
         """The move with this id, if any."""
