@@ -11,7 +11,7 @@ paths, so two names for one folder are caught. Nothing here creates or touches a
 This module is the face: callers import from ``genre_daemon.config`` only. Behind it, lowest first:
 
 - :mod:`~genre_daemon.config.settings`: the records (:class:`Settings`, :class:`RetrainSettings`,
-  :class:`WebSettings`), their defaults, ``DEFAULT_FOLDERS``, :func:`default_config_path`;
+  :class:`WebSettings`, :class:`NotifySettings`), their defaults, ``DEFAULT_FOLDERS``, :func:`default_config_path`;
 - :mod:`~genre_daemon.config.reading`: a file's YAML, read safely (duplicate keys refused, every
   file or syntax error a ConfigError naming the file and line);
 - :mod:`~genre_daemon.config.values`: the value converters and the problem collector;
@@ -42,6 +42,7 @@ from genre_daemon.config.settings import (
     CONFIG_ENV,
     DEFAULT_EXTENSIONS,
     DEFAULT_FOLDERS,
+    NotifySettings,
     RetrainSettings,
     Settings,
     WebSettings,
@@ -53,6 +54,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_EXTENSIONS",
     "DEFAULT_FOLDERS",
+    "NotifySettings",
     "RetrainSettings",
     "Settings",
     "WebSettings",

@@ -30,6 +30,8 @@ from genre_daemon.config.settings import (
     TAG_MODE_CHOICES,
     TOP_KEYS,
     WEB_KEYS,
+    NOTIFY_KEYS,
+    NotifySettings,
     RetrainSettings,
     Settings,
     WebSettings,
@@ -42,6 +44,7 @@ from genre_daemon.config.values import (
     folder_mode,
     genre_names,
     listen,
+    notify_url,
     number,
     choice,
     on_conflict,
@@ -128,6 +131,7 @@ def describe(settings: Settings) -> str:
             "listen": settings.web.listen,
             "allow_remote": settings.web.allow_remote,
         },
+        "notify": {"url": settings.notify.url, "every": settings.notify.every},
     }
     origin = "built-in defaults (no config file)" if settings.source is None else str(settings.source)
     header = [
@@ -188,6 +192,7 @@ def _parse(
 
     retrain = _parse_retrain(data.get("retrain"), problems, to_path)
     web = _parse_web(data.get("web"), problems)
+    notify = _parse_notify(data.get("notify"), problems)
     values = {
         "model": problems.convert(data, "model", optional(to_path), None),
         "extensions": problems.convert(data, "extensions", extensions, DEFAULT_EXTENSIONS),
@@ -217,7 +222,8 @@ def _parse(
     _check_roles(good_folders, retrain.labelled_dirs, problems)
     if problems.messages:
         raise ConfigError("\n".join(problems.messages))
-    return Settings(**folders, **values, retrain=retrain, web=web, source=source_path)
+    return Settings(**folders, **values, retrain=retrain, web=web, notify=notify,
+                    source=source_path)
 
 
 def _parse_retrain(
@@ -261,6 +267,22 @@ def _parse_web(section: object, problems: Problems) -> WebSettings:
         problems.add("web.listen", f"{web.listen} is not a loopback address (127.0.0.1, ::1, localhost), so "
                      "other machines could reach the page; set web.allow_remote: true if that is meant")
     return web
+
+
+def _parse_notify(section: object, problems: Problems) -> NotifySettings:
+    """The ``notify:`` section; absent or empty means all defaults (off). ``every`` must be > 0:
+    0 would mean a message per file, which no phone should get; a small number does that job."""
+    defaults = NotifySettings()
+    section = problems.section(section, "notify", NOTIFY_KEYS)
+    if section is None:
+        return defaults
+    p = "notify."
+    return NotifySettings(
+        url=problems.convert(section, "url", notify_url, defaults.url, p),
+        every=problems.convert(
+            section, "every", number("a number of seconds > 0, such as 3600", lambda x: x > 0),
+            defaults.every, p),
+    )
 
 
 # (inner, outer, why it is refused): a folder role that must not lie inside another.

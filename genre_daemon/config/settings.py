@@ -1,10 +1,10 @@
 """The settings records: what a config file resolves to, with the pinned defaults.
 
 Frozen dataclasses (:class:`Settings` and its sections :class:`RetrainSettings`,
-:class:`WebSettings`), the default folders as a user would write them, where the config file is
+:class:`WebSettings`, :class:`NotifySettings`), the default folders as a user would write them, where the config file is
 looked for, and the ``host:port`` rules of ``web.listen`` (needed by the record itself and by
 the validation). The field names are the config keys (``TOP_KEYS``, ``RETRAIN_KEYS``,
-``WEB_KEYS`` are read from them). Reads no file.
+``WEB_KEYS``, ``NOTIFY_KEYS`` are read from them). Reads no file.
 """
 
 from __future__ import annotations
@@ -98,6 +98,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class NotifySettings:
+    """The nudge (the ``notify:`` section): a small JSON message POSTed to ``url`` when files wait
+    in review or land in quarantine, at most once per ``every`` seconds. ``url`` None: off."""
+
+    url: str | None = None  # http(s)://host[:port]/path[?query]; a user:password@ part becomes Basic auth
+    every: float = 3600.0  # seconds, > 0
+
+
 Albums = Literal["together", "per_track"]
 ALBUMS_CHOICES: tuple[str, ...] = get_args(Albums)
 Duplicates = Literal["keep", "skip", "quarantine"]
@@ -136,6 +145,7 @@ class Settings:
     folder_mode: int = 0o755  # folders the daemon makes, whatever the umask
     retrain: RetrainSettings = RetrainSettings()
     web: WebSettings = WebSettings()
+    notify: NotifySettings = NotifySettings()
     source: Path | None = None  # the file it was read from; None: built-in defaults
 
     @property
@@ -147,6 +157,7 @@ class Settings:
 TOP_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Settings) if f.name != "source")
 RETRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in fields(RetrainSettings))
 WEB_KEYS: tuple[str, ...] = tuple(f.name for f in fields(WebSettings))
+NOTIFY_KEYS: tuple[str, ...] = tuple(f.name for f in fields(NotifySettings))
 
 
 def default_config_path() -> Path:

@@ -292,3 +292,30 @@ def folder_mode(value: object) -> int:
     if mode & 0o700 != 0o700:
         raise BadValue(f"{show(value)} takes the owner's own access away (it needs 07xx)")
     return mode
+
+
+def notify_url(value: object) -> str | None:
+    """``notify.url``: null (off), or an http(s) URL with a host, such as
+    ``https://ntfy.sh/my-topic`` (no spaces or control characters; a valid port)."""
+    from urllib.parse import urlsplit
+
+    what = "an http:// or https:// URL with a host, such as https://ntfy.sh/my-topic, or null"
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise expected(what, value)
+    text = value.strip()
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise BadValue(f"{show(value)} holds a space or control character (write %20 for a space)")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise BadValue(f"{show(value)} is not http:// or https:// ({what})")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise BadValue(f"{show(value)} has a port that is not a number from 1 to 65535")
+    if not host:
+        raise BadValue(f"{show(value)} names no host ({what})")
+    return text

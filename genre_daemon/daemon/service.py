@@ -30,6 +30,7 @@ from genre_daemon.config import Settings, load_settings
 from genre_daemon.daemon.albums import AlbumIntake, AlbumJob
 from genre_daemon.daemon.intake import Intake
 from genre_daemon.daemon.libwatch import LibraryWatcher
+from genre_daemon.daemon.nudge_sender import Nudger
 from genre_daemon.daemon.retraining import LearningLoop
 from genre_daemon.daemon.startup import mark_media_folders, prepare_folders, take_inbox_lock, take_state_lock
 from genre_daemon.daemon.status import read_status, status_path, write_status
@@ -73,6 +74,7 @@ class Daemon:
         self._wedged_logged = False
         self.library_watch: LibraryWatcher | None = None
         self.web: Any = None  # genre_daemon.web's server while web.enabled
+        self.nudge: Nudger | None = None  # notify: the message when files wait for the user
         self.watcher: InboxWatcher | None = None
         self.learning: LearningLoop | None = None  # once the model is loaded
         self.queue: queue.Queue[int | AlbumJob] = queue.Queue(maxsize=QUEUE_SIZE)  # file ids and albums
@@ -208,6 +210,8 @@ class Daemon:
         self.library_watch = LibraryWatcher([s.library, *s.retrain.labelled_dirs], polling=s.polling)
         self.library_watch.start()
         self._restart_web(s)
+        self.nudge = Nudger(s, lambda: self.journal, lambda: self.web.url if self.web is not None else None)
+        self.nudge.start()
         self._write_status()
 
     def _make_watcher(self, s: Settings) -> InboxWatcher:
@@ -236,6 +240,9 @@ class Daemon:
         log.info("genre-daemon stopped")
 
     def close(self) -> None:
+        if self.nudge is not None:
+            self.nudge.stop()
+            self.nudge = None
         if self.web is not None:
             self.web.stop()
             self.web = None
@@ -306,6 +313,8 @@ class Daemon:
             learning.check_model()
             learning.check_trainer()
         self.albums.tick()
+        if self.nudge is not None:
+            self.nudge.watch(self.counters.review, self.counters.quarantined)
         if self.intake.backlog and self.queue.qsize() <= QUEUE_SIZE // 2:
             self.intake.backlog = False
             self.intake.requeue_waiting(retries=False)  # sets it again if the queue fills up
@@ -381,6 +390,8 @@ class Daemon:
                 self._restart_web(new)
             except GenreDaemonError as exc:
                 log.error("web: the review page is not served: %s", exc)
+        if self.nudge is not None:
+            self.nudge.configure(new)
         log.info("configuration reloaded from %s", source)
 
     def _restart_web(self, settings: Settings) -> None:
