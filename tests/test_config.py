@@ -15,6 +15,7 @@ import yaml
 from genre_daemon.config import (
     CONFIG_ENV,
     DEFAULT_EXTENSIONS,
+    NotifySettings,
     RetrainSettings,
     WebSettings,
     Settings,
@@ -473,12 +474,13 @@ def test_the_example_file_parses_to_the_defaults_and_names_every_key(home: Path)
     assert set(raw) == {f.name for f in dataclasses.fields(Settings)} - {"source"}
     assert set(raw["retrain"]) == {f.name for f in dataclasses.fields(RetrainSettings)}
     assert set(raw["web"]) == {f.name for f in dataclasses.fields(WebSettings)}
+    assert set(raw["notify"]) == {f.name for f in dataclasses.fields(NotifySettings)}
 
 
 def test_the_example_file_documents_every_key_with_a_comment() -> None:
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     keys = [(i, m.group(1)) for i, line in enumerate(lines) if (m := re.match(r"\s*(\w+):", line))]
-    assert len(keys) == 34
+    assert len(keys) == 37
     for i, key in keys:
         assert lines[i - 1].lstrip().startswith("#"), f"{key} (line {i + 1}) has no comment above it"
         if key != "retrain":
