@@ -148,7 +148,8 @@ class Nudger:
                 while not self._stop and not (self._settings.notify.url is not None
                                               and self._window.ready(time.monotonic())):
                     due = self._window.due()
-                    if due is not None and self._settings.notify.url is not None and self._held != due:
+                    if (due is not None and self._settings.notify.url is not None and self._held != due
+                            and not self._failures):  # a failing endpoint has said its piece
                         self._held = due
                         log.info("notify: news held until the window ends (at most one message every %g s)",
                                  self._window.every)
@@ -160,8 +161,9 @@ class Nudger:
                 settings = self._settings
             try:
                 self._attempt(settings, previous)
-            except Exception:  # a bug must not end the nudges: say it once, keep going
-                log.exception("notify: internal error")
+            except Exception:  # a bug must not end the nudges: say it, keep going
+                if not self._stop:  # (at a stop, the journal may close under a read: not a bug)
+                    log.exception("notify: internal error")
 
     def _attempt(self, settings: Settings, previous: float | None) -> None:
         url = settings.notify.url
