@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_service_parser(sub, config_help)
     add_model_parser(sub, config_help)
-    completion.add_parsers(sub, config_help)
+    completion.add_parsers(sub, config_help, parser)
     return parser
 
 

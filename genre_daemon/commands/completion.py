@@ -335,15 +335,14 @@ _HOW = {
 
 
 def cmd_completion(args: argparse.Namespace, out: TextIO) -> int:
-    """Print the completion script of the program's own parser."""
-    from genre_daemon.cli import build_parser
-
-    out.write(script(args.shell, build_parser()))
+    """Print the completion script of the program's own parser (``args.parser``, the one it parsed
+    this command line with)."""
+    out.write(script(args.shell, args.parser))
     return 0
 
 
-def add_parsers(sub: Any, config_help: str) -> None:
-    """The parser of completion."""
+def add_parsers(sub: Any, config_help: str, root: argparse.ArgumentParser) -> None:
+    """The parser of completion; ``root``, the program's parser, is the one its scripts complete."""
     p = sub.add_parser(
         "completion", help="print a shell completion script (bash, zsh or fish)",
         description="Print a completion script for SHELL: commands, options, their choices, files for config "
@@ -353,4 +352,4 @@ def add_parsers(sub: Any, config_help: str) -> None:
                "genre-daemon completion zsh > \"${fpath[1]}/_genre-daemon\";  "
                "genre-daemon completion fish > ~/.config/fish/completions/genre-daemon.fish")
     p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
-    p.set_defaults(func=cmd_completion)
+    p.set_defaults(func=cmd_completion, parser=root)

@@ -15,10 +15,10 @@ __all__ = ["add_parsers", "cmd_run"]
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     """The daemon until SIGTERM/SIGINT; with --once one pass over the inbox; with --dry-run
-    (with or without --once) the plan of that pass (:mod:`genre_daemon.daemon.once`)."""
+    (with or without --once) the plan of that pass (:mod:`genre_daemon.importer.once`)."""
     settings = settings_of(args)
     if args.dry_run or args.once:
-        from genre_daemon.daemon.once import dry_run_inbox, run_once
+        from genre_daemon.importer.once import dry_run_inbox, run_once
 
         return dry_run_inbox(settings, out) if args.dry_run else run_once(settings, out, stoppable=stoppable)
     from genre_daemon.daemon.service import Daemon

@@ -82,7 +82,7 @@ class Importer:
                  engine_factory: Callable[[], Any], *, progress: TextIO | None = sys.stderr,
                  inbox_pass: bool = False) -> None:
         """``inbox_pass``: ``source`` is the daemon's own inbox, sorted once by ``run --once``
-        (:mod:`genre_daemon.daemon.once`), which import refuses; no import progress is kept."""
+        (:mod:`genre_daemon.importer.once`), which import refuses; no import progress is kept."""
         source = Path(os.path.abspath(source)) if inbox_pass else check_source(source, settings)
         self.command = "run --once" if inbox_pass else "import"
         self.source = source

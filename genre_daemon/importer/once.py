@@ -12,7 +12,8 @@ left for the next pass.
 planner (:mod:`genre_daemon.importer.dry_run`): where each file or album would go, and why; it
 moves nothing and records nothing.
 
-Classification runs in this process, with ``workers`` local processes when the config says more
+It lives beside import's runner, which it drives (import sits above the daemon's layer: the daemon
+never imports it). Classification runs in this process, with ``workers`` local processes when the config says more
 than one (the daemon's ``workers``), on the model the daemon would load.
 """
 
@@ -27,7 +28,7 @@ from genre_daemon.config import Settings
 
 __all__ = ["dry_run_inbox", "run_once"]
 
-log = logging.getLogger("genre_daemon.daemon.once")
+log = logging.getLogger("genre_daemon.importer.once")
 
 STOPPED = 130  # SIGINT/SIGTERM ended the pass after the file in hand (as import)
 
