@@ -89,6 +89,31 @@ def test_zsh_accepts_the_script_and_registers_it_with_compinit(tmp_path: Path) -
     assert loaded.returncode == 0 and loaded.stdout == "_genre_daemon\n", loaded
 
 
+ZSH_SESSION = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT='%% '; fpath=($1 \$fpath); autoload -U compinit; compinit -u -d $1/dump; print REA\\DY"
+zpty -r -m z out '*READY*'
+zpty -n -w z "$2"$'\t'
+zpty -r -m z out "*$3*"
+print -r -- COMPLETED
+zpty -d z
+"""
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (scripts/setup.sh installs it)")
+@pytest.mark.parametrize("line, then", [("genre-daemon sta", "genre-daemon status"),
+                                        ("genre-daemon status --j", "genre-daemon status --json"),
+                                        ("genre-daemon model r", "genre-daemon model rollback")])
+def test_zsh_completes_with_the_script_in_a_real_session(tmp_path: Path, line: str, then: str) -> None:
+    """An interactive zsh on a pty (zpty) with the script in its fpath: TAB after ``line``
+    turns it into ``then`` (the driver waits for that text on the terminal; it never comes: timeout)."""
+    (tmp_path / "_genre-daemon").write_text(completion("zsh"))
+    out = subprocess.run(["zsh", "-f", "-c", ZSH_SESSION, "zsh", str(tmp_path), line, then], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout == "COMPLETED\n", out
+
+
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (scripts/setup.sh installs it)")
 def test_fish_accepts_the_script_and_completes_with_it(tmp_path: Path) -> None:
     path = tmp_path / "genre-daemon.fish"
