@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up genre-daemon on a fresh Debian/Ubuntu machine (or reuse what is there):
-# system packages (ffmpeg, libsndfile, libsystemd headers, chromium for the browser tests), a virtualenv in .venv, torch 2.13.0
+# system packages (ffmpeg, libsndfile, libsystemd headers, chromium for the browser tests, zsh and fish for the
+# completion tests), a virtualenv in .venv, torch 2.13.0
 # (CPU build) and the package itself with its extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 ldconfig -p 2>/dev/null | grep -q libsndfile || need+=(libsndfile1)
 # The review page's browser tests drive Debian's chromium (never a browser Playwright downloads).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The completion tests check the zsh and fish scripts with the real shells (bash is there already).
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
     {"web"},
     {"daemon"},
     {"importer"},
+    {"commands"},
     {"cli"},
 ]
 

@@ -40,9 +40,11 @@ from genre_daemon.tags import tags_dict
 __all__ = ["dry_run"]
 
 
-def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any], out: TextIO) -> int:
-    """Print the plan for ``source`` (see the module docstring); returns the exit status."""
-    source = check_source(source, settings)
+def dry_run(settings: Settings, source: Path, engine_factory: Callable[[], Any], out: TextIO, *,
+            inbox_pass: bool = False) -> int:
+    """Print the plan for ``source`` (see the module docstring); returns the exit status.
+    ``inbox_pass``: ``source`` is the daemon's inbox (``run --dry-run``), which import refuses."""
+    source = Path(os.path.abspath(source)) if inbox_pass else check_source(source, settings)
     s = replace(settings, inbox=source)
     journal = Journal(settings.journal_path) if settings.journal_path.exists() else None
     try:

@@ -33,7 +33,8 @@ class Progress:
         self.record = command == "import"
         self.source, self.total, self.done, self.started = source, total, 0, time.time()
         self._bar = tqdm(total=total, unit="file", desc=f"{command} {source.name}", file=stream or sys.stderr,
-                         disable=stream is None, dynamic_ncols=True, smoothing=0.05)
+                         disable=True if stream is None else None,  # None: only on a terminal, as the others
+                         dynamic_ncols=True, smoothing=0.05)
         self._written = 0.0
         self.stopped = False
         self.write()

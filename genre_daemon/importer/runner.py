@@ -79,8 +79,12 @@ class Importer:
     """One ``import`` run (see the module docstring)."""
 
     def __init__(self, settings: Settings, source: Path,
-                 engine_factory: Callable[[], Any], *, progress: TextIO | None = sys.stderr) -> None:
-        source = check_source(source, settings)
+                 engine_factory: Callable[[], Any], *, progress: TextIO | None = sys.stderr,
+                 inbox_pass: bool = False) -> None:
+        """``inbox_pass``: ``source`` is the daemon's own inbox, sorted once by ``run --once``
+        (:mod:`genre_daemon.importer.once`), which import refuses; no import progress is kept."""
+        source = Path(os.path.abspath(source)) if inbox_pass else check_source(source, settings)
+        self.command = "run --once" if inbox_pass else "import"
         self.source = source
         self._engine_factory = engine_factory
         self._progress_stream = progress
@@ -129,7 +133,7 @@ class Importer:
                 self.albums.recover()  # this folder's rows only: the daemon finishes its inbox's
                 FileRecovery(self.filer).recover()
                 work = plan(self.source, s, loose_before(journal, self.source))
-                log.info("import %s: %d audio files (%d albums, %d loose)", self.source, work.tracks,
+                log.info("%s %s: %d audio files (%d albums, %d loose)", self.command, self.source, work.tracks,
                          len(work.grouping.albums), len(work.grouping.loose))
                 self._sort(work)
         finally:
@@ -154,7 +158,7 @@ class Importer:
         album_of = {os.path.abspath(r.path): root for root, rows in albums.items() for r in rows}
         waiting = {root: len(rows) for root, rows in albums.items()}
         paths = [*loose, *album_of]
-        progress = Progress(self.settings, self.source, len(paths), self._progress_stream)
+        progress = Progress(self.settings, self.source, len(paths), self._progress_stream, command=self.command)
         finished = False
         try:
             with self._engine_factory() as engine:

@@ -5,7 +5,10 @@ stdout/stderr. When that matches our stderr, stderr *is* the journal: each recor
 ``systemd.journal.send`` (systemd-python) carrying ``FILE=``, ``GENRE=``, ``CONFIDENCE=`` fields
 when it has them, and falls back to a ``<N>``-prefixed line on stderr (sd-daemon(3)), which journald
 turns into the right priority, when systemd-python is missing or the journal socket cannot be
-reached. Anywhere else (a terminal, launchd's log files): plain lines on stderr.
+reached. Anywhere else (a terminal, launchd's log files, ``run`` in the foreground): lines on
+stderr, each with its time and level, since nothing else stamps them. A progress bar (tqdm) on
+the same stream is cleared for each line and drawn again below it, so log lines never break a
+bar (:class:`LineHandler`).
 
 Callers attach fields with ``log.info("...", extra=file_fields(path, genre, confidence))``.
 """
@@ -21,8 +24,8 @@ from typing import Any, TextIO
 FIELDS_ATTR = "journal_fields"  # the LogRecord attribute that file_fields() sets
 IDENTIFIER = "genre-daemon"
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
-PLAIN_FORMAT = "%(message)s"
-VERBOSE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+PLAIN_FORMAT = "%(message)s"  # the journal stamps its entries itself
+TIMED_FORMAT = "%(asctime)s %(levelname)s %(message)s"  # everywhere else, verbose or not
 JOURNAL_FORMAT = "%(levelname)s %(message)s"
 
 # syslog priorities (sd-daemon(3) prefixes and the journal's PRIORITY= field)
@@ -124,6 +127,21 @@ class JournalFieldHandler(logging.Handler):
             self.handleError(record)
 
 
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Each record on lines of its own, even while a tqdm progress bar is drawn on the same
+    terminal: the bars are cleared for the line and drawn again after it (tqdm's
+    ``external_write_mode``, what ``tqdm.contrib.logging`` does around one bar, here for every
+    bar of every command). Without tqdm imported no bar can be showing: a plain write."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm_module = sys.modules.get("tqdm")
+        if tqdm_module is None:
+            super().emit(record)
+            return
+        with tqdm_module.tqdm.external_write_mode(file=self.stream):
+            super().emit(record)
+
+
 def systemd_sender(journal_socket: str = JOURNAL_SOCKET) -> JournalSender | None:
     """``systemd.journal.send`` adapted to (message, fields); None without systemd-python, or
     when journald's socket is absent (libsystemd then drops entries without an error)."""
@@ -163,8 +181,8 @@ def setup_logging(verbose: bool = False, *, environ: Mapping[str, str] = os.envi
             handler = logging.StreamHandler(stream)
             handler.setFormatter(PriorityFormatter(JOURNAL_FORMAT))
     else:
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter(VERBOSE_FORMAT if verbose else PLAIN_FORMAT))
+        handler = LineHandler(stream)
+        handler.setFormatter(logging.Formatter(TIMED_FORMAT))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     _installed.append(handler)

@@ -76,9 +76,13 @@ def test_verbose_journal_mode_includes_debug_at_priority_7(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("journal_stream", [None, "other", "garbage", "1:2:3", ""])
-def test_anything_else_gets_plain_lines(tmp_path: Path, journal_stream: str | None) -> None:
+def test_anything_else_gets_lines_with_time_and_level(tmp_path: Path, journal_stream: str | None) -> None:
+    """Not under journald (a terminal, a log file): nothing else stamps the lines, so each has its time."""
     lines = run_child(tmp_path, journal_stream)
-    assert lines[:3] == ["song.wav -> jazz (0.87)", "bad.wav -> quarantine: not audio", "internal error"]
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+    assert re.fullmatch(stamp + r"INFO song\.wav -> jazz \(0\.87\)", lines[0]), lines
+    assert re.fullmatch(stamp + r"WARNING bad\.wav -> quarantine: not audio", lines[1]), lines
+    assert re.fullmatch(stamp + r"ERROR internal error", lines[2]), lines
     assert lines[-1] == "RuntimeError: boom"
     assert not any(line.startswith("<") for line in lines)
 
@@ -184,7 +188,7 @@ def test_setup_logging_twice_replaces_its_handler() -> None:
         assert first not in root.handlers and second in root.handlers
         assert [h for h in root.handlers if h not in before] == [second]
         logging.getLogger("genre_daemon.test").info("once")
-        assert stream.getvalue() == "once\n"
+        assert stream.getvalue().endswith(" INFO once\n") and stream.getvalue().count("\n") == 1
     finally:
         root.removeHandler(second)
         root.setLevel(level)
