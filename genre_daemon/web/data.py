@@ -87,6 +87,8 @@ class WebData:
         self._max_move = 0
         self._rows: list[FileRow] = []
         self._rows_key: tuple[int, int] | None = None
+        self._entries: list[_Entry] = []
+        self._entries_key: tuple[Any, ...] | None = None
         self._models = ModelViews(settings, self._act)
         self._placer = Placer(settings, journal, self._models.model_genres)
         self._media = MediaInfo(settings.library, settings.review_dir)
@@ -135,16 +137,22 @@ class WebData:
                           genre_counts(everything), self.min_confidence())
 
     def _review_entries(self) -> list[_Entry]:
-        """Every item waiting in review, newest first, without tags (cheap: the journal's rows,
-        cached, and one lstat per file)."""
-        rows = self._review_rows()
+        """Every item waiting in review, newest first, without tags. Cheap on a long list: the
+        journal's rows are cached (:meth:`_review_rows`), and so are the items built from them
+        while the rows, the review moves and which files are still in place (one lstat each per
+        request) stay the same."""
+        rows, rows_key = self._review_rows()
         scores = self._review_scores()
+        present = tuple(is_file_of(row.destination or "", row) for row in rows)
+        key = (rows_key, self._max_move, present)
+        with self._scores_lock:
+            if self._entries_key == key:
+                return self._entries
         review = os.fspath(self.settings.review_dir)
         items: list[_Entry | int] = []  # an int holds an album's place
         albums: dict[int, list[FileRow]] = {}
-        for row in rows:
-            where = row.destination
-            if where is None or not inside(where, review) or not is_file_of(where, row):
+        for row, here in zip(rows, present):
+            if not here:
                 continue
             if row.album_id is not None:
                 if row.album_id not in albums:
@@ -165,6 +173,8 @@ class WebData:
                 out.extend(self._song_entry(row, scores) for row in albums[it])  # not an album in review now
                 continue
             out.append(self._album_entry(album, folder, albums[it], scores))
+        with self._scores_lock:
+            self._entries, self._entries_key = out, key
         return out
 
     def _song_entry(self, row: FileRow, scores: dict[int, _Scored]) -> _Entry:
@@ -206,20 +216,22 @@ class WebData:
                        album_title=next((i.album for i in infos if i.album), None),
                        year=next((i.year for i in infos if i.year), None), cover=cover)
 
-    def _review_rows(self) -> list[FileRow]:
-        """The journal's rows in state review, newest first, cached: the set changes only when a
-        move is recorded (a new newest move id) or one is undone (fewer review rows), so the
-        count and the newest move id together say whether the cached rows are still the rows."""
+    def _review_rows(self) -> tuple[list[FileRow], tuple[int, int]]:
+        """The journal's rows in state review whose address is in the review folder, newest
+        first, and the key they were read under, cached: the set changes only when a move is
+        recorded (a new newest move id) or one is undone (fewer review rows), so the count and
+        the newest move id together say whether the cached rows are still the rows."""
         newest = self.journal.history(1)
         key = (self.journal.counts()[State.REVIEW.value], newest[0].id if newest else 0)
         with self._scores_lock:
             if self._rows_key == key:
-                return self._rows
-        rows = self.journal.in_states(State.REVIEW)
+                return self._rows, key
+        review = os.fspath(self.settings.review_dir)
+        rows = [r for r in self.journal.in_states(State.REVIEW) if r.destination and inside(r.destination, review)]
         rows.reverse()
         with self._scores_lock:
             self._rows, self._rows_key = rows, key
-        return rows
+        return rows, key
 
     def _review_scores(self) -> dict[int, _Scored]:
         """Every review move by file id (its id, scores, model, time), read incrementally from the
