@@ -47,6 +47,7 @@ from genre_daemon.web.items import (
     ReviewItem,
     ReviewView,
     TrackItem,
+    albums_alike,
     check_sort,
     cover_url,
     genre_counts,
@@ -315,7 +316,7 @@ class WebData:
             want *= 4
         albums: dict[int, tuple[str, int]] = {}
         made = [self._recent_item(m, albums) for m in chosen]
-        return _album_rows_alike(made)
+        return albums_alike(made)
 
     def _recent_item(self, m: MoveRow, albums: dict[int, tuple[str, int]]) -> tuple[RecentItem, SongInfo]:
         """A placement as Recent lists it, with the tags of its file where it is now."""
@@ -571,27 +572,6 @@ class _Scored:
     scores: dict[str, float]
     model: str | None
     time: float
-
-
-def _album_rows_alike(made: list[tuple[RecentItem, SongInfo]]) -> list[RecentItem]:
-    """The recent items, the tracks of one album listed with the same album artist (its album
-    artist tag, else the artist they share, else "Various artists") and the same cover (that of
-    the first of them, by file id, that has one), so the page can show them as one album."""
-    by_album: dict[int, list[tuple[RecentItem, SongInfo]]] = {}
-    for item, info in made:
-        if item.album is not None:
-            by_album.setdefault(item.album, []).append((item, info))
-    alike: dict[int, tuple[str | None, str | None]] = {
-        album: (album_artist([i for _, i in members]),
-                next((it.cover for it, _ in sorted(members, key=lambda m: m[0].file) if it.cover), None))
-        for album, members in by_album.items()}
-    out = []
-    for item, _ in made:
-        if item.album is not None:
-            artist, cover = alike[item.album]
-            item = replace(item, album_artist=artist, cover=cover)
-        out.append(item)
-    return out
 
 
 @dataclass(frozen=True)
