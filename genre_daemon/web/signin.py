@@ -106,8 +106,10 @@ def _mtime(path: Path) -> float | None:
 
 
 def mint_code(state_dir: Path, *, now: float | None = None) -> str:
-    """A fresh one-time code, recorded (by its hash only) under ``state_dir``; WebTokenError
-    naming the folder when it cannot be written. ``now``: the issue time (tests mint old codes)."""
+    """A fresh one-time code, recorded (by its hash only) under ``state_dir`` after sweeping the
+    dead ones; WebTokenError naming the folder when it cannot be written. ``now``: the issue
+    time written (tests mint old codes)."""
+    sweep(state_dir, keep=MAX_OUTSTANDING - 1)  # by the clock, before this code joins them
     now = time.time() if now is None else now
     folder = _folder(state_dir)
     code = secrets.token_urlsafe(_CODE_BYTES)
@@ -126,7 +128,6 @@ def mint_code(state_dir: Path, *, now: float | None = None) -> str:
             os.unlink(tmp)
         except OSError:
             pass
-    sweep(state_dir, now=now)
     return code
 
 
