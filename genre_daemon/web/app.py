@@ -40,8 +40,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genre_daemon.web.data import WebData, WebError
 from genre_daemon.web.placing import shown
-from genre_daemon.web.templates import APP_CSS, APP_JS, render
 from genre_daemon.web.signin import SIGNIN_PATH, consume_code
+from genre_daemon.web.templates import APP_CSS, APP_JS, render
 from genre_daemon.web.tokens import csrf_for, new_session, same_token, session_nonce
 
 log = logging.getLogger("genre_daemon.web")
