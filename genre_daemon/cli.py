@@ -59,6 +59,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
         "retrain": _retrain_progress(settings),
         "import": _import_progress(settings),
     }
+    from genre_daemon.web.signin import web_status
+
+    web, web_fields = web_status(settings)  # a fresh one-time sign-in link while the page is served
+    result.update(web_fields)
     if args.json:
         print(json.dumps(result), file=out)
         return 0
@@ -84,9 +88,7 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     elif i is not None:
         eta = "" if i.get("eta_seconds") is None else f", {_duration(i['eta_seconds'])} left"
         print(f"import: {i['source']}: {i['done']}/{i['total']} files, {i['rate']:.2f} files/s{eta}", file=out)
-    from genre_daemon.web.tokens import status_line
-
-    if (web := status_line(settings)) is not None:
+    if web is not None:
         print(web, file=out)
     return 0
 
@@ -157,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         "web", help="serve the review page alone (the daemon serves it itself with web.enabled: true)",
         description="Serve the review page (listen, file songs from review, correct and undo placements, status, "
                     "models) on web.listen, against the journal and status files of the daemon of this config. "
-                    "Open the link it prints: it carries the token of state_dir/web-token once.")
+                    "Open the one-time sign-in link it prints (`genre-daemon status` prints a new one): it works "
+                    "once, for 10 minutes, and never carries the token of state_dir/web-token (API clients send "
+                    "that as Authorization: Bearer).")
     p.add_argument("--config", type=Path, help=config_help)
     p.set_defaults(func=cmd_web)
 

@@ -5,8 +5,9 @@ a ``Host`` that is not a loopback name when the server listens on loopback (DNS 
 any request a browser made for another origin: ``Sec-Fetch-Site`` ``cross-site`` or
 ``same-site`` (a page on another port of 127.0.0.1 is same-site, and the SameSite cookie goes
 with its requests), or an ``Origin`` that is not this server: 403; a request without the token
-(``Authorization: Bearer``, the session cookie, or ``?token=`` on a GET, which sets the cookie
-and redirects to the same URL without it): 401; a state-changing request whose
+(``Authorization: Bearer``) or a live session cookie: 401 (the token is never taken from a URL;
+a browser signs in with a one-time ``/signin/<code>`` link, which sets the cookie and redirects
+to the page); a state-changing request whose
 ``Sec-Fetch-Site`` is not ``same-origin``: 403. Requests without Fetch Metadata (API clients,
 curl) pass on their token. State changes are POST only; with the cookie they also need the
 session's CSRF token (``X-CSRF-Token`` header, or the ``csrf`` field of a form). URLs carry ids
@@ -24,8 +25,9 @@ import stat
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from genre_daemon.web.data import SORTS, WebData, WebError
 from genre_daemon.web.items import check_sort
 from genre_daemon.web.placing import shown
+from genre_daemon.web.signin import SIGNIN_PATH, consume_code
 from genre_daemon.web.templates import APP_CSS, APP_JS, render
 from genre_daemon.web.tokens import csrf_for, new_session, same_token, session_nonce
 
@@ -47,7 +50,7 @@ log = logging.getLogger("genre_daemon.web")
 __all__ = ["create_app", "COOKIE", "PAGE_SIZE"]
 
 COOKIE = "genre_daemon_session"
-COOKIE_MAX_AGE = 30 * 24 * 3600
+COOKIE_MAX_AGE = 7 * 24 * 3600  # a session ends after a week: sign in again with a new link
 PAGE_SIZE = 50
 COVER_MAX_AGE = 3600  # seconds a browser keeps a cover without asking (then the ETag answers 304)
 MAX_BODY = 16 * 1024
@@ -72,10 +75,11 @@ _PAGES = frozenset({"/", "/recent", "/status", "/models"})  # HTML: their errors
 class Guard:
     """Authentication, Host and cross-origin checks, and security headers, for every request."""
 
-    def __init__(self, app: ASGIApp, token: str, *, loopback: bool) -> None:
+    def __init__(self, app: ASGIApp, token: str, *, loopback: bool, state_dir: Path) -> None:
         self.app = app
         self.token = token
         self.loopback = loopback
+        self.state_dir = state_dir  # where the one-time sign-in codes are
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,17 +96,15 @@ class Guard:
         if foreign is not None:
             await _refuse(403, foreign, scope, receive, send)
             return
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        given = [v for k, v in query if k == "token"]
-        via, nonce = self._authenticate(headers)
-        if given:
-            if method in _SAFE_METHODS and same_token(given[0], self.token):
-                await self._exchange(scope, query, receive, send)
-                return
-            await _refuse(401, "wrong token in the link: open the one `genre-daemon status` prints", scope, receive, send)
+        if scope.get("path", "").startswith(SIGNIN_PATH):
+            await self._signin(scope, receive, send)
             return
+        via, nonce = self._authenticate(headers)
         if via is None:
-            await _refuse(401, "this page needs its token: open the link `genre-daemon status` prints "
+            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            why = ("the token is never taken from a URL" if any(k == "token" for k, _ in query)
+                   else "this page needs its token")
+            await _refuse(401, f"{why}: open the one-time sign-in link `genre-daemon status` prints "
                                "(or send Authorization: Bearer <state_dir/web-token>)", scope, receive, send,
                           extra={"WWW-Authenticate": 'Bearer realm="genre-daemon"'})
             return
@@ -115,20 +117,24 @@ class Guard:
             return ("bearer", None) if same_token(auth[7:].strip(), self.token) else (None, None)
         cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
         if cookie:
-            nonce = session_nonce(cookie, self.token)
+            nonce = session_nonce(cookie, self.token, max_age=COOKIE_MAX_AGE)
             if nonce is not None:
                 return "cookie", nonce
         return None, None
 
-    async def _exchange(self, scope: Scope, query: list[tuple[str, str]], receive: Receive, send: Send) -> None:
-        """``?token=`` once: a session cookie, and the same URL without the token."""
-        rest = [(k, v) for k, v in query if k != "token"]
-        target = scope.get("path", "/") or "/"
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"
-        if rest:
-            target += "?" + urlencode(rest)
-        response = RedirectResponse(target, status_code=303)
+    async def _signin(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /signin/<code>``: use the one-time code up (once, in any process) and answer
+        with the session cookie and a redirect to the page; 401 for a used, expired or unknown
+        code. Other methods consume nothing (a HEAD from a link preview leaves the code)."""
+        if scope["method"] != "GET":
+            await _refuse(405, "open the sign-in link in the browser", scope, receive, send, extra={"Allow": "GET"})
+            return
+        code = scope["path"][len(SIGNIN_PATH):]
+        if not await run_in_threadpool(consume_code, self.state_dir, code):
+            await _refuse(401, "this sign-in link was already used, has expired or is unknown: run "
+                               "`genre-daemon status` for a new one", scope, receive, send)
+            return
+        response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, new_session(self.token), max_age=COOKIE_MAX_AGE, path="/", httponly=True,
                             samesite="strict", secure=scope.get("scheme") == "https")
         await response(scope, receive, send)
@@ -152,8 +158,8 @@ def _foreign(headers: Headers, own: str, *, state_change: bool) -> str | None:
 
 
 def _json_errors(path: str) -> bool:
-    """Errors are JSON on every path but the four HTML pages (docs/web.md, JSON API)."""
-    return path not in _PAGES
+    """Errors are JSON on every path but the four HTML pages and the sign-in link (docs/web.md)."""
+    return path not in _PAGES and not path.startswith(SIGNIN_PATH)
 
 
 def _loopback_host(host: str) -> bool:
@@ -524,4 +530,4 @@ def create_app(data: WebData, token: str, *, loopback: bool = True) -> ASGIApp:
     app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
     app.state.data = data
     app.state.token = token
-    return Guard(app, token, loopback=loopback)
+    return Guard(app, token, loopback=loopback, state_dir=data.settings.state_dir)

@@ -22,7 +22,8 @@ from genre_daemon.filing.daemon_status import read_status
 from genre_daemon.filing.journal import Journal
 from genre_daemon.web.app import create_app
 from genre_daemon.web.data import StatusProvider, WebData
-from genre_daemon.web.tokens import ensure_token, remove_endpoint, write_endpoint
+from genre_daemon.web.signin import CODE_LIFETIME, signin_link
+from genre_daemon.web.tokens import WebTokenError, ensure_token, remove_endpoint, write_endpoint
 
 log = logging.getLogger("genre_daemon.web")
 
@@ -85,6 +86,7 @@ class WebServer:
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self.first_link: str | None = None  # the one-time link minted at start (logged, printed)
 
     @property
     def started(self) -> bool:
@@ -92,8 +94,9 @@ class WebServer:
         return bool(self._server.started)
 
     def link(self) -> str:
-        """The URL to open: it carries the token once (the page swaps it for a cookie)."""
-        return f"{self.url}?token={self.token}"
+        """A fresh one-time sign-in link (``/signin/<code>``), never the token: the page swaps
+        the code for a session cookie once, within the code's lifetime."""
+        return signin_link(self.url, self.settings.state_dir)
 
     def start_thread(self, timeout: float = 10.0) -> WebServer:
         """Serve in a daemon thread; returns once it answers (WebStartError if it could not)."""
@@ -125,12 +128,15 @@ class WebServer:
                 return bool(self._server.started)
         return True
 
-    def serve_forever(self) -> None:
-        """Serve until SIGINT or SIGTERM, then stop cleanly (exit status 0, not death by signal)."""
+    def serve_forever(self, on_started: Callable[[], None] | None = None) -> None:
+        """Serve until SIGINT or SIGTERM, then stop cleanly (exit status 0, not death by signal);
+        ``on_started`` runs once the page answers."""
         stop = threading.Event()
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start_thread()
+            if on_started is not None:
+                on_started()
             while not stop.wait(1.0):
                 if self._thread is not None and not self._thread.is_alive():
                     raise WebStartError("web: the page server stopped by itself; see the log above")
@@ -144,7 +150,14 @@ class WebServer:
             write_endpoint(self.settings.state_dir, self.url)
         except OSError as exc:
             log.warning("web: cannot record the page's address in %s: %s", self.settings.state_dir, exc)
-        log.info("web: review page on %s (token in %s)", self.url, Path(self.settings.state_dir) / "web-token")
+        try:
+            self.first_link = self.link()
+        except WebTokenError as exc:
+            log.warning("web: review page on %s; no sign-in link: %s", self.url, exc)
+            return
+        log.info("web: review page on %s; sign in with %s (works once, for %d minutes; `genre-daemon status` "
+                 "prints a new one; API clients: Bearer token in %s)", self.url, self.first_link, CODE_LIFETIME // 60,
+                 Path(self.settings.state_dir) / "web-token")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close the socket and the journal this server opened."""
@@ -179,7 +192,7 @@ def start_in_thread(
     timeout: float = 10.0,
 ) -> WebServer:
     """Serve the page for ``settings`` in a background thread; returns the running server
-    (``.url``, ``.link()``, ``.stop()``). ``journal_factory`` opens the journal the page uses
+    (``.url``, ``.link()`` for a one-time sign-in link, ``.stop()``). ``journal_factory`` opens the journal the page uses
     (default: its own connection to ``settings.journal_path``; the server closes it on stop);
     ``status_provider`` returns the daemon's live status dict (``Daemon.status``; default: read
     ``state_dir/daemon.json``, as ``genre-daemon status`` does)."""
@@ -202,6 +215,13 @@ def serve(settings: Settings) -> int:
     except BaseException:
         journal.close()
         raise
-    print(f"genre-daemon: review page on {server.url} \N{EM DASH} open {server.link()}", flush=True)
-    server.serve_forever()
+
+    def started() -> None:
+        if server.first_link is None:
+            print(f"genre-daemon: review page on {server.url} \N{EM DASH} no sign-in link (see the log)", flush=True)
+            return
+        print(f"genre-daemon: review page on {server.url} \N{EM DASH} open {server.first_link} (works once, for "
+              f"{CODE_LIFETIME // 60} minutes; `genre-daemon status` prints a new one)", flush=True)
+
+    server.serve_forever(started)
     return 0

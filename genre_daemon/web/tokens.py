@@ -1,10 +1,11 @@
 """The page's access token, its session cookie and the per-session CSRF token.
 
 The token lives in ``state_dir/web-token`` (0600, made at start when missing): whoever can read
-the daemon's state may use the page. A browser shows it once (``/?token=...``) and gets a
-session cookie in exchange: ``<nonce>.<HMAC(token, nonce)>``, so sessions need no server-side
-store, survive a restart, and all end when the token file is replaced. Each session's CSRF
-token is ``HMAC(token, "csrf:" + nonce)``, embedded in the pages it is shown.
+the daemon's state may use the page. API clients send it (``Authorization: Bearer``); a browser
+never sees it: a one-time sign-in link (``signin.py``) gets it a session cookie
+``<nonce>.<issued>.<HMAC(token, nonce, issued)>``, so sessions need no server-side store,
+survive a restart, end after their maximum age, and all end when the token file is replaced.
+Each session's CSRF token is ``HMAC(token, "csrf:" + nonce)``, embedded in the pages it is shown.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import os
 import re
 import secrets
 import stat
+import time
 from pathlib import Path
 
-from genre_daemon.config import Settings
 from genre_daemon.errors import GenreDaemonError
 
 __all__ = [
     "TOKEN_FILE", "ENDPOINT_FILE", "WebTokenError", "ensure_token", "read_token", "token_path",
     "new_session", "session_nonce", "csrf_for", "same_token", "write_endpoint", "read_endpoint",
-    "remove_endpoint", "status_line",
+    "remove_endpoint",
 ]
 
 TOKEN_FILE = "web-token"
@@ -93,18 +94,27 @@ def _mac(token: str, message: str) -> str:
     return hmac.new(token.encode("ascii"), message.encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def new_session(token: str) -> str:
-    """A fresh session cookie value, ``<nonce>.<mac>``."""
+def new_session(token: str, *, now: float | None = None) -> str:
+    """A fresh session cookie value, ``<nonce>.<issued>.<mac>``: its issue time (whole seconds,
+    ``now`` or the clock) is inside the MAC, so its age cannot be forged."""
     nonce = secrets.token_urlsafe(_NONCE_BYTES)
-    return f"{nonce}.{_mac(token, 'session:' + nonce)}"
+    issued = int(time.time() if now is None else now)
+    return f"{nonce}.{issued}.{_mac(token, f'session:{nonce}.{issued}')}"
 
 
-def session_nonce(cookie: str, token: str) -> str | None:
-    """The nonce of a genuine session cookie, or None."""
-    nonce, dot, mac = cookie.partition(".")
-    if not dot or not nonce or len(cookie) > 200 or not re.fullmatch(r"[A-Za-z0-9_-]+", nonce):
+def session_nonce(cookie: str, token: str, *, max_age: float, now: float | None = None) -> str | None:
+    """The nonce of a genuine session cookie issued at most ``max_age`` seconds ago (and not
+    in the future), or None."""
+    parts = cookie.split(".")
+    if len(parts) != 3 or len(cookie) > 200:
         return None
-    return nonce if hmac.compare_digest(mac, _mac(token, "session:" + nonce)) else None
+    nonce, issued, mac = parts
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", nonce) or not re.fullmatch(r"[0-9]{1,12}", issued):
+        return None
+    if not hmac.compare_digest(mac, _mac(token, f"session:{nonce}.{issued}")):
+        return None
+    age = (time.time() if now is None else now) - int(issued)
+    return nonce if -60 <= age <= max_age else None
 
 
 def csrf_for(token: str, nonce: str) -> str:
@@ -132,22 +142,6 @@ def read_endpoint(state_dir: Path) -> dict[str, object] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return data
-
-
-def status_line(settings: Settings) -> str | None:
-    """The ``web:`` line of ``genre-daemon status``: the link with the token while a server runs;
-    None when the page is off and nothing serves it."""
-    token = read_token(settings.state_dir)
-    endpoint = read_endpoint(settings.state_dir)
-    if endpoint is not None:
-        url = str(endpoint["url"])
-        if token is None:
-            return f"web: {url} (its token in {token_path(settings.state_dir)} is not readable by you)"
-        return f"web: {url}?token={token}"
-    if settings.web.enabled:
-        return (f"web: not serving now (web.enabled: the daemon serves http://{settings.web.listen}/ while it runs)"
-                + (f"; token {token}" if token else ""))
-    return None
 
 
 def remove_endpoint(state_dir: Path) -> None:

@@ -42,6 +42,7 @@ pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install sta
 from genre_daemon.web import start_in_thread  # noqa: E402
 from genre_daemon.web.data import RECORD_PREFIX  # noqa: E402
 from genre_daemon.web.server import WebServer  # noqa: E402
+from genre_daemon.web.signin import mint_code  # noqa: E402
 from genre_daemon.web.tokens import TOKEN_FILE, read_endpoint, read_token  # noqa: E402
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -209,13 +210,14 @@ class Reply:
 class Client:
     """Raw HTTP/1.1 to the server: the path is sent exactly as given."""
 
-    def __init__(self, port: int, token: str) -> None:
+    def __init__(self, port: int, token: str, state_dir: Path | None = None) -> None:
         self.port = port
         self.token = token
+        self.state_dir = state_dir  # where sign-in codes are minted (see :meth:`session`)
 
     @classmethod
     def of(cls, server: WebServer) -> Client:
-        return cls(server.port, server.token)
+        return cls(server.port, server.token, server.settings.state_dir)
 
     def request(self, method: str, path: str, *, auth: bool = True, json_body: Any = None,
                 body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
@@ -245,9 +247,11 @@ class Client:
         return self.request("POST", path, json_body={} if data is None else data, **kw)
 
     def session(self) -> tuple[str, str]:
-        """Log in as a browser does: ``?token=`` -> cookie; returns (cookie header, csrf token)."""
-        r = self.get(f"/?token={self.token}", auth=False)
-        assert r.status == 303, r
+        """Sign in as a browser does: a one-time ``/signin/<code>`` link (minted as ``genre-daemon
+        status`` mints it) -> cookie; returns (cookie header, csrf token)."""
+        assert self.state_dir is not None, "a Client made with Client.of(server) can sign in"
+        r = self.get(f"/signin/{mint_code(self.state_dir)}", auth=False)
+        assert r.status == 303 and r.headers["location"] == "/", r
         cookie = r.headers["set-cookie"].split(";")[0]
         page = self.get("/", auth=False, headers={"Cookie": cookie})
         assert page.status == 200
@@ -649,14 +653,16 @@ def test_every_route_needs_the_token(tree: WebTree, client: Client, method: str,
         r = client.request(method, path.replace("/1/", f"/{a}/"), auth=False, headers=headers,
                            json_body=body if method == "POST" else None)
         assert r.status == 401, (headers, r)
-    r = client.get(path + ("&" if "?" in path else "?") + "token=nope", auth=False)
-    assert r.status == 401
+    for token in ("nope", client.token):  # the token is never taken from a URL, not even the right one
+        r = client.get(path + ("&" if "?" in path else "?") + f"token={token}", auth=False)
+        assert r.status == 401 and "set-cookie" not in r.headers
     assert tree.audio_files() == files
 
 
-def test_the_token_in_a_link_becomes_a_strict_httponly_cookie_and_leaves_the_url(client: Client) -> None:
-    r = client.get(f"/recent?limit=5&token={client.token}", auth=False)
-    assert r.status == 303 and r.headers["location"] == "/recent?limit=5"
+def test_a_sign_in_link_becomes_a_strict_httponly_cookie_and_redirects_to_the_page(client: Client) -> None:
+    assert client.state_dir is not None
+    r = client.get(f"/signin/{mint_code(client.state_dir)}", auth=False)
+    assert r.status == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     assert client.token not in cookie
@@ -917,12 +923,15 @@ def test_units_with_the_web_listener_verify_and_stay_below_exposure_2(tmp_path: 
     assert level <= (0.3 if not web else 2.0), sec.stdout
 
 
-def test_status_prints_the_link_with_the_token(tree: WebTree, server: WebServer) -> None:
+def test_status_prints_a_one_time_sign_in_link_never_the_token(tree: WebTree, server: WebServer) -> None:
     config = tree.write_config()
     out = subprocess.run([sys.executable, "-m", "genre_daemon.cli", "status", "--config", str(config)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 3, out.stderr  # the page alone: no daemon runs for this config
-    assert f"web: {server.url}?token={server.token}" in out.stdout.splitlines()
+    assert server.token not in out.stdout + out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("web: "))
+    assert re.fullmatch(re.escape(f"web: {server.url}signin/") + r"[A-Za-z0-9_-]{22} \(one-time sign-in link, "
+                        r"valid 10 minutes\)", line), line
 
 
 def test_genre_daemon_web_serves_the_page_alone_and_stops_on_sigterm(tree: WebTree) -> None:
@@ -932,11 +941,13 @@ def test_genre_daemon_web_serves_the_page_alone_and_stops_on_sigterm(tree: WebTr
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
-        match = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?token=(\S+))", line)
+        match = re.search(r"open (http://127\.0\.0\.1:(\d+)(/signin/\S+))", line)
         assert match, line + proc.stderr.read()  # type: ignore[union-attr]
-        port, token = int(match.group(2)), match.group(3)
-        assert token == read_token(tree.state)
+        port, token = int(match.group(2)), read_token(tree.state) or ""
+        assert token not in line
         c = Client(port, token)
+        assert c.get(match.group(3), auth=False).status == 303  # the printed link signs in once
+        assert c.get(match.group(3), auth=False).status == 401
         assert c.get("/api/review").json()[0]["id"] == a
         assert c.post(f"/api/review/{a}", {"genre": "jazz"}).status == 200
         assert (tree.library / "jazz" / "a.wav").is_file()

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import shutil
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -92,9 +96,9 @@ def test_listen_file_with_a_click_see_it_move_and_undo_it_from_recent(
     statuses: list[int] = []
     page.on("response", lambda r: statuses.append(r.status) if "/audio" in r.url else None)
 
-    # the link with the token: swapped for a cookie, the URL no longer carries it
+    # a one-time sign-in link: swapped for a cookie, the browser is sent on to the page
     page.goto(server.link())
-    assert "token=" not in page.url and page.url.rstrip("/") == server.url.rstrip("/")
+    assert "/signin/" not in page.url and page.url.rstrip("/") == server.url.rstrip("/")
     sync_api.expect(page.locator("li.song")).to_have_count(3)
     assert page.locator("#review-count").inner_text() == "3"
     shots.take(page, "review")
@@ -235,7 +239,8 @@ def test_the_page_without_the_token_is_refused_and_a_model_rolls_back(
                                                "active_held_out_labels": 0.5, "active_held_out_old_genres": 0.92},
              n_labels=21)
     os.symlink("v0002", root / "current")
-    page.goto(server.link().replace("/?", "/models?"))
+    page.goto(server.link())
+    page.goto(server.url + "models")
     assert page.url.endswith("/models")
     img = page.locator("#model-v0001 img")
     sync_api.expect(img).to_be_visible()
@@ -345,3 +350,49 @@ def test_a_page_on_another_port_cannot_load_the_songs_images_or_api(
         assert ok == [206, 200, 200], ok
     finally:
         foreign.close()
+
+
+def test_a_sign_in_link_from_status_works_once_and_the_token_stays_out_of_the_history(
+        tree: WebTree, server: WebServer, tmp_path: Path) -> None:
+    """The link `genre-daemon status` prints signs the browser in and leads to the page; the
+    same link opened again in a fresh browser is refused; Chromium's history holds no token."""
+    song = tree.unsure("waiting.wav")
+    out = subprocess.run([sys.executable, "-m", "genre_daemon.cli", "status", "--config", str(tree.write_config())],
+                         capture_output=True, text=True, timeout=120)
+    match = re.search(r"^web: (http://\S+/signin/\S+) ", out.stdout, re.MULTILINE)
+    assert match, out.stdout + out.stderr
+    link = match.group(1)
+    shots = Shots(tmp_path / "screenshots")
+    profile = tmp_path / "signin-profile"
+    with sync_api.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                       args=ARGS, viewport={"width": 1200, "height": 900})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            response = page.goto(link)
+            assert response is not None and response.status == 200
+            assert page.url == server.url  # the code is not in the address bar
+            sync_api.expect(page.locator(f"#song-{song}")).to_have_count(1)
+            shots.take(page, "signed-in")
+            page.reload()  # the session cookie, not the link, keeps the browser in
+            sync_api.expect(page.locator(f"#song-{song}")).to_have_count(1)
+        finally:
+            context.close()  # writes the History database
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            fresh = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+            again = fresh.goto(link)
+            assert again is not None and again.status == 401
+            assert "already used, has expired or is unknown" in fresh.content()
+            assert "genre_daemon_session" not in {c["name"] for c in fresh.context.cookies()}
+            shots.take(fresh, "signin-link-used")
+        finally:
+            browser.close()
+    db = sqlite3.connect(f"file:{profile / 'Default' / 'History'}?mode=ro", uri=True)
+    try:
+        urls = [row[0] for row in db.execute("SELECT url FROM urls")]
+    finally:
+        db.close()
+    assert server.url in urls or link in urls, urls  # the visit was recorded...
+    assert server.token not in "\n".join(urls)  # ...and the long-lived token is nowhere in it
