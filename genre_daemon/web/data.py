@@ -145,7 +145,12 @@ class WebData:
         rows, rows_key = self._review_rows()
         scores = self._review_scores()
         present = tuple(is_file_of(row.destination or "", row) for row in rows)
-        key = (rows_key, self._max_move, present)
+        # an album's own row changes apart from its tracks' (its state becomes review after they
+        # moved): the key holds each one's state, so a list built mid-way is not kept
+        album_rows = {i: self.journal.album(i) for i in dict.fromkeys(
+            row.album_id for row, here in zip(rows, present) if here and row.album_id is not None)}
+        key = (rows_key, self._max_move, present,
+               tuple((i, a.state, a.destination, a.undone, a.updated) if a else (i,) for i, a in album_rows.items()))
         with self._scores_lock:
             if self._entries_key == key:
                 return self._entries
@@ -167,7 +172,7 @@ class WebData:
             if isinstance(it, _Entry):
                 out.append(it)
                 continue
-            album = self.journal.album(it)
+            album = album_rows[it]
             folder = Path(album.destination) if album is not None and album.destination else None
             if album is None or album.state != "review" or album.undone or folder is None \
                     or not inside(folder, review):
