@@ -438,6 +438,7 @@ class Daemon:
             "quarantined": self.counters.quarantined,
             "left_alone": self.watcher.left_alone if self.watcher is not None else 0,
             "inbox": str(self.settings.inbox),
+            "min_confidence": self.settings.min_confidence,  # as reloaded on SIGHUP: the page shows it
             "new_labels": self.learning.new_labels if self.learning is not None else 0,
             "retraining": self.learning is not None and self.learning.trainer is not None,
             "updated": time.time(),

@@ -19,11 +19,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import math
 import os
 import stat
 import time
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -36,7 +36,8 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from genre_daemon.web.data import WebData, WebError
+from genre_daemon.web.data import SORTS, WebData, WebError
+from genre_daemon.web.items import check_sort
 from genre_daemon.web.placing import shown
 from genre_daemon.web.templates import APP_CSS, APP_JS, render
 from genre_daemon.web.tokens import csrf_for, new_session, same_token, session_nonce
@@ -48,6 +49,7 @@ __all__ = ["create_app", "COOKIE", "PAGE_SIZE"]
 COOKIE = "genre_daemon_session"
 COOKIE_MAX_AGE = 30 * 24 * 3600
 PAGE_SIZE = 50
+COVER_MAX_AGE = 3600  # seconds a browser keeps a cover without asking (then the ETag answers 304)
 MAX_BODY = 16 * 1024
 _MAX_ID = (1 << 63) - 1
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -296,18 +298,21 @@ def _action(run: Action, after: str) -> Callable[[Request], Awaitable[Response]]
 
 
 def review_page(request: Request) -> Response:
+    """The review page: ``?page=`` (50 items each), ``?sort=`` and ``?genre=`` as the API takes them."""
     data: WebData = request.app.state.data
-    items = data.review_items()
-    pages = max(1, math.ceil(len(items) / PAGE_SIZE))
     try:
-        page_no = min(max(1, int(request.query_params.get("page", "1"))), pages)
-    except ValueError:
-        page_no = 1
-    on_page = items[(page_no - 1) * PAGE_SIZE: page_no * PAGE_SIZE]
-    return HTMLResponse(render("review", title="Review", page="review", csrf=_csrf(request), items=on_page,
-                               total=len(items), pages=pages, page_no=page_no, genres=data.known_genres(),
-                               named=data.named,
-                               min_confidence=data.settings.min_confidence))
+        sort, genre = _sort_and_genre(request)
+        try:
+            asked = int(request.query_params.get("page", "1"))
+        except ValueError:
+            asked = 1
+        view, page_no, pages = data.review_page(sort, genre, asked, PAGE_SIZE)
+    except WebError as exc:
+        return PlainTextResponse(f"{exc.status}: {exc.message}\n", status_code=exc.status)
+    return HTMLResponse(render("review", title="Review", page="review", csrf=_csrf(request), items=view.items,
+                               total=view.total, pages=pages, page_no=page_no, genres=data.known_genres(),
+                               named=data.named, min_confidence=view.min_confidence, view=view,
+                               sort=view.sort, sorts=SORTS, filter_genre=view.genre, genre_counts=view.genres))
 
 
 def recent_page(request: Request) -> Response:
@@ -328,10 +333,31 @@ def models_page(request: Request) -> Response:
 
 
 def api_review(request: Request) -> Response:
-    items = request.app.state.data.review_items()
-    offset = _int_param(request, "offset", 0)
-    limit = _int_param(request, "limit", len(items))
-    return JSONResponse([it.to_json() for it in items[offset: offset + limit]])
+    """The review list (``?sort=``, ``?genre=``, ``?offset=``, ``?limit=``: all by default), the
+    count after the filter in ``X-Total-Count``."""
+    try:
+        sort, genre = _sort_and_genre(request)
+        limit = _int_param(request, "limit", -1) if "limit" in request.query_params else -1  # -1: all
+        view = request.app.state.data.review_view(sort, genre, _int_param(request, "offset", 0),
+                                                  None if limit < 0 else limit)
+    except WebError as exc:
+        return _error(exc, request)
+    return JSONResponse([it.to_json() for it in view.items], headers={"x-total-count": str(view.total)})
+
+
+def api_review_summary(request: Request) -> Response:
+    """What the page shows around the review list: counts, genres in review, sort, threshold."""
+    try:
+        sort, genre = _sort_and_genre(request)
+        view = request.app.state.data.review_view(sort, genre, 0, 0, media=False)
+    except WebError as exc:
+        return _error(exc, request)
+    return JSONResponse(view.to_json())
+
+
+def _sort_and_genre(request: Request) -> tuple[str, str | None]:
+    """The ``sort`` (checked: WebError 400) and ``genre`` query parameters."""
+    return check_sort(request.query_params.get("sort")), request.query_params.get("genre") or None
 
 
 def api_recent(request: Request) -> Response:
@@ -361,6 +387,21 @@ def audio(request: Request) -> Response:
         return _error(WebError(404, "the file changed while it was being opened"), request)
     ext = path.name.rpartition(".")[2].lower()
     return _OpenedFileResponse(fd, opened, _AUDIO_TYPES.get(ext, "application/octet-stream"))
+
+
+def cover(request: Request) -> Response:
+    """The cover of a song's album (its folder's picture, else the embedded one); 304 when the
+    browser has it already."""
+    data: WebData = request.app.state.data
+    try:
+        found = data.cover(_id(request, "file_id"))
+    except WebError as exc:
+        return _error(exc, request)
+    headers = {"cache-control": f"private, max-age={COVER_MAX_AGE}", "etag": found.etag,
+               "last-modified": formatdate(found.mtime, usegmt=True)}
+    if found.etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(found.data, media_type=found.media_type, headers=headers)
 
 
 def confusion(request: Request) -> Response:
@@ -469,7 +510,9 @@ def create_app(data: WebData, token: str, *, loopback: bool = True) -> ASGIApp:
         Route("/assets/app.css", app_css, methods=["GET"]),
         Route("/api/review", api_review, methods=["GET"]),
         Route("/api/review/{file_id:int}", _action(_do_review, "/"), methods=["POST"]),
+        Route("/api/review/summary", api_review_summary, methods=["GET"]),
         Route("/api/files/{file_id:int}/audio", audio, methods=["GET"]),
+        Route("/api/files/{file_id:int}/cover", cover, methods=["GET"]),
         Route("/api/status", api_status, methods=["GET"]),
         Route("/api/recent", api_recent, methods=["GET"]),
         Route("/api/moves/{move_id:int}/genre", _action(_do_correct, "/recent"), methods=["POST"]),

@@ -30,16 +30,29 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from genre_daemon.config import Settings
 from genre_daemon.config.names import shown_name
+from genre_daemon.errors import GenreDaemonError
 from genre_daemon.filing.daemon_status import file_counts
 from genre_daemon.filer.by_hand import tidy
 from genre_daemon.filing.journal import AlbumRow, FileRow, Journal, JournalError, MoveRow, State
 from genre_daemon.filing.undo import counted
+from genre_daemon.web.items import (
+    SORTS,
+    RecentItem,
+    ReviewItem,
+    ReviewView,
+    TrackItem,
+    check_sort,
+    cover_url,
+    genre_counts,
+    order,
+)
+from genre_daemon.web.media_info import Cover, MediaInfo, SongInfo, album_artist
 from genre_daemon.web.models import ModelViews
 from genre_daemon.web.placing import (
     RECORD_PREFIX,
@@ -55,95 +68,10 @@ from genre_daemon.web.placing import (
 
 log = logging.getLogger("genre_daemon.web")
 
-__all__ = ["WebError", "ReviewItem", "RecentItem", "WebData", "check_genre_name", "RECORD_PREFIX",
-           "StatusProvider"]
+__all__ = ["WebError", "ReviewItem", "RecentItem", "ReviewView", "SORTS", "TrackItem", "WebData",
+           "check_genre_name", "RECORD_PREFIX", "StatusProvider"]
 
 StatusProvider = Callable[[], Mapping[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class TrackItem:
-    """A track of an album waiting in review: its file row id, its path in the album folder, and
-    the model's top genre for it alone."""
-
-    id: int
-    name: str
-    genre: str | None
-    confidence: float | None
-    genre_name: str | None = None  # the user's name for ``genre`` (genre_names)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "genre": self.genre, "genre_name": self.genre_name,
-                "confidence": _num(self.confidence), "audio": f"/api/files/{self.id}/audio"}
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """A song (``kind`` file) or an album (``kind`` album: ``album`` is its id, ``tracks`` its
-    tracks, ``id`` its first track's) waiting in review, with the daemon's scores (the album's)."""
-
-    id: int
-    name: str
-    genre: str | None
-    confidence: float | None
-    scores: dict[str, float]
-    time: float
-    model: str | None
-    kind: str = "file"
-    album: int | None = None
-    tracks: tuple[TrackItem, ...] = ()
-    genre_name: str | None = None  # the user's name for ``genre`` (genre_names)
-
-    def to_json(self) -> dict[str, Any]:
-        """The pinned ``GET /api/review`` object (plus ``genre_name``, the user's name for the
-        genre, ``time``, ``model`` and ``audio``; an album's ``album`` and ``tracks``)."""
-        out = {"id": self.id, "kind": self.kind, "name": self.name, "genre": self.genre,
-               "genre_name": self.genre_name, "confidence": _num(self.confidence), "scores": self.scores,
-               "time": self.time, "model": self.model, "audio": f"/api/files/{self.id}/audio"}
-        if self.kind == "album":
-            out["album"] = self.album
-            out["tracks"] = [t.to_json() for t in self.tracks]
-        return out
-
-    def top(self, n: int = 3) -> list[tuple[str, float]]:
-        """The ``n`` best genres with their scores, best first."""
-        return sorted(self.scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-
-    @property
-    def songs(self) -> int:
-        """How many songs the item holds (an album's tracks, else one)."""
-        return len(self.tracks) if self.kind == "album" else 1
-
-
-@dataclass(frozen=True)
-class RecentItem:
-    """A recent placement and where its file is now."""
-
-    move: int
-    file: int
-    name: str
-    kind: str  # "genre" | "review"
-    genre: str | None  # the daemon's choice
-    confidence: float | None
-    time: float
-    undone: bool
-    now: str  # "jazz", "review", "back in the inbox", "not found"
-    by_you: bool  # filed or corrected through this page
-    playable: bool
-    scores: dict[str, float] = field(default_factory=dict)
-    album: int | None = None  # a track of this album: its correction and undo act on the whole album
-    album_name: str | None = None
-    album_tracks: int = 0
-    genre_name: str | None = None  # the user's name for ``genre`` (genre_names)
-
-    def to_json(self) -> dict[str, Any]:
-        """One ``GET /api/recent`` object."""
-        return {"move": self.move, "id": self.file, "name": self.name, "kind": self.kind, "genre": self.genre,
-                "genre_name": self.genre_name,
-                "confidence": _num(self.confidence), "time": self.time, "undone": self.undone,
-                "now": self.now, "by_you": self.by_you,
-                "audio": f"/api/files/{self.file}/audio" if self.playable else None,
-                "album": self.album, "album_name": self.album_name, "album_tracks": self.album_tracks}
 
 
 class WebData:
@@ -161,17 +89,58 @@ class WebData:
         self._rows_key: tuple[int, int] | None = None
         self._models = ModelViews(settings, self._act)
         self._placer = Placer(settings, journal, self._models.model_genres)
+        self._media = MediaInfo(settings.library, settings.review_dir)
+        self._config_lock = threading.Lock()
+        self._config_min: tuple[tuple[int, int], float] | None = None  # (config file's mtime, size) -> value
 
     # --- review ---------------------------------------------------------------------------------
 
-    def review_items(self) -> list[ReviewItem]:
-        """Songs and albums waiting for review, newest first: rows in state review whose file is
-        still at its address in the review folder (a file moved or filed since is left out); the
-        tracks of an album in review make one item."""
+    def review_items(self, sort: str | None = None, genre: str | None = None, offset: int = 0,
+                     limit: int | None = None, *, media: bool = True) -> list[ReviewItem]:
+        """Songs and albums waiting for review (:meth:`review_view`'s items)."""
+        return self.review_view(sort, genre, offset, limit, media=media).items
+
+    def review_view(self, sort: str | None = None, genre: str | None = None, offset: int = 0,
+                    limit: int | None = None, *, media: bool = True) -> ReviewView:
+        """The items from ``offset`` (at most ``limit``) of the songs and albums waiting for
+        review that suggest ``genre`` (any when None), ordered by ``sort`` (:data:`SORTS`;
+        WebError 400 for another), with the counts and genres the page shows around them.
+
+        Waiting means a row in state review whose file is still at its address in the review
+        folder (a file moved or filed since is left out); the tracks of an album in review make
+        one item. Tags and covers are read (through :class:`MediaInfo`'s cache) only for the
+        items returned, unless ``media`` is False."""
+        return self._view(self._review_entries(), check_sort(sort), genre or None, offset, limit, media)
+
+    def review_page(self, sort: str | None, genre: str | None, page_no: int, size: int) -> tuple[ReviewView, int, int]:
+        """Page ``page_no`` (from 1, clamped to the pages there are) of ``size`` items of
+        :meth:`review_view`; returns the view, the page number and how many pages there are."""
+        sort = check_sort(sort)
+        entries = self._review_entries()
+        total = len(order([e.item for e in entries], sort, genre or None))
+        pages = max(1, math.ceil(total / size))
+        page_no = min(max(1, page_no), pages)
+        return self._view(entries, sort, genre or None, (page_no - 1) * size, size, True), page_no, pages
+
+    def _view(self, entries: list[_Entry], sort: str, genre: str | None, offset: int, limit: int | None,
+              media: bool) -> ReviewView:
+        everything = [e.item for e in entries]
+        chosen = order(everything, sort, genre)
+        start = max(0, offset)
+        shown_items = chosen[start:] if limit is None else chosen[start: start + max(0, limit)]
+        if media:
+            by_id = {e.item.id: e for e in entries}
+            shown_items = [self._dressed(by_id[it.id]) for it in shown_items]
+        return ReviewView(shown_items, len(chosen), sum(it.songs for it in chosen), sort, genre,
+                          genre_counts(everything), self.min_confidence())
+
+    def _review_entries(self) -> list[_Entry]:
+        """Every item waiting in review, newest first, without tags (cheap: the journal's rows,
+        cached, and one lstat per file)."""
         rows = self._review_rows()
         scores = self._review_scores()
         review = os.fspath(self.settings.review_dir)
-        items: list[ReviewItem | int] = []  # an int holds an album's place
+        items: list[_Entry | int] = []  # an int holds an album's place
         albums: dict[int, list[FileRow]] = {}
         for row in rows:
             where = row.destination
@@ -183,39 +152,59 @@ class WebData:
                     items.append(row.album_id)
                 albums[row.album_id].append(row)
                 continue
-            items.append(self._song_item(row, scores))
-        out: list[ReviewItem] = []
+            items.append(self._song_entry(row, scores))
+        out: list[_Entry] = []
         for it in items:
-            if isinstance(it, ReviewItem):
+            if isinstance(it, _Entry):
                 out.append(it)
                 continue
             album = self.journal.album(it)
             folder = Path(album.destination) if album is not None and album.destination else None
             if album is None or album.state != "review" or album.undone or folder is None \
                     or not inside(folder, review):
-                out.extend(self._song_item(row, scores) for row in albums[it])  # not an album in review now
+                out.extend(self._song_entry(row, scores) for row in albums[it])  # not an album in review now
                 continue
-            out.append(self._album_item(album, folder, albums[it], scores))
+            out.append(self._album_entry(album, folder, albums[it], scores))
         return out
 
-    def _song_item(self, row: FileRow, scores: dict[int, _Scored]) -> ReviewItem:
+    def _song_entry(self, row: FileRow, scores: dict[int, _Scored]) -> _Entry:
         sc = scores.get(row.id)
-        return ReviewItem(row.id, os.path.basename(row.destination or ""), row.genre, row.confidence,
+        item = ReviewItem(row.id, os.path.basename(row.destination or ""), row.genre, row.confidence,
                           sc.scores if sc else {}, sc.time if sc else row.updated,
                           sc.model if sc else row.model_version, genre_name=self.named(row.genre))
+        return _Entry(item, (row.destination or "",), None)
 
-    def _album_item(self, album: AlbumRow, folder: Path, rows: list[FileRow],
-                    scores: dict[int, _Scored]) -> ReviewItem:
+    def _album_entry(self, album: AlbumRow, folder: Path, rows: list[FileRow],
+                     scores: dict[int, _Scored]) -> _Entry:
         tracks = []
-        for row in sorted(rows, key=lambda r: os.fsencode(r.destination or "")):
+        rows = sorted(rows, key=lambda r: os.fsencode(r.destination or ""))
+        for row in rows:
             sc = scores.get(row.id)
             own = sc.scores if sc and sc.scores else (row.scores or {})
             best = max(own.items(), key=lambda kv: (kv[1], kv[0])) if own else (row.genre, row.confidence)
             tracks.append(TrackItem(row.id, relative(Path(row.destination or ""), folder), best[0], best[1],
                                     self.named(best[0])))
         newest = max((scores[r.id].time for r in rows if r.id in scores), default=album.updated)
-        return ReviewItem(tracks[0].id, folder.name, album.genre, album.confidence, dict(album.scores), newest,
+        item = ReviewItem(tracks[0].id, folder.name, album.genre, album.confidence, dict(album.scores), newest,
                           album.model_version, "album", album.id, tuple(tracks), self.named(album.genre))
+        return _Entry(item, tuple(r.destination or "" for r in rows), os.fspath(folder))
+
+    def _dressed(self, entry: _Entry) -> ReviewItem:
+        """The item with its tags and cover (what people know it by), read through the cache."""
+        media, item = self._media, entry.item
+        if item.kind != "album":
+            info = media.song(entry.paths[0])
+            cover = cover_url(item.id) if media.has_cover(entry.paths[0]) else None
+            return replace(item, title=info.title, artist=info.artist, album_title=info.album, year=info.year,
+                           track=info.track, cover=cover)
+        infos = [media.song(p) for p in entry.paths]
+        tracks = tuple(replace(t, title=i.title, artist=i.artist, track=i.track, disc=i.disc, duration=i.duration)
+                       for t, i in zip(item.tracks, infos))
+        cover = next((cover_url(t.id) for t, p in zip(item.tracks, entry.paths)
+                      if media.has_cover(p, entry.folder)), None)
+        return replace(item, tracks=tracks, artist=album_artist(infos),
+                       album_title=next((i.album for i in infos if i.album), None),
+                       year=next((i.year for i in infos if i.year), None), cover=cover)
 
     def _review_rows(self) -> list[FileRow]:
         """The journal's rows in state review, newest first, cached: the set changes only when a
@@ -313,9 +302,11 @@ class WebData:
                 break
             want *= 4
         albums: dict[int, tuple[str, int]] = {}
-        return [self._recent_item(m, albums) for m in chosen]
+        made = [self._recent_item(m, albums) for m in chosen]
+        return _album_rows_alike(made)
 
-    def _recent_item(self, m: MoveRow, albums: dict[int, tuple[str, int]]) -> RecentItem:
+    def _recent_item(self, m: MoveRow, albums: dict[int, tuple[str, int]]) -> tuple[RecentItem, SongInfo]:
+        """A placement as Recent lists it, with the tags of its file where it is now."""
         row = self.journal.get(m.file_id)
         record = self._placer.record(m.file_id)
         name = Path(m.destination).name
@@ -339,8 +330,15 @@ class WebData:
                 albums[m.album_id] = ((Path(album.source).name, len(self.journal.album_tracks(album.id)))
                                       if album is not None else ("?", 0))
             album_name, tracks = albums[m.album_id]
-        return RecentItem(m.id, m.file_id, name, m.kind, m.genre, m.confidence, m.time, m.undone, now, by_you,
-                          where is not None, dict(m.scores), m.album_id, album_name, tracks, self.named(m.genre))
+        info, cover = SongInfo(), None
+        if where is not None and row is not None:
+            info = self._media.song(where)
+            cover = cover_url(m.file_id) if self._media.has_cover(where, self._album_folder(row)) else None
+        item = RecentItem(m.id, m.file_id, name, m.kind, m.genre, m.confidence, m.time, m.undone, now, by_you,
+                          where is not None, dict(m.scores), m.album_id, album_name, tracks, self.named(m.genre),
+                          info.title, info.artist, info.album, info.albumartist, info.year, info.track, info.disc,
+                          info.duration, cover)
+        return item, info
 
     def correct(self, move_id: int, genre: object) -> dict[str, Any]:
         """Move the file of placement ``move_id`` (the whole album, for a track of one) into
@@ -426,6 +424,28 @@ class WebData:
             raise WebError(404, f"song {file_id} is not in the library or the review folder") from None
         return where, st
 
+    def cover(self, file_id: int) -> Cover:
+        """The cover of file ``file_id``: its album folder's picture, else the one embedded in
+        it; WebError 404 when it has none (or is not in the library or the review folder)."""
+        where, _ = self.audio_path(file_id)
+        row = self.journal.get(file_id)
+        found = self._media.cover(where, self._album_folder(row) if row is not None else None)
+        if found is None:
+            raise WebError(404, f"song {file_id} has no cover (no cover.jpg, folder.jpg or front.jpg beside it, "
+                                "no picture in its tags)")
+        return found
+
+    def _album_folder(self, row: FileRow) -> str | None:
+        """The folder of the album ``row`` is a track of, where it is now (this page's record of
+        where it filed it, else the journal's); None for a loose song."""
+        if row.album_id is None:
+            return None
+        record = self._placer.record(row.id)
+        if record is not None and record.folder is not None:
+            return os.fspath(record.folder)
+        album = self.journal.album(row.album_id)
+        return album.destination if album is not None else None
+
     def known_genres(self) -> list[str]:
         """Genre folders of the library and genres of the active model, by the user's names
         (``genre_names``), sorted, for the pickers."""
@@ -435,6 +455,48 @@ class WebData:
         """The user's name for the model's ``genre`` (``genre_names``), as the page shows it."""
         return None if genre is None else shown_name(self.settings, genre)
 
+    # --- what is true now -----------------------------------------------------------------------
+
+    def min_confidence(self) -> float:
+        """The threshold as the running daemon has it (re-read on SIGHUP), else as the config
+        file says now, else as this page was started with."""
+        return self._min_confidence(self._running())
+
+    def _running(self) -> dict[str, Any]:
+        """The running daemon's status (``{}`` when none runs)."""
+        return dict(self.status_provider() or {}) if self.status_provider is not None else {}
+
+    def _min_confidence(self, running: Mapping[str, Any]) -> float:
+        value = running.get("min_confidence")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        return self._config_min_confidence()
+
+    def _config_min_confidence(self) -> float:
+        """``min_confidence`` of the config file the page was started from, read again when the
+        file changes (a bad file: the value the page started with)."""
+        from genre_daemon.config import load_settings
+
+        source = self.settings.source
+        try:
+            st = os.stat(source) if source and os.path.isfile(source) else None
+        except OSError:
+            st = None
+        if st is None:
+            return self.settings.min_confidence
+        key = (st.st_mtime_ns, st.st_size)
+        with self._config_lock:
+            if self._config_min is not None and self._config_min[0] == key:
+                return self._config_min[1]
+        try:
+            value = load_settings(source).min_confidence
+        except (GenreDaemonError, OSError) as exc:
+            log.debug("web: cannot read %s again: %s", source, exc)
+            value = self.settings.min_confidence
+        with self._config_lock:
+            self._config_min = (key, value)
+        return value
+
     # --- status and models ----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -442,7 +504,7 @@ class WebData:
         the files it left alone, retrain progress, the last gate decision."""
         from genre_daemon.learning.retrain import read_progress
 
-        running = dict(self.status_provider() or {}) if self.status_provider is not None else {}
+        running = self._running()
         try:
             counts = file_counts(self.journal)
         except JournalError as exc:
@@ -466,7 +528,8 @@ class WebData:
             "retraining": running.get("retraining", False),
             "model_version": running.get("model_version") or (active or {}).get("version"),
             "counts": counts,
-            "in_review": sum(it.songs for it in self.review_items()),
+            "in_review": sum(it.songs for it in self.review_items(media=False)),
+            "min_confidence": self._min_confidence(running),
             "retrain": progress,
             "last_gate": gate,
             "active_model": active,
@@ -498,6 +561,33 @@ class _Scored:
     time: float
 
 
-def _num(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+def _album_rows_alike(made: list[tuple[RecentItem, SongInfo]]) -> list[RecentItem]:
+    """The recent items, the tracks of one album listed with the same album artist (its album
+    artist tag, else the artist they share, else "Various artists") and the same cover (that of
+    the first of them, by file id, that has one), so the page can show them as one album."""
+    by_album: dict[int, list[tuple[RecentItem, SongInfo]]] = {}
+    for item, info in made:
+        if item.album is not None:
+            by_album.setdefault(item.album, []).append((item, info))
+    alike: dict[int, tuple[str | None, str | None]] = {
+        album: (album_artist([i for _, i in members]),
+                next((it.cover for it, _ in sorted(members, key=lambda m: m[0].file) if it.cover), None))
+        for album, members in by_album.items()}
+    out = []
+    for item, _ in made:
+        if item.album is not None:
+            artist, cover = alike[item.album]
+            item = replace(item, album_artist=artist, cover=cover)
+        out.append(item)
+    return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A review item before its tags are read: the paths of its files (an album's tracks in the
+    item's order) and an album's folder, which the JSON never shows."""
+
+    item: ReviewItem
+    paths: tuple[str, ...]
+    folder: str | None
 
