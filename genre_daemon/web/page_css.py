@@ -93,9 +93,11 @@ li.album .cover.placeholder { font-size: 2.4rem; }
 .meta { flex: 1; min-width: 0; }
 .meta .title { font-size: 1.1rem; font-weight: 650; overflow-wrap: anywhere; }
 .meta .artist { margin: .05rem 0 0; overflow-wrap: anywhere; }
-.meta .file, .meta .what { display: block; color: var(--muted); font-size: .82rem; overflow-wrap: anywhere; }
+.meta .what, .meta .length { color: var(--muted); font-size: .82rem; }
+.meta .length::before { content: " \\00b7  "; }
+.meta .file { display: block; color: var(--muted); font-size: .82rem; overflow-wrap: anywhere; }
 .guess { flex: none; color: var(--muted); font-size: .85rem; text-align: right; margin: .15rem 0 0; }
-.guess strong { color: var(--fg); font-weight: 600; }
+.guess { font-weight: 600; } .guess .pct { font-weight: normal; }
 li.song > audio { display: block; width: 100%; margin: .7rem 0 0; }
 audio { height: 2.4rem; max-width: 100%; }
 ol.tracks { list-style: none; margin: .7rem 0 0; padding: 0; border-top: 1px solid var(--line); }

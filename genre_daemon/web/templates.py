@@ -81,7 +81,7 @@ An album is one card: its genre files the whole album.</p>
   <label>Suggested genre
     <select name="genre" id="genre-filter">
       <option value=""{{ '' if filter_genre else ' selected' }}>All genres</option>{% for c in genre_counts %}
-      <option value="{{ c.genre }}"{{ ' selected' if filter_genre and filter_genre|lower in (c.genre|lower, (c.genre_name or '')|lower) else '' }}>{{ c.genre_name or c.genre }} ({{ c.items }})</option>{% endfor %}
+      <option value="{{ c.genre_name or c.genre }}"{{ ' selected' if filter_genre and filter_genre|lower in (c.genre|lower, (c.genre_name or '')|lower) else '' }}>{{ c.genre_name or c.genre }} ({{ c.items }})</option>{% endfor %}
     </select></label>
   <button type="submit" class="no-js">Show</button>
 </form>
@@ -107,11 +107,11 @@ An album is one card: its genre files the whole album.</p>
     <div class="meta">
       <h2 class="title">{{ what }}</h2>
       {% if album %}{{ parts.byline(it.artist, none, it.year) }}
-      <span class="what">album, {{ it.tracks|length }} track{{ '' if it.tracks|length == 1 else 's' }}{% if it.tracks|map(attribute='duration')|select|list %}, {{ it.tracks|map(attribute='duration')|select|sum|duration }}{% endif %}</span>
+      <span class="what">album, {{ it.tracks|length }} track{{ '' if it.tracks|length == 1 else 's' }}</span>{% if it.tracks|map(attribute='duration')|select|list %}<span class="length">{{ it.tracks|map(attribute='duration')|select|sum|duration }}</span>{% endif %}
       {% else %}{{ parts.byline(it.artist, it.album_title, it.year) }}{% endif %}
       {% if what != it.name %}<span class="file">{{ it.name }}</span>{% endif %}
     </div>
-    <p class="guess">model: <strong>{{ it.genre_name or it.genre or '?' }}</strong> {{ it.confidence|pct }}</p>
+    <p class="guess">model: {{ it.genre_name or it.genre or '?' }} <span class="pct">{{ it.confidence|pct }}</span></p>
   </div>
   {% if album %}
   {% set discs = it.tracks|map(attribute='disc')|select|unique|list %}
@@ -187,7 +187,7 @@ comes back whole.</p>
     {{ parts.cover(it.cover, what) }}
     <div class="meta">
       <h2 class="title">{{ what }}</h2>
-      {{ parts.byline(it.artist, none if album else it.album_title) }}
+      {{ parts.byline(it.album_artist or it.artist, none, it.year) if album else parts.byline(it.artist, it.album_title) }}
       {% if album %}<span class="what">album, {{ it.album_tracks }} track{{ '' if it.album_tracks == 1 else 's' }}</span>
       {% elif what != it.name %}<span class="file">{{ it.name }}</span>{% endif %}
     </div>
@@ -200,8 +200,9 @@ comes back whole.</p>
   {% if album %}
   <details class="tracks"><summary>{{ entry|length }} track{{ '' if entry|length == 1 else 's' }}</summary>
   <ol>{% for t in entry %}<li class="track" id="move-track-{{ t.move }}" data-move="{{ t.move }}">
-    <span class="no">{{ loop.index }}</span>
+    <span class="no">{{ t.track or loop.index }}</span>
     <span class="track-name">{{ t.title or t.name }}</span>
+    <span class="dur">{{ t.duration|duration }}</span>
     {% if t.playable and not t.undone %}<audio controls preload="none" src="/api/files/{{ t.file }}/audio" aria-label="play {{ t.title or t.name }}"></audio>{% endif %}</li>
   {% endfor %}</ol></details>
   {% elif it.playable and not it.undone %}<audio controls preload="none" src="/api/files/{{ it.file }}/audio" aria-label="play {{ what }}"></audio>{% endif %}
@@ -331,7 +332,7 @@ def _entries(items: Iterable[Any]) -> list[list[Any]]:
             albums[it.album] = [it]
             out.append(albums[it.album])
     for tracks in albums.values():
-        tracks.sort(key=lambda t: t.name)
+        tracks.sort(key=lambda t: (t.disc or 0, t.track or 0, t.name))
     return out
 
 
