@@ -31,6 +31,7 @@ _BASE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
+<meta name="referrer" content="same-origin">
 <meta name="csrf-token" content="{{ csrf }}">
 <title>{{ title }} \N{EM DASH} genre-daemon</title>
 <link rel="stylesheet" href="/assets/app.css">
@@ -53,6 +54,10 @@ _BASE = """<!doctype html>
 </body>
 </html>
 """
+
+# ``<meta name="referrer">`` above: under the server's ``Referrer-Policy: no-referrer`` Chromium sends
+# ``Origin: null`` with a plain form's POST, which the guard refuses as cross-origin; ``same-origin``
+# (the page's own policy, which wins over the header) sends this origin to itself and nothing elsewhere.
 
 # Pieces both lists use: a cover (or a neutral placeholder) and a line of who and when.
 _PARTS = """{% macro cover(src, what) %}

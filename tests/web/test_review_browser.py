@@ -298,3 +298,25 @@ def test_every_page_fits_a_phone_and_a_desktop_in_light_and_dark(
         .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
         .map(el => el.outerHTML)""")
     assert unnamed == []
+
+
+def test_without_the_script_sort_filter_and_filing_still_work_as_plain_forms(
+        tree: WebTree, server: WebServer, shown: Page) -> None:
+    page, shots = shown
+    page.route("**/assets/app.js", lambda route: route.abort())  # the page as a browser without JS sees it
+    a = tree.arrive("a.wav", _scores("rock", 0.36))
+    b = tree.arrive("b.wav", _scores("blues", 0.22))
+    c = tree.arrive("c.wav", _scores("rock", 0.29))
+    sign_in(page, server)
+    assert page.evaluate("() => document.documentElement.classList.contains('js')") is False
+    sync_api.expect(page.locator("#bulk")).to_be_hidden()  # selecting needs the script: not offered
+    page.select_option("#sort", "least-sure")
+    page.select_option("#genre-filter", "rock")
+    page.locator("#view button[type=submit]").click()  # "Show"
+    page.wait_for_url("**/?sort=least-sure&genre=rock")
+    assert _ids(page) == [c, a]
+    shots.take(page, "no-js-sorted")
+    page.locator(f"#song-{c} form.pick button[value=jazz]").click()  # posts, the server redirects back
+    page.wait_for_url(server.url.rstrip("/") + "/")
+    assert (tree.library / "jazz" / "c.wav").is_file()
+    assert _ids(page) == [b, a]
