@@ -47,6 +47,7 @@ from genre_daemon.web.items import (
     ReviewItem,
     ReviewView,
     TrackItem,
+    albums_alike,
     check_sort,
     cover_url,
     genre_counts,
@@ -87,6 +88,8 @@ class WebData:
         self._max_move = 0
         self._rows: list[FileRow] = []
         self._rows_key: tuple[int, int] | None = None
+        self._entries: list[_Entry] = []
+        self._entries_key: tuple[Any, ...] | None = None
         self._models = ModelViews(settings, self._act)
         self._placer = Placer(settings, journal, self._models.model_genres)
         self._media = MediaInfo(settings.library, settings.review_dir)
@@ -135,16 +138,22 @@ class WebData:
                           genre_counts(everything), self.min_confidence())
 
     def _review_entries(self) -> list[_Entry]:
-        """Every item waiting in review, newest first, without tags (cheap: the journal's rows,
-        cached, and one lstat per file)."""
-        rows = self._review_rows()
+        """Every item waiting in review, newest first, without tags. Cheap on a long list: the
+        journal's rows are cached (:meth:`_review_rows`), and so are the items built from them
+        while the rows, the review moves and which files are still in place (one lstat each per
+        request) stay the same."""
+        rows, rows_key = self._review_rows()
         scores = self._review_scores()
+        present = tuple(is_file_of(row.destination or "", row) for row in rows)
+        key = (rows_key, self._max_move, present)
+        with self._scores_lock:
+            if self._entries_key == key:
+                return self._entries
         review = os.fspath(self.settings.review_dir)
         items: list[_Entry | int] = []  # an int holds an album's place
         albums: dict[int, list[FileRow]] = {}
-        for row in rows:
-            where = row.destination
-            if where is None or not inside(where, review) or not is_file_of(where, row):
+        for row, here in zip(rows, present):
+            if not here:
                 continue
             if row.album_id is not None:
                 if row.album_id not in albums:
@@ -165,6 +174,8 @@ class WebData:
                 out.extend(self._song_entry(row, scores) for row in albums[it])  # not an album in review now
                 continue
             out.append(self._album_entry(album, folder, albums[it], scores))
+        with self._scores_lock:
+            self._entries, self._entries_key = out, key
         return out
 
     def _song_entry(self, row: FileRow, scores: dict[int, _Scored]) -> _Entry:
@@ -206,20 +217,22 @@ class WebData:
                        album_title=next((i.album for i in infos if i.album), None),
                        year=next((i.year for i in infos if i.year), None), cover=cover)
 
-    def _review_rows(self) -> list[FileRow]:
-        """The journal's rows in state review, newest first, cached: the set changes only when a
-        move is recorded (a new newest move id) or one is undone (fewer review rows), so the
-        count and the newest move id together say whether the cached rows are still the rows."""
+    def _review_rows(self) -> tuple[list[FileRow], tuple[int, int]]:
+        """The journal's rows in state review whose address is in the review folder, newest
+        first, and the key they were read under, cached: the set changes only when a move is
+        recorded (a new newest move id) or one is undone (fewer review rows), so the count and
+        the newest move id together say whether the cached rows are still the rows."""
         newest = self.journal.history(1)
         key = (self.journal.counts()[State.REVIEW.value], newest[0].id if newest else 0)
         with self._scores_lock:
             if self._rows_key == key:
-                return self._rows
-        rows = self.journal.in_states(State.REVIEW)
+                return self._rows, key
+        review = os.fspath(self.settings.review_dir)
+        rows = [r for r in self.journal.in_states(State.REVIEW) if r.destination and inside(r.destination, review)]
         rows.reverse()
         with self._scores_lock:
             self._rows, self._rows_key = rows, key
-        return rows
+        return rows, key
 
     def _review_scores(self) -> dict[int, _Scored]:
         """Every review move by file id (its id, scores, model, time), read incrementally from the
@@ -303,7 +316,7 @@ class WebData:
             want *= 4
         albums: dict[int, tuple[str, int]] = {}
         made = [self._recent_item(m, albums) for m in chosen]
-        return _album_rows_alike(made)
+        return albums_alike(made)
 
     def _recent_item(self, m: MoveRow, albums: dict[int, tuple[str, int]]) -> tuple[RecentItem, SongInfo]:
         """A placement as Recent lists it, with the tags of its file where it is now."""
@@ -559,27 +572,6 @@ class _Scored:
     scores: dict[str, float]
     model: str | None
     time: float
-
-
-def _album_rows_alike(made: list[tuple[RecentItem, SongInfo]]) -> list[RecentItem]:
-    """The recent items, the tracks of one album listed with the same album artist (its album
-    artist tag, else the artist they share, else "Various artists") and the same cover (that of
-    the first of them, by file id, that has one), so the page can show them as one album."""
-    by_album: dict[int, list[tuple[RecentItem, SongInfo]]] = {}
-    for item, info in made:
-        if item.album is not None:
-            by_album.setdefault(item.album, []).append((item, info))
-    alike: dict[int, tuple[str | None, str | None]] = {
-        album: (album_artist([i for _, i in members]),
-                next((it.cover for it, _ in sorted(members, key=lambda m: m[0].file) if it.cover), None))
-        for album, members in by_album.items()}
-    out = []
-    for item, _ in made:
-        if item.album is not None:
-            artist, cover = alike[item.album]
-            item = replace(item, album_artist=artist, cover=cover)
-        out.append(item)
-    return out
 
 
 @dataclass(frozen=True)

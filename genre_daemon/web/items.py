@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from genre_daemon.web.media_info import SongInfo, album_artist
 from genre_daemon.web.placing import WebError, shown
 
-__all__ = ["SORTS", "GenreCount", "RecentItem", "ReviewItem", "ReviewView", "TrackItem", "check_sort",
+__all__ = ["SORTS", "GenreCount", "RecentItem", "ReviewItem", "ReviewView", "TrackItem", "albums_alike", "check_sort",
            "cover_url", "genre_counts", "order"]
 
 SORTS = ("newest", "oldest", "least-sure", "most-sure", "genre")
@@ -176,6 +177,27 @@ class ReviewView:
         return {"total": self.total, "songs": self.songs, "sort": self.sort, "genre": self.genre,
                 "genres": [g.to_json() for g in self.genres], "sorts": list(SORTS),
                 "min_confidence": self.min_confidence}
+
+
+def albums_alike(made: list[tuple[RecentItem, SongInfo]]) -> list[RecentItem]:
+    """The recent items, the tracks of one album listed with the same album artist (its album
+    artist tag, else the artist they share, else "Various artists") and the same cover (that of
+    the first of them, by file id, that has one), so the page can show them as one album."""
+    by_album: dict[int, list[tuple[RecentItem, SongInfo]]] = {}
+    for item, info in made:
+        if item.album is not None:
+            by_album.setdefault(item.album, []).append((item, info))
+    alike: dict[int, tuple[str | None, str | None]] = {
+        album: (album_artist([i for _, i in members]),
+                next((it.cover for it, _ in sorted(members, key=lambda m: m[0].file) if it.cover), None))
+        for album, members in by_album.items()}
+    out = []
+    for item, _ in made:
+        if item.album is not None:
+            artist, cover = alike[item.album]
+            item = replace(item, album_artist=artist, cover=cover)
+        out.append(item)
+    return out
 
 
 def check_sort(value: object) -> str:
