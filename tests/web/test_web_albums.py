@@ -214,7 +214,8 @@ def test_correcting_a_track_of_a_placed_album_moves_the_whole_album_and_undo_res
         assert recent[0]["album_name"] == "Live at Home"
         move = next(i["move"] for i in recent if i["name"] == TRACKS[2])
         page = c.get("/recent").body.decode()
-        assert page.count(">Move album</button>") == 3 and page.count(">Undo album</button>") == 3
+        # the album is one entry on the page (issue 23): one Move album, one Undo album
+        assert page.count(">Move album</button>") == 1 and page.count(">Undo album</button>") == 1
 
         r = c.post(f"/api/moves/{move}/genre", {"genre": "chiptune"})
         assert r.status == 200, r.body

@@ -206,15 +206,17 @@ def test_an_album_card_plays_its_tracks_and_one_click_files_the_whole_album(
     assert page.locator("#review-count").inner_text() == "1"
     shots.take(page, "review-album-filed")
 
-    # Recent: the album's tracks, whose buttons act on the whole album; undo brings it all back
+    # Recent: the album is one entry with its three tracks, whose buttons act on the whole album;
+    # undo brings it all back
     page.click("text=Recent")
-    rows = page.locator("tr[data-album]")
-    sync_api.expect(rows).to_have_count(3)
-    sync_api.expect(rows.locator("form.undo button")).to_have_text(["Undo album"] * 3)
-    sync_api.expect(rows.locator("form.correct button")).to_have_text(["Move album"] * 3)
-    rows.nth(1).locator("form.undo button").click()
+    entry = page.locator("li.entry[data-album]")
+    sync_api.expect(entry).to_have_count(1)
+    sync_api.expect(entry.locator("li.track")).to_have_count(3)
+    sync_api.expect(entry.locator("form.undo button")).to_have_text("Undo album")
+    sync_api.expect(entry.locator("form.correct button")).to_have_text("Move album")
+    entry.locator("form.undo button").click()
     sync_api.expect(page.locator("#flash")).to_contain_text("the album 'Live at Home' (3 tracks) is back in the inbox")
-    sync_api.expect(page.locator("tr.undone[data-album]")).to_have_count(3)
+    sync_api.expect(page.locator("li.entry.undone[data-album]")).to_have_count(1)
     assert sorted(p.name for p in (tree.inbox / "Live at Home").iterdir()) == sorted([*names, "cover.jpg"])
     shots.take(page, "recent-album-undone")
 
