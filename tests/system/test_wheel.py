@@ -61,18 +61,26 @@ def _run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=900, **kw)  # type: ignore[call-overload]
 
 
-def _index_reachable(python: Path) -> bool:
+def clean_env(home: Path | None = None) -> dict[str, str]:
+    """This environment without what could lead back to the checkout (PYTHONPATH, GENRE_DAEMON_*),
+    with ``home`` as HOME when given (pip keeps the real one: its cache and config are there)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GENRE_DAEMON_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    return env if home is None else {**env, "HOME": str(home)}
+
+
+def _index_reachable(python: Path, env: dict[str, str]) -> bool:
     """Whether pip reaches its configured index (asks it for the versions of a small package)."""
-    return _run([str(python), "-m", "pip", "index", "versions", "pyyaml"]).returncode == 0
+    return _run([str(python), "-m", "pip", "index", "versions", "pyyaml"], env=env).returncode == 0
 
 
-def _pip_install(python: Path, *args: str) -> None:
+def _pip_install(python: Path, env: dict[str, str], *args: str) -> None:
     """``pip install args`` into the venv of ``python``; skips when it failed for want of the index."""
-    r = _run([str(python), "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", *args])
+    r = _run([str(python), "-m", "pip", "install", "--no-compile", "--disable-pip-version-check", *args], env=env)
     if r.returncode == 0:
         return
     tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-6:])
-    if not _index_reachable(python):
+    if not _index_reachable(python, env):
         pytest.skip(f"pip install {' '.join(args)}: the package index is unreachable and what it needs is not "
                     f"on disk:\n{tail}")
     pytest.fail(f"pip install {' '.join(args)} failed with the index reachable:\n{tail}")
@@ -105,6 +113,9 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     import torch
 
     root = tmp_path_factory.mktemp("installed")
+    elsewhere = root / "elsewhere"
+    (elsewhere / "home").mkdir(parents=True)
+    env, pip_env = clean_env(elsewhere / "home"), clean_env()
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(root / "venv")
@@ -112,16 +123,11 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     seconds["venv"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # Exactly the torch this venv runs (2.13.0+cpu here): found on disk, never the CUDA build from PyPI.
-    _pip_install(bin_dir / "python", f"torch=={torch.__version__}")
+    _pip_install(bin_dir / "python", pip_env, f"torch=={torch.__version__}")
     seconds["torch"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _pip_install(bin_dir / "python", str(wheel))
+    _pip_install(bin_dir / "python", pip_env, str(wheel))
     seconds["wheel"] = time.perf_counter() - t0
-    elsewhere = root / "elsewhere"
-    (elsewhere / "home").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GENRE_DAEMON_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env["HOME"] = str(elsewhere / "home")
     yield Installed(wheel, bin_dir, elsewhere, env, seconds)
     print(f"\ntest_wheel: venv {seconds['venv']:.1f} s, torch {seconds['torch']:.1f} s, wheel and its "
           f"dependencies {seconds['wheel']:.1f} s")
