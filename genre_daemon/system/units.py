@@ -22,7 +22,7 @@ from typing import Any, Literal, TextIO
 
 from genre_daemon.config import Settings, WebSettings, default_config_path, load_settings, parse_settings, split_listen
 from genre_daemon.errors import ConfigError, GenreDaemonError
-from genre_daemon.resources import CHECKOUT, INSTALLED
+from genre_daemon.resources import candidates
 
 Kind = Literal["system", "user", "launchd"]
 UNIT_NAME = "genre-daemon.service"
@@ -76,12 +76,12 @@ def find_executable() -> Path:
 
 
 def template_dir() -> Path:
-    """``service/`` of the checkout, else ``<prefix>/share/genre-daemon/service``."""
-    candidates = [CHECKOUT / "service", INSTALLED / "service"]
-    for c in candidates:
+    """``service/`` of the checkout, else the copy inside the installed package (:mod:`genre_daemon.resources`)."""
+    places = candidates("service")
+    for c in places:
         if (c / TEMPLATES["system"]).is_file():
             return c
-    raise UnitError("cannot find the service templates; looked in " + ", ".join(map(str, candidates)))
+    raise UnitError("cannot find the service templates; looked in " + ", ".join(map(str, places)))
 
 
 def read_template(kind: Kind, directory: Path | None = None) -> str:

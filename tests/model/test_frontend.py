@@ -125,11 +125,12 @@ def test_cut_patches_tiles_a_short_log_mel() -> None:
 
 def test_the_package_ships_the_front_end_and_its_weights() -> None:
     """An installed genre-daemon finds musicnn: the subpackage is packaged and models/musicnn/*
-    are data files beside models/default (musicnn_dir looks there)."""
+    ship inside the package (genre_daemon.resources.SHIPPED, which musicnn_dir looks in)."""
+    from genre_daemon.resources import SHIPPED
+
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     root = Path(__file__).resolve().parents[2]
     conf = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     assert "genre_daemon.*" in conf["packages"]["find"]["include"]
-    shipped = conf["data-files"]["share/genre-daemon/models/musicnn"]
-    assert sorted(Path(p).name for p in shipped) == sorted(p.name for p in (root / "models" / "musicnn").iterdir())
+    assert sorted(SHIPPED["models/musicnn"]) == sorted(p.name for p in (root / "models" / "musicnn").iterdir())
