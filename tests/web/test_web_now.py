@@ -27,7 +27,7 @@ from genre_daemon.web.tokens import read_token  # noqa: E402
 def hint(client: Client) -> str:
     """The review page's "top score below X" number."""
     page = client.get("/").body.decode()
-    found = re.search(r"top score below ([0-9.]+)", page)
+    found = re.search(r"top score below (?:<span[^>]*>)?([0-9.]+)", page)
     assert found, page[:2000]
     return found.group(1)
 
