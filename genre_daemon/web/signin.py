@@ -16,12 +16,11 @@ import hashlib
 import os
 import re
 import secrets
-import stat
 import time
 from pathlib import Path
 
 from genre_daemon.config import Settings
-from genre_daemon.web.tokens import WebTokenError, read_endpoint, read_token, token_path
+from genre_daemon.web.tokens import WebTokenError, read_endpoint, read_private, read_token, token_path
 
 __all__ = [
     "CODE_LIFETIME", "SIGNIN_DIR", "SIGNIN_PATH", "MAX_OUTSTANDING", "mint_code", "consume_code", "signin_link",
@@ -48,18 +47,11 @@ def _hash(code: str) -> str:
 
 def _issued(path: Path) -> float | None:
     """The issue time written in a code file that is ours, regular and private; None otherwise."""
+    raw = read_private(path, 32)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError:
+        return None if raw is None else float(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
         return None
-    with open(fd, "rb", closefd=True) as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            return None
-        try:
-            return float(fh.read(32).decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            return None
 
 
 def _live(issued: float | None, now: float, lifetime: float) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 from genre_daemon.errors import GenreDaemonError
 
 __all__ = [
-    "TOKEN_FILE", "ENDPOINT_FILE", "WebTokenError", "ensure_token", "read_token", "token_path",
+    "TOKEN_FILE", "ENDPOINT_FILE", "read_private", "WebTokenError", "ensure_token", "read_token", "token_path",
     "new_session", "session_nonce", "csrf_for", "same_token", "write_endpoint", "read_endpoint",
     "remove_endpoint",
 ]
@@ -43,18 +43,26 @@ def token_path(state_dir: Path) -> Path:
     return Path(state_dir) / TOKEN_FILE
 
 
-def read_token(state_dir: Path) -> str | None:
-    """The token, if the file exists, is ours, private (no group/other bits) and well formed."""
-    path = token_path(state_dir)
+def read_private(path: Path, limit: int) -> bytes | None:
+    """The first ``limit`` bytes of ``path`` if it is a regular file of ours, private (no
+    group/other bits) and not a symlink; None otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
     with open(fd, "rb", closefd=True) as fh:
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
             return None
-        text = fh.read(256).decode("ascii", "replace").strip()
+        return fh.read(limit)
+
+
+def read_token(state_dir: Path) -> str | None:
+    """The token, if the file exists, is ours, private (no group/other bits) and well formed."""
+    raw = read_private(token_path(state_dir), 256)
+    if raw is None:
+        return None
+    text = raw.decode("ascii", "replace").strip()
     return text if _TOKEN_RE.fullmatch(text) else None
 
 

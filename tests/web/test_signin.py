@@ -14,14 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install starlette uvicorn)")
 
-from test_web import Client, WebTree  # noqa: E402
+from test_web import Client, WebTree, server, tree  # noqa: E402, F401  (fixtures)
 from genre_daemon.web import start_in_thread  # noqa: E402
 from genre_daemon.web.app import COOKIE, COOKIE_MAX_AGE  # noqa: E402
 from genre_daemon.web.server import WebServer  # noqa: E402
@@ -31,20 +30,6 @@ from genre_daemon.web.signin import (  # noqa: E402
 from genre_daemon.web.tokens import TOKEN_FILE, new_session, read_token  # noqa: E402
 
 LINK = re.compile(r"http://127\.0\.0\.1:(\d+)(/signin/[A-Za-z0-9_-]{22})")
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[WebTree]:
-    t = WebTree(tmp_path)
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def server(tree: WebTree) -> Iterator[WebServer]:
-    srv = start_in_thread(tree.settings)
-    yield srv
-    srv.stop()
 
 
 class WebProcess:

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("starlette", reason="starlette is not installed (pip install starlette uvicorn)")
 
-import mutagen.flac  # noqa: E402
+import mutagen.flac  # noqa: E402, F401  (fixtures)
 import mutagen.id3  # noqa: E402
 import mutagen.wave  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from test_web import Client, WebTree, tag_file  # noqa: E402
+from test_web import Client, WebTree, client, server, tag_file, tree  # noqa: E402, F401  (fixtures)
 
-from genre_daemon.web import start_in_thread  # noqa: E402
 from genre_daemon.web.server import WebServer  # noqa: E402
 
 SONG_TAGS = {"title": "Blue in Green", "artist": "Bill Evans", "album": "Portrait in Jazz", "date": "1959-12-28",
@@ -42,25 +40,6 @@ def embed_flac_picture(path: Path, data: bytes, mime: str, kind: int = 3) -> Non
     pic.type, pic.mime, pic.data = kind, mime, data
     audio.add_picture(pic)
     audio.save()
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Iterator[WebTree]:
-    t = WebTree(tmp_path)
-    yield t
-    t.close()
-
-
-@pytest.fixture
-def server(tree: WebTree) -> Iterator[WebServer]:
-    srv = start_in_thread(tree.settings)
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def client(server: WebServer) -> Client:
-    return Client.of(server)
 
 
 def item_of(client: Client, file_id: int, path: str = "/api/review") -> dict:
