@@ -119,9 +119,9 @@ def body(w: Waiting, page_url: str | None) -> dict[str, object]:
         "message": summary(w),
         "priority": PRIORITY,
         "review": w.review,
-        "quarantine": w.quarantine,
+        "quarantined": w.quarantine,
         "new_review": w.new_review,
-        "new_quarantine": w.new_quarantine,
+        "new_quarantined": w.new_quarantine,
         "url": page_url,
         "click": page_url,
     }

@@ -77,7 +77,7 @@ def test_a_song_in_review_reaches_the_listener_as_one_json_message(tmp_path: Pat
     assert post.headers["Content-Type"] == "application/json"
     assert post.headers["Title"] == "genre-daemon"
     b = post.json
-    assert (b["review"], b["quarantine"], b["new_review"], b["new_quarantine"]) == (1, 0, 1, 0)
+    assert (b["review"], b["quarantined"], b["new_review"], b["new_quarantined"]) == (1, 0, 1, 0)
     assert b["message"] == "1 song waits in review (1 new)" and b["title"] == "genre-daemon"
     assert isinstance(b["url"], str) and b["url"].startswith("http://127.0.0.1:") and b["url"].endswith("/")
     assert post.headers["Click"] == b["url"]
@@ -109,13 +109,13 @@ def test_news_inside_the_window_is_one_message_when_it_ends_and_a_restart_tells_
     tree.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: len(listener.posts) >= 2, 30, "the held news after the reload")
     b = listener.posts[1].json
-    assert (b["review"], b["quarantine"], b["new_review"], b["new_quarantine"]) == (2, 1, 1, 1)
+    assert (b["review"], b["quarantined"], b["new_review"], b["new_quarantined"]) == (2, 1, 1, 1)
     assert b["message"] == "2 songs wait in review (1 new), 1 in quarantine (1 new)"
     # A later song, in the next window: its own message, when the window allows.
     drop(tree, 2)
     wait_for(lambda: len(listener.posts) >= 3, 90, "the nudge for a later song")
     b = listener.posts[2].json
-    assert (b["review"], b["new_review"], b["quarantine"], b["new_quarantine"]) == (3, 1, 1, 0)
+    assert (b["review"], b["new_review"], b["quarantined"], b["new_quarantined"]) == (3, 1, 1, 0)
     assert tree.stop() == 0
     assert len(listener.posts) == 3
 
@@ -130,7 +130,7 @@ def test_news_inside_the_window_is_one_message_when_it_ends_and_a_restart_tells_
     tree.start()
     wait_for(lambda: len(listener.posts) >= 4, 60, "the nudge at start for the imported song")
     b = listener.posts[3].json
-    assert (b["review"], b["new_review"], b["quarantine"], b["new_quarantine"]) == (4, 1, 1, 0)
+    assert (b["review"], b["new_review"], b["quarantined"], b["new_quarantined"]) == (4, 1, 1, 0)
     assert tree.stop() == 0
     assert len(listener.posts) == 4
     assert not log_lines(tree, "Traceback")
@@ -154,7 +154,7 @@ def test_a_dead_endpoint_is_logged_once_and_filing_goes_on(tmp_path: Path, reap:
     try:
         wait_for(lambda: back.posts, 30, "the delivery once the endpoint is back")
         b = back.posts[0].json
-        assert (b["review"], b["quarantine"], b["new_review"], b["new_quarantine"]) == (2, 1, 2, 1)
+        assert (b["review"], b["quarantined"], b["new_review"], b["new_quarantined"]) == (2, 1, 2, 1)
         wait_for(lambda: log_lines(tree, "notify: delivered again"), 30, "the recovery, logged")
         assert tree.stop() == 0
     finally:

@@ -79,7 +79,7 @@ def test_one_body_for_gotify_ntfy_and_home_assistant() -> None:
     # Gotify: message required, title, an integer priority; Home Assistant: any JSON object.
     assert isinstance(b["message"], str) and b["message"]
     assert b["title"] == "genre-daemon" and isinstance(b["priority"], int)
-    assert (b["review"], b["quarantine"], b["new_review"], b["new_quarantine"]) == (3, 1, 2, 1)
+    assert (b["review"], b["quarantined"], b["new_review"], b["new_quarantined"]) == (3, 1, 2, 1)
     assert b["url"] == page and b["click"] == page
     json.dumps(b)  # plain JSON
     h = headers(w, page)

@@ -39,7 +39,7 @@ def test_the_notification_reaches_a_local_listener_and_its_link_leads_to_the_son
         shutil.copy(clip, tree.inbox / clip.name)
         wait_for(lambda: listener.delivered(), 120, "the notification at the local listener")
         body = listener.delivered()[0].json
-        assert (body["review"], body["new_review"], body["quarantine"]) == (1, 1, 0), body
+        assert (body["review"], body["new_review"], body["quarantined"]) == (1, 1, 0), body
         assert body["message"] == "1 song waits in review (1 new)"
         page_url = body["url"]
         assert isinstance(page_url, str) and re.fullmatch(r"http://127\.0\.0\.1:\d+/", page_url), page_url
