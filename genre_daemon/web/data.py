@@ -187,7 +187,8 @@ class WebData:
         sc = scores.get(row.id)
         item = ReviewItem(row.id, os.path.basename(row.destination or ""), row.genre, row.confidence,
                           sc.scores if sc else {}, sc.time if sc else row.updated,
-                          sc.model if sc else row.model_version, genre_name=self.named(row.genre))
+                          sc.model if sc else row.model_version, genre_name=self.named(row.genre),
+                          why=sc.reason if sc else None)
         return _Entry(item, (row.destination or "",), None)
 
     def _album_entry(self, album: AlbumRow, folder: Path, rows: list[FileRow],
@@ -202,7 +203,8 @@ class WebData:
                                     self.named(best[0])))
         newest = max((scores[r.id].time for r in rows if r.id in scores), default=album.updated)
         item = ReviewItem(tracks[0].id, folder.name, album.genre, album.confidence, dict(album.scores), newest,
-                          album.model_version, "album", album.id, tuple(tracks), self.named(album.genre))
+                          album.model_version, "album", album.id, tuple(tracks), self.named(album.genre),
+                          why=album.reason)
         return _Entry(item, tuple(r.destination or "" for r in rows), os.fspath(folder))
 
     def _dressed(self, entry: _Entry) -> ReviewItem:
@@ -251,7 +253,7 @@ class WebData:
                 limit *= 4
             for m in batch:
                 if m.id > self._max_move and m.kind == "review":
-                    self._scores[m.file_id] = _Scored(m.id, m.scores, m.model_version, m.time)
+                    self._scores[m.file_id] = _Scored(m.id, m.scores, m.model_version, m.time, m.reason)
             if batch:
                 self._max_move = max(self._max_move, batch[0].id)
             return self._scores
@@ -577,6 +579,7 @@ class _Scored:
     scores: dict[str, float]
     model: str | None
     time: float
+    reason: str | None = None  # why it went to review, when the daemon said more than a low score
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class ReviewItem:
     year: int | None = None
     track: int | None = None  # a song's; None for an album
     cover: str | None = None  # its URL, or None when there is no picture
+    why: str | None = None  # why it waits, when the daemon said more than a low score (the evidence's words)
 
     def to_json(self) -> dict[str, Any]:
         """The pinned ``GET /api/review`` object (plus ``genre_name``, the user's name for the
@@ -82,7 +83,8 @@ class ReviewItem:
         out = {"id": self.id, "kind": self.kind, "name": self.name, "genre": self.genre,
                "genre_name": self.genre_name, "confidence": _num(self.confidence), "scores": self.scores,
                "time": self.time, "model": self.model, "audio": f"/api/files/{self.id}/audio",
-               "artist": self.artist, "album_title": self.album_title, "year": self.year, "cover": self.cover}
+               "artist": self.artist, "album_title": self.album_title, "year": self.year, "cover": self.cover,
+               "why": self.why}
         if self.kind == "album":
             out["album"] = self.album
             out["tracks"] = [t.to_json() for t in self.tracks]

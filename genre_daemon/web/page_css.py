@@ -98,6 +98,7 @@ li.album .cover.placeholder { font-size: 2.4rem; }
 .meta .file { display: block; color: var(--muted); font-size: .82rem; overflow-wrap: anywhere; }
 .guess { flex: none; color: var(--muted); font-size: .85rem; text-align: right; margin: .15rem 0 0; }
 .guess { font-weight: 600; } .guess .pct { font-weight: normal; }
+.why { color: var(--muted); font-size: .85rem; margin: .5rem 0 0; overflow-wrap: anywhere; }
 li.song > audio { display: block; width: 100%; margin: .7rem 0 0; }
 audio { height: 2.4rem; max-width: 100%; }
 ol.tracks { list-style: none; margin: .7rem 0 0; padding: 0; border-top: 1px solid var(--line); }

@@ -118,6 +118,7 @@ An album is one card: its genre files the whole album.</p>
     </div>
     <p class="guess">model: {{ it.genre_name or it.genre or '?' }} <span class="pct">{{ it.confidence|pct }}</span></p>
   </div>
+  {% if it.why %}<p class="why">{{ it.why }}</p>{% endif %}
   {% if album %}
   {% set discs = it.tracks|map(attribute='disc')|select|unique|list %}
   <ol class="tracks">

@@ -91,10 +91,11 @@ class WebTree:
         return path
 
     def arrive(self, name: str, scores: dict[str, float], *, seconds: float = 1.0, freq: float | None = None,
-               sr: int = 22050, model: str = "test-model-1", tags: dict[str, str] | None = None) -> int:
+               sr: int = 22050, model: str = "test-model-1", tags: dict[str, str] | None = None,
+               reason: str | None = None) -> int:
         """A file dropped into the inbox, classified with ``scores`` and placed (review when the
         top score is below min_confidence); returns its journal file id. ``tags``: a FLAC's own
-        tags (Vorbis comments)."""
+        tags (Vorbis comments); ``reason``: why it went to review, as the evidence says it."""
         self._n += 1
         src = write_tone(self.inbox / name, seconds, sr=sr, freq=freq or 220.0 + 37.0 * self._n)
         if tags is not None:
@@ -109,12 +110,12 @@ class WebTree:
         to_review = dest.parent == self.review
         state = State.REVIEW if to_review else State.MOVED
         j.begin_move(row.id, str(dest), state=state, genre=genre, confidence=confidence, scores=scores,
-                     model_version=model)
+                     model_version=model, reason=reason)
         result = mover.move(src, dest, "rename", root=self.review if to_review else self.library,
                             expect=mover.signature(os.lstat(src)))
         assert result.destination is not None
         j.finish(row.id, state, source=str(src), destination=str(result.destination), genre=genre,
-                 confidence=confidence, scores=scores, model_version=model,
+                 confidence=confidence, scores=scores, model_version=model, reason=reason,
                  content_hash=content_hash(result.destination))
         return row.id
 

@@ -170,3 +170,17 @@ def test_tags_are_read_once_and_again_when_the_file_changes(tree: WebTree, serve
     tag_file(path, title="Peace Piece")
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a tag editor's save, a second later
     assert item_of(client, song)["title"] == "Peace Piece" and media.reads == reads + 1
+
+
+def test_why_a_song_waits_is_shown_when_the_daemon_said_more_than_a_low_score(tree: WebTree,
+                                                                                client: Client) -> None:
+    why = "its own tag says jazz, the sound says pop 0.31: yours to decide"
+    told = tree.unsure("told.wav", reason=why)
+    plain = tree.unsure("plain.wav")
+    items = {it["id"]: it for it in client.get("/api/review").json()}
+    assert items[told]["why"] == why and items[plain]["why"] is None
+    page = client.get("/").body.decode()
+    start = page.index(f'id="song-{told}"')
+    card = page[start:page.index("</li>", start)]  # a loose song's card holds no other list item
+    assert f'<p class="why">{why}</p>' in card
+    assert page.count('class="why"') == 1
