@@ -43,7 +43,7 @@ from genre_daemon.web.items import check_sort
 from genre_daemon.web.placing import shown
 from genre_daemon.web.signin import SIGNIN_PATH, consume_code
 from genre_daemon.web.templates import APP_CSS, APP_JS, render
-from genre_daemon.web.tokens import csrf_for, new_session, same_token, session_nonce
+from genre_daemon.web.tokens import WebTokenError, csrf_for, new_session, same_token, session_nonce
 
 log = logging.getLogger("genre_daemon.web")
 
@@ -130,7 +130,13 @@ class Guard:
             await _refuse(405, "open the sign-in link in the browser", scope, receive, send, extra={"Allow": "GET"})
             return
         code = scope["path"][len(SIGNIN_PATH):]
-        if not await run_in_threadpool(consume_code, self.state_dir, code):
+        try:
+            used = await run_in_threadpool(consume_code, self.state_dir, code)
+        except WebTokenError as exc:
+            log.warning("web: %s", exc)
+            await _refuse(500, f"{exc} (see the daemon's log)", scope, receive, send)
+            return
+        if not used:
             await _refuse(401, "this sign-in link was already used, has expired or is unknown: run "
                                "`genre-daemon status` for a new one", scope, receive, send)
             return

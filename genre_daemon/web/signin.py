@@ -126,7 +126,8 @@ def mint_code(state_dir: Path, *, now: float | None = None) -> str:
 def consume_code(state_dir: Path, code: str, *, now: float | None = None, lifetime: float = CODE_LIFETIME) -> bool:
     """Use up ``code``: True exactly once, for the one caller (in any process) whose unlink
     removed its file while it was younger than ``lifetime``; False for an unknown, used or
-    expired code (an expired one is removed too)."""
+    expired code (an expired one is removed too). WebTokenError when the code's folder cannot be
+    changed (its permissions)."""
     now = time.time() if now is None else now
     if not _CODE_RE.fullmatch(code):
         return False
@@ -136,7 +137,7 @@ def consume_code(state_dir: Path, code: str, *, now: float | None = None, lifeti
         os.unlink(path)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
-            raise
+            raise WebTokenError(f"cannot use a sign-in code in {path.parent}: {exc.strerror}") from exc
         return False  # never there, or another request used it first
     sweep(state_dir, now=now, lifetime=lifetime)
     return _live(issued, now, lifetime)

@@ -50,11 +50,13 @@ def read_private(path: Path, limit: int) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
-    with open(fd, "rb", closefd=True) as fh:
-        st = os.fstat(fh.fileno())
+    try:
+        st = os.fstat(fd)  # before wrapping it: open() refuses a directory's descriptor
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
             return None
-        return fh.read(limit)
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def read_token(state_dir: Path) -> str | None:

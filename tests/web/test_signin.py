@@ -142,6 +142,19 @@ def test_a_head_request_or_a_post_uses_no_code(tree: WebTree, server: WebServer)
     assert signs_in(c, f"/signin/{code}") is not None
 
 
+def test_a_code_that_cannot_be_used_up_is_a_clear_500_naming_its_folder(tree: WebTree, server: WebServer) -> None:
+    """Something in the code's place that unlink cannot remove (here a folder; a read-only
+    folder does the same for a user other than root): said, and the code lets no one in."""
+    code = "B" * 22
+    (tree.state / SIGNIN_DIR).mkdir(mode=0o700, exist_ok=True)
+    (tree.state / SIGNIN_DIR / hashed(code)).mkdir()
+    r = Client.of(server).get(f"/signin/{code}", auth=False)
+    assert r.status == 500
+    text = r.body.decode()
+    assert "cannot use a sign-in code in" in text and str(tree.state / SIGNIN_DIR) in text, text
+    assert "set-cookie" not in {k.lower() for k in r.headers}
+
+
 def test_codes_are_stored_by_hash_only_privately_and_bounded(tree: WebTree) -> None:
     tree.state.mkdir(parents=True, exist_ok=True)
     codes = [mint_code(tree.state) for _ in range(MAX_OUTSTANDING + 5)]
