@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from genre_daemon.commands.common import add_engine_arguments
 from genre_daemon.commands.common import settings_of as _settings
 
 __all__ = ["add_parsers", "cmd_import", "cmd_tag", "collection_engine", "stoppable"]
@@ -79,18 +80,6 @@ def stoppable(run: Callable[[], T], stop: Callable[[], None]) -> T:
             signal.signal(sig, handler)
 
 
-def add_collection_engine_arguments(p: argparse.ArgumentParser) -> None:
-    """--engine, --workers, --ray-address of the commands that go through a collection (import,
-    tag): a process pool over every core by default."""
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="who classifies: local (a process pool over this machine's cores, default) or ray "
-                        "(a Ray cluster: pip install 'genre-daemon[ray]')")
-    p.add_argument("--workers", type=int, metavar="N", help="classifying processes or Ray actors (default: "
-                   "the machine's cores for local, the cluster's CPUs for ray)")
-    p.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (host:port; default $RAY_ADDRESS, "
-                   "else a local one is started)")
-
-
 def add_parsers(sub: Any, config_help: str) -> None:
     """The parsers of import and tag."""
     p = sub.add_parser(
@@ -105,7 +94,7 @@ def add_parsers(sub: Any, config_help: str) -> None:
     p.add_argument("dir", type=Path, metavar="DIR", help="the folder of music to sort (it is emptied into the library)")
     p.add_argument("--config", type=Path, help=config_help)
     p.add_argument("--dry-run", action="store_true", help="print the plan; move nothing, record nothing")
-    add_collection_engine_arguments(p)
+    add_engine_arguments(p, local_workers="the machine's cores")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(
@@ -121,5 +110,5 @@ def add_parsers(sub: Any, config_help: str) -> None:
                    "of yours; not the inbox)")
     p.add_argument("--config", type=Path, help=config_help)
     p.add_argument("--dry-run", action="store_true", help="print what would be written; change nothing")
-    add_collection_engine_arguments(p)
+    add_engine_arguments(p, local_workers="the machine's cores")
     p.set_defaults(func=cmd_tag)

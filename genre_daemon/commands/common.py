@@ -7,7 +7,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-__all__ = ["CONFIG_HELP", "FAILED", "NOT_RUNNING", "OK", "USAGE", "duration", "print_table", "settings_of"]
+__all__ = ["CONFIG_HELP", "FAILED", "NOT_RUNNING", "OK", "USAGE", "add_engine_arguments", "duration", "print_table",
+           "settings_of"]
 
 # The exit statuses a script can trust (docs/cli.md, DESIGN.md): every command uses these.
 OK = 0  # success
@@ -41,3 +42,15 @@ def duration(seconds: float) -> str:
     while len(parts) > 1 and parts[0][0] == 0:
         parts.pop(0)
     return " ".join(f"{n}{unit}" for n, unit in parts)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser, *, local_workers: str) -> None:
+    """--engine, --workers, --ray-address: where classification runs (docs/scale.md);
+    ``local_workers`` says the command's default number of local processes."""
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: processes on this machine (default); ray: a Ray cluster "
+                        "(pip install 'genre-daemon[ray]')")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help=f"local: worker processes (default {local_workers}); ray: actors (default: the cluster's CPUs)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="the Ray cluster's head, host:port (default: $RAY_ADDRESS, else a local Ray instance)")

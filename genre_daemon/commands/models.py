@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from genre_daemon.commands.common import FAILED, OK, USAGE, print_table
+from genre_daemon.commands.common import FAILED, OK, USAGE, add_engine_arguments, print_table
 from genre_daemon.resources import default_model_dir
 
 __all__ = ["add_parsers", "cmd_classify", "cmd_evaluate", "cmd_train", "progress"]
@@ -174,16 +174,6 @@ def cmd_evaluate(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
-def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    """--engine, --workers, --ray-address: where classification runs (docs/scale.md)."""
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local: processes on this machine (default); ray: a Ray cluster (pip install 'genre-daemon[ray]')")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local: worker processes (default 1, in this process); ray: actors (default: the cluster's CPUs)")
-    p.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="the Ray cluster's head, host:port (default: $RAY_ADDRESS, else a local Ray instance)")
-
-
 def add_parsers(sub: Any, config_help: str) -> None:
     """The parsers of classify, train and evaluate."""
     p = sub.add_parser(
@@ -195,7 +185,7 @@ def add_parsers(sub: Any, config_help: str) -> None:
     p.add_argument("--model", type=Path, metavar="DIR", help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="one JSON object per line: path, genre, confidence, scores, "
                    "model, tags (or path and error)")
-    add_engine_arguments(p)
+    add_engine_arguments(p, local_workers="1, in this process")
     p.add_argument("files", nargs="+", metavar="FILE_OR_DIR", help="audio files; a directory: every audio file under it")
     p.set_defaults(func=cmd_classify)
 
@@ -261,5 +251,5 @@ def add_parsers(sub: Any, config_help: str) -> None:
                    "stderr)")
     p.add_argument("--config", type=Path, help="read the sub-folders by your genre_names, and use the daemon's "
                                                "model unless --model says otherwise")
-    add_engine_arguments(p)
+    add_engine_arguments(p, local_workers="1, in this process")
     p.set_defaults(func=cmd_evaluate)
